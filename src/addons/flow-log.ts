@@ -1,0 +1,81 @@
+import type { Logger } from 'pino';
+import type { Addon } from '../core/addon.js';
+import type { Flow } from '../core/flow.js';
+import { formatAbsoluteUrl } from '../http/request-target.js';
+
+/** The fields of the one log line written per finished flow. */
+export interface FlowLogRecord {
+  flowId: string;
+  kind: 'http' | 'tunnel';
+  client: string;
+  method: string;
+  target: string;
+  status: number | undefined;
+  /** Bytes from the client towards the origin (request body, or tunnel payload). */
+  bytesUp: number;
+  /** Bytes from the origin towards the client. */
+  bytesDown: number;
+  durationMs: number;
+  upstream: string | undefined;
+  error: string | undefined;
+  errorDetails: string | undefined;
+}
+
+export function describeFlow(flow: Flow): FlowLogRecord {
+  const end = flow.timestamps.end ?? Date.now();
+  const common = {
+    flowId: flow.id,
+    client: `${flow.client.remoteAddress}:${flow.client.remotePort}`,
+    durationMs: end - flow.timestamps.start,
+    upstream: flow.upstream,
+    error: flow.error?.type,
+    errorDetails: flow.error?.message,
+  };
+  if (flow.kind === 'http') {
+    return {
+      ...common,
+      kind: 'http',
+      method: flow.request.method,
+      target: formatAbsoluteUrl(flow.request),
+      status: flow.response?.status,
+      bytesUp: flow.bytes.requestBody,
+      bytesDown: flow.bytes.responseBody,
+    };
+  }
+  return {
+    ...common,
+    kind: 'tunnel',
+    method: 'CONNECT',
+    target: `${flow.target.host}:${flow.target.port}`,
+    status: flow.error && flow.timestamps.upstreamConnected === undefined ? (flow.response?.status ?? flow.error.status) : 200,
+    bytesUp: flow.bytes.clientToServer,
+    bytesDown: flow.bytes.serverToClient,
+  };
+}
+
+/**
+ * One structured log line per finished flow (HTTP request, upgrade or tunnel), at info level, or warn when the
+ * flow failed. Reads only the flow, like every other consumer.
+ *
+ * @example
+ * createProxy({ logger, addons: [flowLog()] });
+ */
+export function flowLog(): Addon {
+  let logger: Logger | undefined;
+  const write = (flow: Flow): void => {
+    if (logger === undefined) return;
+    const record = describeFlow(flow);
+    const message = `${record.method} ${record.target} ${record.status ?? '-'}`;
+    if (flow.error !== undefined && flow.error.type !== 'client_aborted') logger.warn(record, message);
+    else logger.info(record, message);
+  };
+  return {
+    name: 'flow-log',
+    running(context) {
+      logger = context.logger;
+    },
+    response: write,
+    tunnelClosed: write,
+    error: write,
+  };
+}

@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { createRequire } from 'node:module';
+import { parseListen } from '../config/config-file.js';
+import { OptionsError } from '../config/options.js';
+import { LOG_LEVELS } from '../log/create-logger.js';
+import { serve, type ServeCommandOptions } from './serve.js';
+
+const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
+
+function milliseconds(flag: string) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value) || Number(value) <= 0) throw new InvalidArgumentError(`${flag} expects a positive number of milliseconds`);
+    return Number(value);
+  };
+}
+
+const program = new Command()
+  .name('getaway')
+  .description('A forward HTTP/HTTPS proxy: plain HTTP, CONNECT tunnels and WebSocket, with typed hooks.')
+  .version(version);
+
+program
+  .command('serve')
+  .description('run the proxy until SIGINT/SIGTERM')
+  .option('-l, --listen <host:port>', 'address to listen on (port 0 picks a free one)', '127.0.0.1:8080')
+  .option('-c, --config <file>', 'JSON or YAML config file; flags override it')
+  .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS as string[]))
+  .option('--connect-timeout <ms>', 'time to connect to an origin', milliseconds('--connect-timeout'))
+  .option('--request-headers-timeout <ms>', 'time a client has to send a request head', milliseconds('--request-headers-timeout'))
+  .option('--idle-timeout <ms>', 'idle keep-alive client connections are closed after this', milliseconds('--idle-timeout'))
+  .option('--response-timeout <ms>', 'how long an origin may stay silent mid-request', milliseconds('--response-timeout'))
+  .option('--tunnel-idle-timeout <ms>', 'tunnels silent both ways for this long are closed', milliseconds('--tunnel-idle-timeout'))
+  .option('--shutdown-grace <ms>', 'on SIGINT/SIGTERM, time allowed for in-flight requests', milliseconds('--shutdown-grace'))
+  .action(async (raw: Record<string, unknown>, command: Command) => {
+    const flags: ServeCommandOptions = {
+      config: raw['config'] as string | undefined,
+      logLevel: raw['logLevel'] as ServeCommandOptions['logLevel'],
+      connectTimeoutMs: raw['connectTimeout'] as number | undefined,
+      requestHeadersTimeoutMs: raw['requestHeadersTimeout'] as number | undefined,
+      idleTimeoutMs: raw['idleTimeout'] as number | undefined,
+      responseTimeoutMs: raw['responseTimeout'] as number | undefined,
+      tunnelIdleTimeoutMs: raw['tunnelIdleTimeout'] as number | undefined,
+      shutdownGraceMs: raw['shutdownGrace'] as number | undefined,
+    };
+    // The default --listen must not override a config file's `listen`; only an explicit flag does.
+    if (command.getOptionValueSource('listen') === 'cli' || raw['config'] === undefined) {
+      Object.assign(flags, parseListen(String(raw['listen']), '--listen'));
+    }
+    await serve(flags);
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof OptionsError) {
+    process.stderr.write(`getaway: ${err.problems.join('\n  ')}\n`);
+    process.exit(2);
+  }
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+    process.stderr.write(`getaway: cannot listen: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`getaway: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

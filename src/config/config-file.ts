@@ -1,0 +1,88 @@
+/**
+ * The config file: JSON or YAML (chosen by extension), with the option keys of createProxy() plus `listen`
+ * ("host:port") and `logLevel`. Validated with messages that name the file and the key.
+ */
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { DURATION_KEYS, OptionsError } from './options.js';
+import { LOG_LEVELS } from '../log/create-logger.js';
+import type { LevelWithSilent } from 'pino';
+
+export interface ServeSettings {
+  host?: string;
+  port?: number;
+  logLevel?: LevelWithSilent;
+  connectTimeoutMs?: number;
+  requestHeadersTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  responseTimeoutMs?: number;
+  tunnelIdleTimeoutMs?: number;
+  shutdownGraceMs?: number;
+}
+
+const FILE_KEYS = new Set<string>(['listen', 'logLevel', ...DURATION_KEYS]);
+
+/** "127.0.0.1:8080", "[::1]:8080", ":8080" or "8080" (the last two keep the default host). */
+export function parseListen(value: string, where: string): { host?: string; port: number } {
+  const text = value.trim();
+  let host: string | undefined;
+  let portText: string;
+  const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(text);
+  if (bracketed !== null) {
+    host = bracketed[1];
+    portText = bracketed[2]!;
+  } else if (/^\d+$/.test(text)) {
+    portText = text;
+  } else {
+    const colon = text.lastIndexOf(':');
+    host = colon > 0 ? text.slice(0, colon) : undefined;
+    portText = colon === -1 ? '' : text.slice(colon + 1);
+    if (host?.includes(':')) portText = '';
+  }
+  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
+  if (!(port >= 0 && port <= 65535)) {
+    throw new OptionsError([`${where}: expected HOST:PORT (for example 127.0.0.1:8080, [::1]:8080 or 0.0.0.0:0), got ${JSON.stringify(value)}`]);
+  }
+  return host === undefined ? { port } : { host, port };
+}
+
+export async function loadConfigFile(path: string): Promise<ServeSettings> {
+  const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new OptionsError([`${path}: cannot read config file (${err.code ?? err.message})`]);
+  });
+  let data: unknown;
+  try {
+    data = ['.yaml', '.yml'].includes(extname(path).toLowerCase()) ? parseYaml(text) : JSON.parse(text);
+  } catch (err) {
+    throw new OptionsError([`${path}: not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`]);
+  }
+  if (data === null || data === undefined) return {};
+  if (typeof data !== 'object' || Array.isArray(data)) throw new OptionsError([`${path}: expected a mapping of options at the top level`]);
+  const problems: string[] = [];
+  const settings: ServeSettings = {};
+  for (const [key, value] of Object.entries(data)) {
+    if (!FILE_KEYS.has(key)) {
+      problems.push(`${path}: unknown key "${key}" (known: ${[...FILE_KEYS].join(', ')})`);
+    } else if (key === 'listen') {
+      if (typeof value !== 'string' && typeof value !== 'number') problems.push(`${path}: listen: expected "HOST:PORT", got ${JSON.stringify(value)}`);
+      else {
+        try {
+          Object.assign(settings, parseListen(String(value), `${path}: listen`));
+        } catch (err) {
+          problems.push(...(err as OptionsError).problems);
+        }
+      }
+    } else if (key === 'logLevel') {
+      if (typeof value !== 'string' || !(LOG_LEVELS as readonly string[]).includes(value)) {
+        problems.push(`${path}: logLevel: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(value)}`);
+      } else settings.logLevel = value as LevelWithSilent;
+    } else {
+      if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+        problems.push(`${path}: ${key}: expected a positive integer number of milliseconds, got ${JSON.stringify(value)}`);
+      } else settings[key as (typeof DURATION_KEYS)[number]] = value;
+    }
+  }
+  if (problems.length > 0) throw new OptionsError(problems);
+  return settings;
+}

@@ -1,0 +1,128 @@
+/**
+ * Options for createProxy(), their defaults, and validation with messages that name the key and say what
+ * was expected. The config file uses the same keys (plus `listen` and `logLevel`, see config-file.ts).
+ */
+import type { Logger } from 'pino';
+import type { Addon } from '../core/addon.js';
+
+export interface ProxyOptions {
+  /** Address to listen on. Default "127.0.0.1": a proxy open to the network is a choice, not a default. */
+  host?: string;
+  /** Port to listen on; 0 picks a free one (read it back with `proxy.address()`). Default 8080. */
+  port?: number;
+  /** Addons, run in this order for every hook. */
+  addons?: Addon[];
+  /** Where the proxy and its addons log. Default: a silent logger. */
+  logger?: Logger;
+  /** Time allowed to open a TCP connection to an origin. Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Time a client has to send a complete request head (slowloris guard). Default 30 s. */
+  requestHeadersTimeoutMs?: number;
+  /** How long an idle keep-alive client connection is kept open. Default 60 s. */
+  idleTimeoutMs?: number;
+  /** How long the origin may stay silent while a request is in flight (head or body). Default 300 s. */
+  responseTimeoutMs?: number;
+  /** A tunnel (CONNECT or upgraded connection) with no bytes either way for this long is closed. Default 600 s. */
+  tunnelIdleTimeoutMs?: number;
+  /** On close(), how long in-flight requests may take to finish before everything is cut. Default 10 s. */
+  shutdownGraceMs?: number;
+}
+
+export interface ResolvedProxyOptions {
+  host: string;
+  port: number;
+  addons: Addon[];
+  logger: Logger | undefined;
+  connectTimeoutMs: number;
+  requestHeadersTimeoutMs: number;
+  idleTimeoutMs: number;
+  responseTimeoutMs: number;
+  tunnelIdleTimeoutMs: number;
+  shutdownGraceMs: number;
+}
+
+export const DEFAULT_OPTIONS = {
+  host: '127.0.0.1',
+  port: 8080,
+  connectTimeoutMs: 10_000,
+  requestHeadersTimeoutMs: 30_000,
+  idleTimeoutMs: 60_000,
+  responseTimeoutMs: 300_000,
+  tunnelIdleTimeoutMs: 600_000,
+  shutdownGraceMs: 10_000,
+} as const;
+
+export const DURATION_KEYS = [
+  'connectTimeoutMs',
+  'requestHeadersTimeoutMs',
+  'idleTimeoutMs',
+  'responseTimeoutMs',
+  'tunnelIdleTimeoutMs',
+  'shutdownGraceMs',
+] as const;
+
+const KNOWN_KEYS = new Set<string>(['host', 'port', 'addons', 'logger', ...DURATION_KEYS]);
+
+export class OptionsError extends Error {
+  override readonly name = 'OptionsError';
+  readonly problems: string[];
+
+  constructor(problems: string[]) {
+    super(`invalid options:\n  ${problems.join('\n  ')}`);
+    this.problems = problems;
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (Array.isArray(value)) return 'an array';
+  if (value === null) return 'null';
+  return typeof value === 'object' ? 'an object' : String(value);
+}
+
+/** Checks every key and reports every problem at once. `source` prefixes key names in messages ("config.yaml: "). */
+export function resolveProxyOptions(input: ProxyOptions = {}, source = 'options'): ResolvedProxyOptions {
+  const problems: string[] = [];
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new OptionsError([`${source}: expected an object, got ${describe(input)}`]);
+  }
+  for (const key of Object.keys(input)) {
+    if (!KNOWN_KEYS.has(key)) problems.push(`${source}.${key}: unknown option (known: ${[...KNOWN_KEYS].join(', ')})`);
+  }
+
+  const host = input.host ?? DEFAULT_OPTIONS.host;
+  if (typeof host !== 'string' || host === '') problems.push(`${source}.host: expected a host name or IP address, got ${describe(host)}`);
+
+  const port = input.port ?? DEFAULT_OPTIONS.port;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    problems.push(`${source}.port: expected an integer from 0 to 65535, got ${describe(port)}`);
+  }
+
+  const addons = input.addons ?? [];
+  if (!Array.isArray(addons)) {
+    problems.push(`${source}.addons: expected an array of addons, got ${describe(addons)}`);
+  } else {
+    addons.forEach((addon: unknown, i) => {
+      if (typeof addon !== 'object' || addon === null || typeof (addon as { name?: unknown }).name !== 'string') {
+        problems.push(`${source}.addons[${i}]: expected an object with a string "name", got ${describe(addon)}`);
+      }
+    });
+  }
+
+  const logger = input.logger;
+  if (logger !== undefined && (typeof logger !== 'object' || typeof logger.child !== 'function')) {
+    problems.push(`${source}.logger: expected a pino logger, got ${describe(logger)}`);
+  }
+
+  const durations = {} as Record<(typeof DURATION_KEYS)[number], number>;
+  for (const key of DURATION_KEYS) {
+    const value = input[key] ?? DEFAULT_OPTIONS[key];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+      problems.push(`${source}.${key}: expected a positive integer number of milliseconds, got ${describe(value)}`);
+    }
+    durations[key] = value;
+  }
+
+  if (problems.length > 0) throw new OptionsError(problems);
+  return { host, port, addons, logger, ...durations };
+}

@@ -1,0 +1,22 @@
+import type { Logger } from 'pino';
+import type { Hooks } from './hooks.js';
+import type { ResolvedProxyOptions } from '../config/options.js';
+
+/** What an addon gets from the proxy it runs in: no globals, so two proxies can share one process. */
+export interface AddonContext {
+  readonly logger: Logger;
+  readonly options: Readonly<ResolvedProxyOptions>;
+}
+
+/**
+ * An addon is a named object with any subset of the hooks. Handlers run in the order addons were given; a
+ * handler may return a promise, and the next one waits for it. A handler that throws fails the flow closed
+ * (500 / `proxy_internal_error`), because a policy addon that fails must not let traffic through.
+ *
+ * @example
+ * const stamp: Addon = {
+ *   name: 'stamp',
+ *   requestHeaders(flow) { flow.request.headers.set('X-Seen-By', 'getaway'); },
+ * };
+ */
+export type Addon = { readonly name: string } & Partial<Hooks>;

@@ -1,0 +1,143 @@
+/**
+ * Flows: one object per proxied request or tunnel, read by every consumer (logs, addons, later WARC, audit,
+ * metrics and the live view). Consumers never reach into sockets; what they need is a field here.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ClientInfo } from './connection.js';
+import { ProxyError } from './errors.js';
+import type { HeaderList } from './header-list.js';
+import type { TargetScheme } from '../http/request-target.js';
+
+/** The request as the client sent it. Read-only: it is the record of what arrived (proxy-auth reads it). */
+export interface ClientRequestHead {
+  readonly method: string;
+  /** The request-target exactly as received. */
+  readonly target: string;
+  /** "1.1" or "1.0". */
+  readonly httpVersion: string;
+  readonly headers: HeaderList;
+}
+
+/**
+ * The request as it will be sent to the origin. Hop-by-hop fields are already removed and Via is added
+ * before any hook sees it, so whatever a hook sets here is sent.
+ */
+export interface OutboundRequest {
+  method: string;
+  scheme: TargetScheme;
+  host: string;
+  port: number;
+  /** Path and query. */
+  path: string;
+  headers: HeaderList;
+}
+
+export interface FlowResponse {
+  status: number;
+  /** Reason phrase; the standard one for `status` when omitted. */
+  reason?: string;
+  headers: HeaderList;
+  /**
+   * Only for responses made by the proxy (a hook answering in place of the origin). Responses relayed from the
+   * origin are streamed and never held here.
+   */
+  body?: string | Uint8Array;
+}
+
+export interface FlowTimestamps {
+  /** Epoch milliseconds at which the request head (or CONNECT) was received. */
+  readonly start: number;
+  /** The upstream connection was ready (reused or newly dialled). */
+  upstreamConnected?: number;
+  /** The response head was received (or made by a hook). */
+  responseHeaders?: number;
+  /** The flow ended, successfully or not. */
+  end?: number;
+}
+
+abstract class BaseFlow {
+  readonly id: string = randomUUID();
+  readonly client: ClientInfo;
+  readonly clientRequest: ClientRequestHead;
+  readonly timestamps: FlowTimestamps = { start: Date.now() };
+  /** Set when the flow failed; a flow with an error got the `error` hook (or `tunnelClosed`, if it was open). */
+  error: ProxyError | undefined;
+  /** Which route served the flow: "direct" for now; upstream proxies name themselves here. */
+  upstream: string | undefined;
+  /** Free space for addons, by convention keyed by addon name. */
+  readonly metadata: Record<string, unknown> = {};
+  #killed = false;
+  #onKill: (() => void) | undefined;
+
+  constructor(client: ClientInfo, clientRequest: ClientRequestHead) {
+    this.client = client;
+    this.clientRequest = clientRequest;
+  }
+
+  get killed(): boolean {
+    return this.#killed;
+  }
+
+  /**
+   * Drops the flow: the client connection is closed without a response and nothing more is sent upstream.
+   * Safe to call from any hook, and more than once.
+   */
+  kill(): void {
+    if (this.#killed) return;
+    this.#killed = true;
+    this.error ??= new ProxyError('proxy_internal_response', 'flow killed by an addon');
+    this.#onKill?.();
+  }
+
+  /** @internal The IO layer registers how to tear the flow down. */
+  setKillHandler(handler: () => void): void {
+    this.#onKill = handler;
+    if (this.#killed) handler();
+  }
+}
+
+export class HttpFlow extends BaseFlow {
+  readonly kind = 'http';
+  /** What goes to the origin. Mutable in `requestHeaders`; changing host/port changes where it goes. */
+  request: OutboundRequest;
+  /**
+   * Set by the proxy from the origin's response head, or by a hook in `requestHeaders` to answer without asking
+   * the origin. In `responseHeaders`, status and headers may be changed before they are sent.
+   */
+  response: FlowResponse | undefined;
+  /** True when the request asked to switch protocols (WebSocket) and was handled as an upgrade. */
+  readonly isUpgrade: boolean;
+  /** Body bytes, without framing. For an upgrade, the bytes spliced each way after the 101. */
+  readonly bytes = { requestBody: 0, responseBody: 0 };
+
+  constructor(client: ClientInfo, clientRequest: ClientRequestHead, request: OutboundRequest, isUpgrade: boolean) {
+    super(client, clientRequest);
+    this.request = request;
+    this.response = undefined;
+    this.isUpgrade = isUpgrade;
+  }
+}
+
+/**
+ * What to do with a CONNECT. Set by `connect` hooks; "tunnel" by default. A "deny" answers with
+ * `flow.response` if a hook set one, else 403.
+ */
+export type TunnelAction = 'tunnel' | 'deny';
+
+export class TunnelFlow extends BaseFlow {
+  readonly kind = 'tunnel';
+  /** Where the tunnel goes. A `connect` hook may change it. */
+  target: { host: string; port: number };
+  action: TunnelAction = 'tunnel';
+  /** The answer to a denied CONNECT, if a hook wants something other than a plain 403. */
+  response: FlowResponse | undefined;
+  /** Bytes spliced each way, including bytes that arrived together with the CONNECT head. */
+  readonly bytes = { clientToServer: 0, serverToClient: 0 };
+
+  constructor(client: ClientInfo, clientRequest: ClientRequestHead, target: { host: string; port: number }) {
+    super(client, clientRequest);
+    this.target = target;
+  }
+}
+
+export type Flow = HttpFlow | TunnelFlow;

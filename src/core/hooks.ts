@@ -1,0 +1,80 @@
+/**
+ * The hook contract. docs/hooks.md is generated from the comments in `Hooks` (npm run docs:hooks), and a
+ * test fails when it drifts, so this file is the one source of truth.
+ */
+import type { AddonContext } from './addon.js';
+import type { ClientInfo } from './connection.js';
+import type { Flow, HttpFlow, TunnelFlow } from './flow.js';
+
+export interface Hooks {
+  /**
+   * The proxy is listening. Called once per `listen()`, before any flow. The context carries the logger and
+   * the validated options; keep it instead of reaching for globals.
+   */
+  running(context: AddonContext): void | Promise<void>;
+
+  /**
+   * A client connected. Throwing (or rejecting) closes the connection before any request on it is read.
+   */
+  clientConnected(client: ClientInfo): void | Promise<void>;
+
+  /**
+   * A request head arrived and its target parsed. Hop-by-hop fields are already gone from `flow.request` and
+   * Via is added, so anything a hook sets is sent. Mutate `flow.request` to rewrite it (host and port change
+   * where it goes); assign `flow.response` to answer from the proxy without asking the origin; call
+   * `flow.kill()` to drop it. Also fires for Upgrade (WebSocket) requests, with `flow.isUpgrade` set.
+   */
+  requestHeaders(flow: HttpFlow): void | Promise<void>;
+
+  /**
+   * The origin's response head arrived (hop-by-hop fields removed, Via added). Status and headers may be changed
+   * before they are sent; the body is streamed afterwards and is not held in memory. Not called for responses a
+   * hook made in `requestHeaders`.
+   */
+  responseHeaders(flow: HttpFlow): void | Promise<void>;
+
+  /**
+   * The response was sent to the client completely (for an upgrade: the spliced connection closed cleanly).
+   * Every HTTP flow gets exactly one of `response` or `error`, never both.
+   */
+  response(flow: HttpFlow): void | Promise<void>;
+
+  /**
+   * A CONNECT arrived and its authority parsed. Set `flow.action = 'deny'` (optionally with `flow.response`) to
+   * refuse it, or change `flow.target` to send the tunnel elsewhere.
+   */
+  connect(flow: TunnelFlow): void | Promise<void>;
+
+  /** The upstream connection for a tunnel is up and the client got its 2xx; bytes start to flow. */
+  tunnelOpened(flow: TunnelFlow): void | Promise<void>;
+
+  /**
+   * Both sockets of an opened tunnel are closed. `flow.error` is set when it ended abnormally (reset, idle
+   * timeout, shutdown). A tunnel that was opened always ends here and never in `error`.
+   */
+  tunnelClosed(flow: TunnelFlow): void | Promise<void>;
+
+  /**
+   * The flow failed: `flow.error` says how (an RFC 9209 type). For HTTP flows this replaces `response`; for
+   * tunnels it fires only when the tunnel never opened (refused, denied, dial failed).
+   */
+  error(flow: Flow): void | Promise<void>;
+
+  /** The proxy closed: every connection is gone. Flush and release what the addon holds. */
+  done(): void | Promise<void>;
+}
+
+export type HookName = keyof Hooks;
+
+export const HOOK_NAMES: readonly HookName[] = [
+  'running',
+  'clientConnected',
+  'requestHeaders',
+  'responseHeaders',
+  'response',
+  'connect',
+  'tunnelOpened',
+  'tunnelClosed',
+  'error',
+  'done',
+];

@@ -1,0 +1,268 @@
+/**
+ * createProxy(): wires the listener, the addons and the lifecycle (listen, graceful close). It decides nothing
+ * about requests itself; that is the handlers' and the addons' job.
+ */
+import { Agent as HttpAgent, type Server as HttpServer } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { pino, type Logger } from 'pino';
+import { resolveProxyOptions, type ProxyOptions, type ResolvedProxyOptions } from '../config/options.js';
+import { createExplicitListener } from '../listeners/explicit-listener.js';
+import type { SpliceHandle } from '../tunnel/splice.js';
+import { DirectDialer, type DestinationGuard } from '../upstream/dialer.js';
+import { describeSelfAddresses, isSelfTarget, type SelfAddresses } from '../upstream/self-target.js';
+import type { AddonContext } from './addon.js';
+import type { ClientInfo } from './connection.js';
+import { ProxyError } from './errors.js';
+import type { Flow } from './flow.js';
+import { HookRunner } from './hook-runner.js';
+import type { ProxyRuntime } from './runtime.js';
+
+/**
+ * Origins commonly drop idle keep-alive connections after 5 s (Node's own default); giving pooled sockets up a
+ * little earlier avoids most "reused a socket the origin just closed" failures.
+ */
+const POOLED_SOCKET_IDLE_MS = 4000;
+
+export interface Proxy {
+  /** Starts listening; resolves with the bound address (read the port here when you asked for port 0). */
+  listen(): Promise<AddressInfo>;
+  /** The bound address, or null before listen(). */
+  address(): AddressInfo | null;
+  /** "http://host:port" of the listener, for clients' proxy settings. */
+  readonly url: string;
+  /**
+   * Stops accepting, lets in-flight requests finish within `shutdownGraceMs`, then cuts tunnels and whatever is
+   * left, and runs the addons' `done`. Idempotent.
+   */
+  close(): Promise<void>;
+  /** Open sockets the proxy holds: client connections plus tunnel and upgrade connections to origins. */
+  readonly connections: number;
+  /** Requests and tunnels in progress. */
+  readonly activeFlows: number;
+}
+
+export function createProxy(input: ProxyOptions = {}): Proxy {
+  return new ProxyServer(resolveProxyOptions(input));
+}
+
+class ProxyServer implements Proxy {
+  readonly #options: ResolvedProxyOptions;
+  readonly #logger: Logger;
+  readonly #hooks: HookRunner;
+  readonly #clients = new Set<Socket>();
+  readonly #upstreamSockets = new Set<Socket>();
+  readonly #clientInfo = new WeakMap<Socket, ClientInfo>();
+  readonly #splices = new Set<SpliceHandle>();
+  readonly #flows = new Set<Flow>();
+  readonly #shutdown = new AbortController();
+  readonly #httpAgent: HttpAgent;
+  readonly #httpsAgent: HttpsAgent;
+  #self: SelfAddresses | undefined;
+  #netServer: NetServer | undefined;
+  #httpServer: HttpServer | undefined;
+  #nextClientId = 1;
+  #httpFlowsDrained: (() => void) | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: ResolvedProxyOptions) {
+    this.#options = options;
+    this.#logger = options.logger ?? pino({ level: 'silent' });
+    this.#hooks = new HookRunner(options.addons);
+    const agentOptions = { keepAlive: true, scheduling: 'lifo' as const, timeout: POOLED_SOCKET_IDLE_MS };
+    this.#httpAgent = new HttpAgent(agentOptions);
+    this.#httpsAgent = new HttpsAgent(agentOptions);
+  }
+
+  get url(): string {
+    const address = this.address();
+    if (address === null) throw new Error('proxy is not listening');
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return `http://${host}:${address.port}`;
+  }
+
+  get connections(): number {
+    return this.#clients.size + this.#upstreamSockets.size;
+  }
+
+  get activeFlows(): number {
+    return this.#flows.size;
+  }
+
+  address(): AddressInfo | null {
+    const address = this.#netServer?.address();
+    return address !== null && typeof address === 'object' ? address : null;
+  }
+
+  async listen(): Promise<AddressInfo> {
+    if (this.#netServer !== undefined) throw new Error('listen() was already called');
+    const runtime = this.#createRuntime();
+    const httpServer = createExplicitListener(runtime, () => undefined);
+    // We accept connections ourselves and hand them to the HTTP server once `clientConnected` has admitted them,
+    // so an async policy hook runs before a single byte is parsed. Node documents feeding sockets in with
+    // emit('connection'); its connection bookkeeping (headersTimeout checks) starts on 'listening'.
+    httpServer.emit('listening');
+    const netServer = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket, httpServer));
+    this.#netServer = netServer;
+    this.#httpServer = httpServer;
+    await new Promise<void>((resolve, reject) => {
+      netServer.once('error', reject);
+      netServer.listen({ host: this.#options.host, port: this.#options.port }, () => {
+        netServer.removeListener('error', reject);
+        resolve();
+      });
+    });
+    netServer.on('error', (err) => this.#logger.error({ err }, 'listener error'));
+    const address = this.address()!;
+    const interfaceAddresses = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((entry) => entry.address));
+    this.#self = describeSelfAddresses(address.address, address.port, interfaceAddresses);
+    const context: AddonContext = { logger: this.#logger, options: this.#options };
+    const pending = this.#hooks.run('running', context);
+    if (pending !== undefined) await pending;
+    return address;
+  }
+
+  #accept(socket: Socket, httpServer: HttpServer): void {
+    const info: ClientInfo = {
+      id: this.#nextClientId++,
+      remoteAddress: socket.remoteAddress ?? '',
+      remotePort: socket.remotePort ?? 0,
+      localAddress: socket.localAddress ?? '',
+      localPort: socket.localPort ?? 0,
+      connectedAt: Date.now(),
+    };
+    this.#clientInfo.set(socket, info);
+    this.#clients.add(socket);
+    socket.once('close', () => this.#clients.delete(socket));
+    if (this.#closing !== undefined) {
+      socket.destroy();
+      return;
+    }
+    const refuse = (err: unknown): void => {
+      this.#logger.info({ err, client: info.id, remoteAddress: info.remoteAddress }, 'client refused by clientConnected');
+      socket.destroy();
+    };
+    let pending: Promise<void> | undefined;
+    try {
+      pending = this.#hooks.run('clientConnected', info);
+    } catch (err) {
+      refuse(err);
+      return;
+    }
+    if (pending === undefined) {
+      httpServer.emit('connection', socket);
+      return;
+    }
+    // Until admitted nobody reads the socket; an error meanwhile must not go unheard.
+    const onEarlyError = (err: Error): void => this.#logger.debug({ err, client: info.id }, 'client socket error before admission');
+    socket.on('error', onEarlyError);
+    pending.then(
+      () => {
+        socket.removeListener('error', onEarlyError);
+        if (!socket.destroyed) httpServer.emit('connection', socket);
+      },
+      refuse,
+    );
+  }
+
+  #createRuntime(): ProxyRuntime {
+    const guard: DestinationGuard = (ip, port) => {
+      if (this.#self !== undefined && isSelfTarget(ip, port, this.#self)) {
+        return new ProxyError('proxy_loop_detected', `${ip}:${port} is this proxy's own listening address`);
+      }
+      return undefined;
+    };
+    const server = this;
+    return {
+      options: this.#options,
+      logger: this.#logger,
+      hooks: this.#hooks,
+      guard,
+      dialer: new DirectDialer({ connectTimeoutMs: this.#options.connectTimeoutMs, guard }),
+      httpAgent: this.#httpAgent,
+      httpsAgent: this.#httpsAgent,
+      shutdownSignal: this.#shutdown.signal,
+      isClosing: () => this.#closing !== undefined,
+      clientInfo(socket: Socket): ClientInfo {
+        return server.#clientInfo.get(socket) ?? server.#unknownClient(socket);
+      },
+      flowStarted: (flow) => {
+        this.#flows.add(flow);
+      },
+      flowEnded: (flow) => {
+        this.#flows.delete(flow);
+        if (this.#httpFlowsDrained !== undefined && !this.#hasHttpFlows()) this.#httpFlowsDrained();
+      },
+      spliceStarted: (handle) => {
+        this.#splices.add(handle);
+        return () => this.#splices.delete(handle);
+      },
+      trackUpstreamSocket: (socket) => {
+        this.#upstreamSockets.add(socket);
+        socket.once('close', () => this.#upstreamSockets.delete(socket));
+      },
+    };
+  }
+
+  #unknownClient(socket: Socket): ClientInfo {
+    return {
+      id: 0,
+      remoteAddress: socket.remoteAddress ?? '',
+      remotePort: socket.remotePort ?? 0,
+      localAddress: socket.localAddress ?? '',
+      localPort: socket.localPort ?? 0,
+      connectedAt: Date.now(),
+    };
+  }
+
+  #hasHttpFlows(): boolean {
+    for (const flow of this.#flows) if (flow.kind === 'http' && !flow.isUpgrade) return true;
+    return false;
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const netServer = this.#netServer;
+    const httpServer = this.#httpServer;
+    if (netServer === undefined || httpServer === undefined) return;
+    const stopped = new Promise<void>((resolve) => netServer.close(() => resolve()));
+    httpServer.closeIdleConnections();
+
+    if (this.#hasHttpFlows()) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.#httpFlowsDrained = resolve;
+        timer = setTimeout(resolve, this.#options.shutdownGraceMs);
+      });
+      clearTimeout(timer);
+      this.#httpFlowsDrained = undefined;
+    }
+
+    this.#shutdown.abort();
+    const reason = new ProxyError('connection_terminated', 'proxy shut down');
+    for (const handle of this.#splices) handle.abort(reason);
+    httpServer.close();
+    for (const socket of this.#clients) socket.destroy();
+    for (const socket of this.#upstreamSockets) socket.destroy();
+    this.#httpAgent.destroy();
+    this.#httpsAgent.destroy();
+    await stopped;
+    await this.#waitForFlows();
+    try {
+      const pending = this.#hooks.run('done');
+      if (pending !== undefined) await pending;
+    } catch (err) {
+      this.#logger.error({ err }, 'addon failed in done');
+    }
+  }
+
+  /** Flows end asynchronously after their sockets close (their hooks run); give them a bounded moment. */
+  async #waitForFlows(): Promise<void> {
+    for (let i = 0; i < 100 && this.#flows.size > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

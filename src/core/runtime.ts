@@ -1,0 +1,36 @@
+import type { Agent as HttpAgent } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { ResolvedProxyOptions } from '../config/options.js';
+import type { ClientInfo } from './connection.js';
+import type { Flow } from './flow.js';
+import type { HookRunner } from './hook-runner.js';
+import type { DestinationGuard, Dialer } from '../upstream/dialer.js';
+import type { SpliceHandle } from '../tunnel/splice.js';
+
+/**
+ * What the IO handlers (HTTP forwarding, CONNECT, Upgrade) need from the proxy that owns them. One value built by
+ * createProxy(), so handlers never reach for module state and two proxies in one process stay apart.
+ */
+export interface ProxyRuntime {
+  readonly options: ResolvedProxyOptions;
+  readonly logger: Logger;
+  readonly hooks: HookRunner;
+  readonly dialer: Dialer;
+  readonly guard: DestinationGuard;
+  readonly httpAgent: HttpAgent;
+  readonly httpsAgent: HttpsAgent;
+  /** Aborted when close() gives up waiting: dials in progress stop. */
+  readonly shutdownSignal: AbortSignal;
+  /** True once close() was called: responses carry `Connection: close` and no new tunnel opens. */
+  isClosing(): boolean;
+  clientInfo(socket: Socket): ClientInfo;
+  /** Registers a flow until it ends; graceful shutdown waits for HTTP flows. */
+  flowStarted(flow: Flow): void;
+  flowEnded(flow: Flow): void;
+  /** Registers a running splice so shutdown can cut it. Returns the function that unregisters it. */
+  spliceStarted(handle: SpliceHandle): () => void;
+  /** Counts sockets the proxy opened outside the agents' pools (tunnels, upgrades) for `proxy.connections`. */
+  trackUpstreamSocket(socket: Socket): void;
+}

@@ -1,0 +1,80 @@
+/**
+ * The only place that writes responses the proxy makes itself: errors (with RFC 9209 Proxy-Status) and answers
+ * set by hooks. Two shapes: on a ServerResponse (the normal path) or as raw bytes on a socket (CONNECT and
+ * Upgrade, where Node hands us the socket instead of a response object).
+ */
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { ProxyError } from '../core/errors.js';
+import type { FlowResponse } from '../core/flow.js';
+import { HeaderList } from '../core/header-list.js';
+
+export const PROXY_NAME = 'getaway';
+
+/** An sf-string (RFC 8941 §3.3.3) holds printable ASCII only, with `\` and `"` escaped. */
+function toStructuredString(text: string): string {
+  const printable = text.replace(/[^\x20-\x7e]/g, '?');
+  return `"${printable.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+}
+
+export function proxyStatusValue(error: ProxyError): string {
+  return `${PROXY_NAME}; error=${error.type}; details=${toStructuredString(error.message)}`;
+}
+
+export function errorResponse(error: ProxyError, close: boolean): FlowResponse {
+  const headers = new HeaderList([
+    'Proxy-Status', proxyStatusValue(error),
+    'Content-Type', 'text/plain; charset=utf-8',
+    'Cache-Control', 'no-store',
+  ]);
+  if (close) headers.append('Connection', 'close');
+  return { status: error.status, headers, body: `${error.status} ${reasonFor(error.status)}: ${error.message}\n` };
+}
+
+function reasonFor(status: number, reason?: string): string {
+  return reason ?? STATUS_CODES[status] ?? 'Unknown';
+}
+
+function bodyBytes(body: FlowResponse['body']): Buffer {
+  if (body === undefined) return Buffer.alloc(0);
+  return typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+}
+
+/** Writes a proxy-made response through Node's ServerResponse, with a correct Content-Length. */
+export function writeResponse(res: ServerResponse, response: FlowResponse, isHeadRequest: boolean): void {
+  const body = bodyBytes(response.body);
+  const headers = response.headers.clone();
+  headers.delete('content-length');
+  headers.delete('transfer-encoding');
+  headers.append('Content-Length', String(body.length));
+  res.writeHead(response.status, reasonFor(response.status, response.reason), headers.toRaw());
+  res.end(isHeadRequest ? undefined : body);
+}
+
+/**
+ * Writes a complete response as raw bytes and half-closes the socket. Used where there is no ServerResponse
+ * (CONNECT, Upgrade, client errors). Always `Connection: close`: after a refused CONNECT the bytes that follow
+ * are the client's tunnel payload, not a next request.
+ */
+export function writeRawResponse(socket: Duplex, response: FlowResponse): void {
+  if (socket.destroyed || !socket.writable) return;
+  const body = bodyBytes(response.body);
+  const headers = response.headers.clone();
+  for (const name of ['content-length', 'transfer-encoding', 'connection']) headers.delete(name);
+  headers.append('Content-Length', String(body.length));
+  headers.append('Connection', 'close');
+  let head = `HTTP/1.1 ${response.status} ${reasonFor(response.status, response.reason)}\r\n`;
+  for (const [name, value] of headers) head += `${name}: ${value}\r\n`;
+  socket.end(Buffer.concat([Buffer.from(`${head}\r\n`, 'latin1'), body]));
+}
+
+/**
+ * Destroys a socket after giving a written response a moment to leave. Node cannot send RST (nodejs/node#27428),
+ * and a peer that never reads would otherwise hold the socket: end() sends FIN, destroy() bounds the wait.
+ */
+export function closeSoon(socket: Socket | Duplex, lingerMs = 1000): void {
+  const timer = setTimeout(() => socket.destroy(), lingerMs);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+}

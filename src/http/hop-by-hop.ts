@@ -1,0 +1,46 @@
+/**
+ * Hop-by-hop header handling (RFC 9110 §7.6.1), the same list Go's httputil.ReverseProxy keeps. Pure.
+ */
+import type { HeaderList } from '../core/header-list.js';
+
+/**
+ * Always connection-specific. Proxy-Connection is not standard but still sent by libcurl and some browsers.
+ * `Proxy` is not hop-by-hop, but a CGI origin turns it into HTTP_PROXY (httpoxy, CVE-2016-5385), so it never leaves.
+ */
+const ALWAYS_REMOVED = [
+  'connection',
+  'proxy-connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy',
+];
+
+/**
+ * Removes the fixed list and every field named by a Connection token. `TE: trailers` survives, because
+ * it is the client saying it accepts trailers, which the proxy relays end to end (golang/go#21096).
+ */
+export function stripHopByHopHeaders(headers: HeaderList): void {
+  const wantsTrailers = headers.getTokens('te').some((token) => token === 'trailers' || token.startsWith('trailers;'));
+  for (const token of headers.getTokens('connection')) headers.delete(token);
+  for (const name of ALWAYS_REMOVED) headers.delete(name);
+  if (wantsTrailers) headers.append('TE', 'trailers');
+}
+
+/** The protocols a request asked to upgrade to (`Upgrade: websocket`), lower-cased; empty when it did not ask. */
+export function requestedUpgrades(headers: HeaderList): string[] {
+  if (!headers.getTokens('connection').includes('upgrade')) return [];
+  return headers.getTokens('upgrade').map((protocol) => protocol.split('/')[0]!);
+}
+
+/**
+ * Appends this proxy to Via (RFC 9110 §7.6.3). A new field line is equivalent to a comma-joined value, and
+ * appending one keeps the earlier entries byte for byte.
+ */
+export function appendVia(headers: HeaderList, httpVersion: string, pseudonym: string): void {
+  headers.append('Via', `${httpVersion} ${pseudonym}`);
+}

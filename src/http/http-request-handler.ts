@@ -1,0 +1,72 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ProxyError, toProxyError } from '../core/errors.js';
+import type { HttpFlow } from '../core/flow.js';
+import { endFlow } from '../core/flow-end.js';
+import type { ProxyRuntime } from '../core/runtime.js';
+import { createHttpFlow } from './create-http-flow.js';
+import { errorResponse, writeResponse } from './error-response.js';
+import { forwardRequest } from './forward.js';
+
+/** Node's 'request' (and 'checkContinue') listener for proxy requests in absolute form. */
+export function createHttpRequestHandler(runtime: ProxyRuntime) {
+  return function handleHttpRequest(req: IncomingMessage, res: ServerResponse): void {
+    const client = runtime.clientInfo(req.socket);
+    const flow = createHttpFlow(client, req, false);
+    if (flow instanceof ProxyError) {
+      runtime.logger.debug({ client: client.id, target: req.url, reason: flow.message }, 'rejected request');
+      writeResponse(res, errorResponse(flow, true), req.method === 'HEAD');
+      return;
+    }
+    runtime.flowStarted(flow);
+    void runHttpFlow(runtime, flow, req, res);
+  };
+}
+
+async function runHttpFlow(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  flow.setKillHandler(() => res.destroy());
+  try {
+    const pending = runtime.hooks.run('requestHeaders', flow);
+    if (pending !== undefined) await pending;
+    if (flow.killed) throw flow.error;
+    if (flow.response !== undefined) {
+      // Answered by a hook: the origin is never asked.
+      flow.timestamps.responseHeaders = Date.now();
+      if (runtime.isClosing()) flow.response.headers.set('Connection', 'close');
+      await sendAndWait(res, () => writeResponse(res, flow.response!, req.method === 'HEAD'));
+    } else {
+      await forwardRequest(runtime, flow, req, res);
+    }
+  } catch (err) {
+    failHttpFlow(runtime, flow, req, res, toProxyError(err, 'proxy_internal_error'));
+    await endFlow(runtime, flow, 'error');
+    return;
+  }
+  await endFlow(runtime, flow, 'complete');
+}
+
+/**
+ * Before the head is written the client gets an error response; after it, only a destroyed connection can
+ * say "this response is broken" (RFC 9112 §8: an incomplete message must not look complete).
+ */
+function failHttpFlow(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, res: ServerResponse, error: ProxyError): void {
+  flow.error = error;
+  if (error.type === 'proxy_internal_error') runtime.logger.error({ err: error, flowId: flow.id }, error.message);
+  if (flow.killed || res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  // An unread request body would be taken for the next request: close unless the body was fully consumed.
+  const close = !req.complete || runtime.isClosing();
+  flow.response = errorResponse(error, close);
+  writeResponse(res, flow.response, req.method === 'HEAD');
+}
+
+function sendAndWait(res: ServerResponse, write: () => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    res.once('finish', resolve);
+    res.once('close', () => {
+      if (!res.writableFinished) reject(new ProxyError('client_aborted', 'client closed the connection before the response was complete'));
+    });
+    write();
+  });
+}

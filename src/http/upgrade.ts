@@ -1,0 +1,179 @@
+/**
+ * Upgrade requests in absolute form (WebSocket and friends): forwarded like any request; on a 101 whose
+ * protocol is one the client asked for, the two connections are spliced. Any other answer is relayed as a
+ * normal response on a connection that then closes.
+ *
+ *   client ──GET ws (Upgrade)──▶ getaway ──GET (Upgrade)──▶ origin
+ *   client ◀──────── 101 ─────── getaway ◀────── 101 ────── origin
+ *   client ◀══════════════ spliced both ways ═════════════▶ origin
+ */
+import { request as httpRequest, STATUS_CODES, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { isIP, type Socket } from 'node:net';
+import { pipeline } from 'node:stream';
+import { ProxyError, toProxyError } from '../core/errors.js';
+import type { HttpFlow } from '../core/flow.js';
+import { endFlow } from '../core/flow-end.js';
+import { HeaderList } from '../core/header-list.js';
+import type { ProxyRuntime } from '../core/runtime.js';
+import { splice } from '../tunnel/splice.js';
+import { createGuardedLookup } from '../upstream/dialer.js';
+import { createHttpFlow } from './create-http-flow.js';
+import { closeSoon, errorResponse, PROXY_NAME, writeRawResponse } from './error-response.js';
+import { appendVia, requestedUpgrades, stripHopByHopHeaders } from './hop-by-hop.js';
+
+export function createUpgradeHandler(runtime: ProxyRuntime) {
+  return function handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', (err) => runtime.logger.debug({ err }, 'client socket error during upgrade'));
+    socket.pause();
+    const client = runtime.clientInfo(socket);
+    const flow = createHttpFlow(client, req, true);
+    if (flow instanceof ProxyError) {
+      writeRawResponse(socket, errorResponse(flow, true));
+      closeSoon(socket);
+      return;
+    }
+    const received = new HeaderList(req.rawHeaders);
+    const protocols = requestedUpgrades(received);
+    // Upgrade and Connection are hop-by-hop, yet the origin must see them to switch: restore exactly one of each.
+    flow.request.headers.append('Connection', 'Upgrade');
+    flow.request.headers.append('Upgrade', received.getAll('upgrade').join(', '));
+    runtime.flowStarted(flow);
+    void runUpgradeFlow(runtime, flow, socket, head, protocols);
+  };
+}
+
+async function runUpgradeFlow(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, head: Buffer, protocols: string[]): Promise<void> {
+  flow.setKillHandler(() => socket.destroy());
+  try {
+    const pending = runtime.hooks.run('requestHeaders', flow);
+    if (pending !== undefined) await pending;
+    if (flow.killed) throw flow.error;
+    if (flow.response !== undefined) {
+      flow.timestamps.responseHeaders = Date.now();
+      writeRawResponse(socket, flow.response);
+      closeSoon(socket);
+      await endFlow(runtime, flow, 'complete');
+      return;
+    }
+    await exchange(runtime, flow, socket, head, protocols);
+  } catch (err) {
+    const error = toProxyError(err, 'proxy_internal_error');
+    flow.error = error;
+    if (error.type === 'proxy_internal_error') runtime.logger.error({ err: error, flowId: flow.id }, error.message);
+    if (flow.killed || flow.response !== undefined) socket.destroy();
+    else {
+      flow.response = errorResponse(error, true);
+      writeRawResponse(socket, flow.response);
+      closeSoon(socket);
+    }
+    await endFlow(runtime, flow, 'error');
+    return;
+  }
+  await endFlow(runtime, flow, 'complete');
+}
+
+function serializeHead(status: number, reason: string | undefined, headers: HeaderList): Buffer {
+  let text = `HTTP/1.1 ${status} ${reason ?? STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+  for (const [name, value] of headers) text += `${name}: ${value}\r\n`;
+  return Buffer.from(`${text}\r\n`, 'latin1');
+}
+
+/** Sends the upgrade request; resolves when the spliced connection (or the relayed refusal) is over. */
+function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, head: Buffer, protocols: string[]): Promise<void> {
+  const { request } = flow;
+  if (isIP(request.host) !== 0) {
+    const refused = runtime.guard(request.host, request.port);
+    if (refused) return Promise.reject(refused);
+  }
+  flow.upstream = 'direct';
+  const https = request.scheme === 'https';
+  const options = {
+    host: request.host,
+    port: request.port,
+    method: request.method,
+    path: request.path,
+    headers: request.headers.toRaw(),
+    // A socket that switches protocols never returns to a pool; a dedicated connection keeps the pools simple.
+    agent: false as const,
+    lookup: createGuardedLookup(runtime.guard, request.port),
+    timeout: runtime.options.connectTimeoutMs,
+    ...(https && isIP(request.host) === 0 ? { servername: request.host } : {}),
+  };
+  return new Promise<void>((resolve, reject) => {
+    const upstreamReq = https ? httpsRequest(options) : httpRequest(options);
+    flow.setKillHandler(() => {
+      upstreamReq.destroy();
+      socket.destroy();
+    });
+    socket.once('close', () => upstreamReq.destroy());
+    upstreamReq.on('timeout', () =>
+      upstreamReq.destroy(new ProxyError('http_response_timeout', `no answer to the upgrade within ${runtime.options.connectTimeoutMs} ms`)),
+    );
+    upstreamReq.on('error', (err) => reject(toProxyError(err, 'connection_terminated')));
+
+    upstreamReq.on('upgrade', (upstreamRes: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {
+      runtime.trackUpstreamSocket(upstream);
+      upstream.on('error', (err) => runtime.logger.debug({ err, flowId: flow.id }, 'origin socket error during upgrade'));
+      upstream.setTimeout(0);
+      flow.timestamps.responseHeaders = Date.now();
+      const headers = new HeaderList(upstreamRes.rawHeaders);
+      const chosen = headers.getTokens('upgrade').map((p) => p.split('/')[0]!);
+      if (chosen.length !== 1 || !protocols.includes(chosen[0]!)) {
+        // Splicing onto a protocol the client did not ask for would hand it bytes it cannot parse (Go's
+        // ReverseProxy refuses the same way).
+        upstream.destroy();
+        reject(new ProxyError('http_upgrade_failed', `origin switched to "${headers.get('upgrade') ?? ''}", not one of: ${protocols.join(', ')}`));
+        return;
+      }
+      const upgradeValue = headers.get('upgrade')!;
+      stripHopByHopHeaders(headers);
+      headers.append('Connection', 'Upgrade');
+      headers.append('Upgrade', upgradeValue);
+      appendVia(headers, upstreamRes.httpVersion, PROXY_NAME);
+      flow.response = { status: 101, reason: upstreamRes.statusMessage, headers };
+      const pending = runtime.hooks.run('responseHeaders', flow);
+      Promise.resolve(pending)
+        .then(async () => {
+          if (flow.killed) throw flow.error;
+          socket.write(serializeHead(101, flow.response!.reason, flow.response!.headers));
+          const handle = splice(socket, upstream, {
+            idleTimeoutMs: runtime.options.tunnelIdleTimeoutMs,
+            headAtoB: head,
+            headBtoA: upstreamHead,
+          });
+          const unregister = runtime.spliceStarted(handle);
+          const result = await handle.done;
+          unregister();
+          flow.bytes.requestBody = result.aToB;
+          flow.bytes.responseBody = result.bToA;
+          if (result.error) throw result.error;
+        })
+        .then(resolve, (err: unknown) => {
+          upstream.destroy();
+          reject(toProxyError(err, 'proxy_internal_error'));
+        });
+    });
+
+    upstreamReq.on('response', (upstreamRes: IncomingMessage) => {
+      // The origin declined to switch (401, 426, …): relay its answer, then close, since the client's
+      // connection is in an undefined state for HTTP after an upgrade attempt.
+      upstreamReq.setTimeout(0);
+      flow.timestamps.responseHeaders = Date.now();
+      const headers = new HeaderList(upstreamRes.rawHeaders);
+      stripHopByHopHeaders(headers);
+      headers.delete('content-length');
+      appendVia(headers, upstreamRes.httpVersion, PROXY_NAME);
+      headers.append('Connection', 'close');
+      const status = upstreamRes.statusCode ?? 502;
+      flow.response = { status, reason: upstreamRes.statusMessage, headers };
+      socket.write(serializeHead(status, upstreamRes.statusMessage, headers));
+      upstreamRes.on('data', (chunk: Buffer) => {
+        flow.bytes.responseBody += chunk.length;
+      });
+      // Close-delimited body (RFC 9112 §6.3 rule 8): the decoded bytes follow and the end of the connection ends it.
+      pipeline(upstreamRes, socket, (err) => (err ? reject(toProxyError(err, 'http_response_incomplete')) : resolve()));
+    });
+    upstreamReq.end();
+  });
+}

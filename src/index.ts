@@ -1,0 +1,21 @@
+/** getaway: a forward HTTP/HTTPS proxy. The library surface; the CLI is a thin layer over it. */
+export { createProxy, type Proxy } from './core/proxy.js';
+export { DEFAULT_OPTIONS, OptionsError, resolveProxyOptions, type ProxyOptions, type ResolvedProxyOptions } from './config/options.js';
+export type { Addon, AddonContext } from './core/addon.js';
+export type { Hooks, HookName } from './core/hooks.js';
+export { HOOK_NAMES } from './core/hooks.js';
+export {
+  HttpFlow,
+  TunnelFlow,
+  type Flow,
+  type FlowResponse,
+  type OutboundRequest,
+  type ClientRequestHead,
+  type FlowTimestamps,
+  type TunnelAction,
+} from './core/flow.js';
+export type { ClientInfo } from './core/connection.js';
+export { HeaderList } from './core/header-list.js';
+export { ProxyError, type ProxyErrorType } from './core/errors.js';
+export { flowLog, describeFlow, type FlowLogRecord } from './addons/flow-log.js';
+export { createLogger } from './log/create-logger.js';

@@ -1,0 +1,59 @@
+/**
+ * The explicit-proxy listener: a node:http server (llhttp in strict mode) whose events are routed to the
+ * HTTP, CONNECT and Upgrade handlers. It only wires; every decision lives in the handlers.
+ */
+import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { ProxyError } from '../core/errors.js';
+import type { ProxyRuntime } from '../core/runtime.js';
+import { errorResponse, writeRawResponse } from '../http/error-response.js';
+import { createHttpRequestHandler } from '../http/http-request-handler.js';
+import { createUpgradeHandler } from '../http/upgrade.js';
+import { createConnectHandler } from '../tunnel/connect.js';
+
+/** Node's parser error codes that mean "too big" rather than "malformed". */
+const CLIENT_ERROR_STATUS: Record<string, number> = {
+  HPE_HEADER_OVERFLOW: 431,
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
+  ERR_HTTP_HEADERS_TIMEOUT: 408,
+};
+
+export function createExplicitListener(runtime: ProxyRuntime, onConnection: (socket: Socket) => void): Server {
+  const { options } = runtime;
+  const server = createServer({
+    insecureHTTPParser: false,
+    // A proxy relays Host-less HTTP/1.0 requests in absolute form; HTTP/1.1 ones without Host are refused by llhttp.
+    requireHostHeader: false,
+    joinDuplicateHeaders: false,
+    headersTimeout: options.requestHeadersTimeoutMs,
+    // requestTimeout bounds the whole request including the body; a large upload may take long, so only the
+    // head is bounded here and the body by the idle timeout.
+    requestTimeout: 0,
+    keepAliveTimeout: options.idleTimeoutMs,
+    // Node checks headersTimeout on this interval; keep it well under the timeout so slowloris is cut on time.
+    connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(options.requestHeadersTimeoutMs / 4))),
+  });
+  // Socket inactivity while a request is in progress (not while idle between requests: keepAliveTimeout).
+  server.timeout = options.idleTimeoutMs;
+
+  const handleHttpRequest = createHttpRequestHandler(runtime);
+  server.on('request', handleHttpRequest);
+  // With a listener here Node does not answer 100 Continue itself; the origin's 100 is relayed instead.
+  server.on('checkContinue', handleHttpRequest);
+  server.on('connect', createConnectHandler(runtime));
+  server.on('upgrade', createUpgradeHandler(runtime));
+  server.on('connection', onConnection);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const code = err.code ?? 'unknown';
+    runtime.logger.debug({ err, code, client: runtime.clientInfo(socket).id }, 'malformed or timed-out request');
+    if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = CLIENT_ERROR_STATUS[code] ?? 400;
+    const detail = status === 408 ? 'request head not received in time' : `malformed request (${code})`;
+    writeRawResponse(socket, errorResponse(new ProxyError('http_request_error', detail, { status }), true));
+    socket.destroySoon();
+  });
+  return server;
+}

@@ -1,0 +1,27 @@
+import { pino, type Logger, type LevelWithSilent } from 'pino';
+import pretty from 'pino-pretty';
+
+export const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export interface LoggerSetup {
+  level: LevelWithSilent;
+  /** Human-readable lines instead of JSON; the CLI turns it on when stdout is a terminal. */
+  pretty: boolean;
+}
+
+export interface CreatedLogger {
+  logger: Logger;
+  /** Writes out what the asynchronous destination still holds; call before exiting. */
+  flush(): void;
+}
+
+export function createLogger(setup: LoggerSetup): CreatedLogger {
+  if (setup.pretty) {
+    const logger = pino({ level: setup.level }, pretty({ colorize: true, sync: true, ignore: 'pid,hostname' }));
+    return { logger, flush: () => undefined };
+  }
+  // Asynchronous writes keep logging off the request path; flushSync() on exit makes sure nothing is lost.
+  const destination = pino.destination({ dest: 1, sync: false });
+  const logger = pino({ level: setup.level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+  return { logger, flush: () => destination.flushSync() };
+}

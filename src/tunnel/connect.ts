@@ -1,0 +1,105 @@
+/**
+ * CONNECT host:port (RFC 9110 §9.3.6): decide (connect hook) → dial → 200 → splice.
+ *
+ *   client ══CONNECT══▶ getaway ──TCP──▶ host:port
+ *   client ◀═══ 200 ═══ getaway
+ *   client ◀═══════ bytes both ways, half-close aware ═══════▶ host:port
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { ProxyError, toProxyError } from '../core/errors.js';
+import { TunnelFlow } from '../core/flow.js';
+import { endFlow } from '../core/flow-end.js';
+import { HeaderList } from '../core/header-list.js';
+import type { ProxyRuntime } from '../core/runtime.js';
+import { closeSoon, errorResponse, writeRawResponse } from '../http/error-response.js';
+import { parseAuthorityForm } from '../http/request-target.js';
+import { splice } from './splice.js';
+
+const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
+
+export function createConnectHandler(runtime: ProxyRuntime) {
+  return function handleConnect(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    // Node hands the socket over bare: no listener of the HTTP server guards it any more. Paused, so bytes that
+    // follow the CONNECT head wait in the socket until the tunnel is spliced.
+    socket.on('error', (err) => runtime.logger.debug({ err, client: runtime.clientInfo(socket).id }, 'client socket error'));
+    socket.pause();
+    const client = runtime.clientInfo(socket);
+    const parsed = parseAuthorityForm(req.url ?? '');
+    if (!parsed.ok) {
+      writeRawResponse(socket, errorResponse(new ProxyError('http_request_error', `bad CONNECT target: ${parsed.reason}`), true));
+      closeSoon(socket);
+      return;
+    }
+    const { host, port } = parsed.target;
+    const flow = new TunnelFlow(
+      client,
+      { method: 'CONNECT', target: req.url ?? '', httpVersion: req.httpVersion, headers: new HeaderList(req.rawHeaders) },
+      { host, port },
+    );
+    runtime.flowStarted(flow);
+    void runTunnelFlow(runtime, flow, socket, head);
+  };
+}
+
+async function runTunnelFlow(runtime: ProxyRuntime, flow: TunnelFlow, socket: Socket, head: Buffer): Promise<void> {
+  flow.setKillHandler(() => socket.destroy());
+  let upstream: Socket;
+  try {
+    const pending = runtime.hooks.run('connect', flow);
+    if (pending !== undefined) await pending;
+    if (flow.killed) throw flow.error;
+    if (flow.action === 'deny') {
+      const denied = flow.response ?? errorResponse(new ProxyError('http_request_denied', 'CONNECT denied by policy'), true);
+      flow.response = denied;
+      flow.error = new ProxyError('http_request_denied', `CONNECT denied with ${denied.status}`, { status: denied.status });
+      writeRawResponse(socket, denied);
+      closeSoon(socket);
+      await endFlow(runtime, flow, 'error');
+      return;
+    }
+    if (runtime.isClosing()) throw new ProxyError('destination_unavailable', 'proxy is shutting down');
+    flow.upstream = 'direct';
+    upstream = await runtime.dialer.dial(flow.target, runtime.shutdownSignal);
+  } catch (err) {
+    const error = toProxyError(err, 'proxy_internal_error');
+    flow.error = error;
+    if (error.type === 'proxy_internal_error') runtime.logger.error({ err: error, flowId: flow.id }, error.message);
+    if (flow.killed) socket.destroy();
+    else {
+      writeRawResponse(socket, errorResponse(error, true));
+      closeSoon(socket);
+    }
+    await endFlow(runtime, flow, 'error');
+    return;
+  }
+
+  runtime.trackUpstreamSocket(upstream);
+  flow.timestamps.upstreamConnected = Date.now();
+  if (socket.destroyed) {
+    upstream.destroy();
+    flow.error = new ProxyError('client_aborted', 'client left before the tunnel opened');
+    await endFlow(runtime, flow, 'error');
+    return;
+  }
+  socket.write(ESTABLISHED);
+  flow.setKillHandler(() => {
+    socket.destroy();
+    upstream.destroy();
+  });
+  try {
+    const pending = runtime.hooks.run('tunnelOpened', flow);
+    if (pending !== undefined) await pending;
+  } catch (err) {
+    runtime.logger.error({ err, flowId: flow.id }, 'addon failed in tunnelOpened; closing the tunnel');
+    flow.kill();
+  }
+  const handle = splice(socket, upstream, { idleTimeoutMs: runtime.options.tunnelIdleTimeoutMs, headAtoB: head });
+  const unregister = runtime.spliceStarted(handle);
+  const result = await handle.done;
+  unregister();
+  flow.bytes.clientToServer = result.aToB;
+  flow.bytes.serverToClient = result.bToA;
+  flow.error ??= result.error;
+  await endFlow(runtime, flow, 'complete');
+}

@@ -1,0 +1,105 @@
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import { connect, isIP, type LookupFunction, type Socket } from 'node:net';
+import { ProxyError, toProxyError } from '../core/errors.js';
+
+export interface DialTarget {
+  host: string;
+  port: number;
+}
+
+/** Opens the TCP connection a tunnel or upgrade runs over. Implementations: direct now, upstream proxies later. */
+export interface Dialer {
+  /** Resolves with a connected socket; rejects with a ProxyError. `signal` aborts the attempt (shutdown). */
+  dial(target: DialTarget, signal?: AbortSignal): Promise<Socket>;
+}
+
+/** Returns an error when a destination must not be reached (loop protection, later access rules). */
+export type DestinationGuard = (ip: string, port: number) => ProxyError | undefined;
+
+/**
+ * A dns.lookup that applies the guard to every resolved address. Node skips `lookup` for IP literals, so callers
+ * check those with the guard directly before connecting.
+ */
+export function createGuardedLookup(guard: DestinationGuard, port: number): LookupFunction {
+  return function guardedLookup(hostname, options, callback) {
+    dnsLookup(hostname, options as LookupOptions, (err, address, family) => {
+      if (err) {
+        callback(err, '', 0);
+        return;
+      }
+      const addresses: LookupAddress[] = Array.isArray(address) ? address : [{ address: address as string, family: family ?? 4 }];
+      for (const entry of addresses) {
+        const refused = guard(entry.address, port);
+        if (refused) {
+          callback(refused, '', 0);
+          return;
+        }
+      }
+      (callback as (e: null, a: string | LookupAddress[], f?: number) => void)(null, address, family);
+    });
+  };
+}
+
+export interface DirectDialerOptions {
+  connectTimeoutMs: number;
+  guard: DestinationGuard;
+}
+
+export class DirectDialer implements Dialer {
+  readonly #options: DirectDialerOptions;
+
+  constructor(options: DirectDialerOptions) {
+    this.#options = options;
+  }
+
+  dial(target: DialTarget, signal?: AbortSignal): Promise<Socket> {
+    const { connectTimeoutMs, guard } = this.#options;
+    if (isIP(target.host) !== 0) {
+      const refused = guard(target.host, target.port);
+      if (refused) return Promise.reject(refused);
+    }
+    return new Promise((resolve, reject) => {
+      const socket = connect({
+        host: target.host,
+        port: target.port,
+        allowHalfOpen: true,
+        noDelay: true,
+        lookup: createGuardedLookup(guard, target.port),
+      });
+      const fail = (err: unknown): void => {
+        cleanup();
+        socket.destroy();
+        reject(toProxyError(err, 'connection_refused'));
+      };
+      const onAbort = (): void => fail(new ProxyError('connection_terminated', 'proxy is shutting down'));
+      const timer = setTimeout(
+        () => fail(new ProxyError('connection_timeout', `no connection to ${target.host}:${target.port} within ${connectTimeoutMs} ms`)),
+        connectTimeoutMs,
+      );
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        socket.removeListener('error', fail);
+        socket.removeListener('connect', onConnect);
+      };
+      const onConnect = (): void => {
+        cleanup();
+        // Errors after this point are the consumer's to handle; until it attaches its own listener the socket must
+        // not crash the process, and `socket.errored` keeps the reason for it to read.
+        socket.on('error', keepErrorOnSocket);
+        resolve(socket);
+      };
+      if (signal?.aborted) {
+        onAbort();
+        return;
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
+      socket.once('connect', onConnect);
+      socket.on('error', fail);
+    });
+  }
+}
+
+function keepErrorOnSocket(this: Socket): void {
+  this.destroy();
+}

@@ -1,0 +1,36 @@
+/**
+ * Loop protection: refuse to forward to the proxy's own listening address (a request for
+ * http://127.0.0.1:8080/ to a proxy on 127.0.0.1:8080 would otherwise feed itself until it runs out of sockets).
+ * Pure: the caller supplies the listening addresses and, for a wildcard listener, the host's interface addresses.
+ */
+import { isIP } from 'node:net';
+
+export interface SelfAddresses {
+  port: number;
+  /** Addresses that reach this listener, normalised (IPv4-mapped IPv6 unwrapped, lower case). */
+  addresses: ReadonlySet<string>;
+  /** True when the listener is bound to 0.0.0.0 or ::, so every loopback address reaches it too. */
+  wildcard: boolean;
+}
+
+export function normaliseIp(ip: string): string {
+  const lower = ip.toLowerCase();
+  return lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4 ? lower.slice(7) : lower;
+}
+
+/** Connecting to 0.0.0.0 or :: reaches the local host on Linux, so they count as self for any listener. */
+const UNSPECIFIED = new Set(['0.0.0.0', '::']);
+
+export function describeSelfAddresses(listenAddress: string, port: number, interfaceAddresses: readonly string[]): SelfAddresses {
+  const bound = normaliseIp(listenAddress);
+  const wildcard = UNSPECIFIED.has(bound);
+  const addresses = new Set<string>(wildcard ? interfaceAddresses.map(normaliseIp) : [bound]);
+  return { port, addresses, wildcard };
+}
+
+export function isSelfTarget(ip: string, port: number, self: SelfAddresses): boolean {
+  if (port !== self.port) return false;
+  const address = normaliseIp(ip);
+  if (UNSPECIFIED.has(address) || self.addresses.has(address)) return true;
+  return self.wildcard && (address.startsWith('127.') || address === '::1');
+}
