@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadConfigFile, parseListen } from '../../src/config/config-file.js';
+import { DEFAULT_OPTIONS, OptionsError, resolveProxyOptions, type ProxyOptions } from '../../src/config/options.js';
+
+test('defaults fill in everything', () => {
+  const resolved = resolveProxyOptions({});
+  assert.equal(resolved.host, '127.0.0.1');
+  assert.equal(resolved.port, 8080);
+  assert.equal(resolved.connectTimeoutMs, DEFAULT_OPTIONS.connectTimeoutMs);
+  assert.deepEqual(resolved.addons, []);
+});
+
+test('every problem is reported at once, naming the key and what was expected', () => {
+  const bad = { port: 70000, connectTimeoutMs: 'soon', idleTimeoutMs: -1, colour: 'blue', addons: [{}] } as unknown as ProxyOptions;
+  assert.throws(
+    () => resolveProxyOptions(bad),
+    (err: unknown) => {
+      assert.ok(err instanceof OptionsError);
+      assert.deepEqual(err.problems, [
+        'options.colour: unknown option (known: host, port, addons, logger, connectTimeoutMs, requestHeadersTimeoutMs, idleTimeoutMs, responseTimeoutMs, tunnelIdleTimeoutMs, shutdownGraceMs)',
+        'options.port: expected an integer from 0 to 65535, got 70000',
+        'options.addons[0]: expected an object with a string "name", got an object',
+        'options.connectTimeoutMs: expected a positive integer number of milliseconds, got "soon"',
+        'options.idleTimeoutMs: expected a positive integer number of milliseconds, got -1',
+      ]);
+      return true;
+    },
+  );
+});
+
+const listenCases = [
+  { input: '127.0.0.1:8080', expected: { host: '127.0.0.1', port: 8080 } },
+  { input: '0.0.0.0:0', expected: { host: '0.0.0.0', port: 0 } },
+  { input: '[::1]:3128', expected: { host: '::1', port: 3128 } },
+  { input: ':9000', expected: { port: 9000 } },
+  { input: '9000', expected: { port: 9000 } },
+  { input: 'localhost:1', expected: { host: 'localhost', port: 1 } },
+];
+for (const { input, expected } of listenCases) {
+  test(`--listen ${input}`, () => assert.deepEqual(parseListen(input, '--listen'), expected));
+}
+for (const input of ['localhost', '127.0.0.1:99999', '::1:80', '', 'a:b']) {
+  test(`--listen ${JSON.stringify(input)} is refused`, () => assert.throws(() => parseListen(input, '--listen'), /expected HOST:PORT/));
+}
+
+function tempFile(name: string, text: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'getaway-config-')), name);
+  writeFileSync(path, text);
+  return path;
+}
+
+test('a YAML config file is read', async () => {
+  const path = tempFile('getaway.yaml', 'listen: 127.0.0.1:0\nlogLevel: debug\nconnectTimeoutMs: 1500\n');
+  assert.deepEqual(await loadConfigFile(path), { host: '127.0.0.1', port: 0, logLevel: 'debug', connectTimeoutMs: 1500 });
+});
+
+test('a JSON config file with mistakes names the file and each key', async () => {
+  const path = tempFile('getaway.json', JSON.stringify({ listen: 'nowhere', connectTimeoutMs: 0, logLevel: 'loud', upstream: 'x' }));
+  await assert.rejects(loadConfigFile(path), (err: unknown) => {
+    assert.ok(err instanceof OptionsError);
+    assert.equal(err.problems.length, 4);
+    assert.match(err.problems[0]!, /getaway\.json: listen: expected HOST:PORT/);
+    assert.match(err.problems[1]!, /connectTimeoutMs: expected a positive integer number of milliseconds, got 0/);
+    assert.match(err.problems[2]!, /logLevel: expected one of fatal, error/);
+    assert.match(err.problems[3]!, /unknown key "upstream"/);
+    return true;
+  });
+});
+
+test('a config file that is not valid YAML says so', async () => {
+  const path = tempFile('bad.yml', 'listen: [unclosed\n');
+  await assert.rejects(loadConfigFile(path), /bad\.yml: not valid YAML/);
+});
