@@ -68,7 +68,10 @@ export async function startTlsOrigin(
   return { server, port, url: `https://localhost:${port}` };
 }
 
-/** A raw TCP server for wire-level tests (echo, server-first banners, half-close). */
+/**
+ * A raw TCP server for wire-level tests (echo, server-first banners, half-close). Sockets are allowHalfOpen, so a
+ * handler decides what a FIN means; one that should behave like most servers ends on `end`.
+ */
 export async function startTcpServer(t: TestContext, onSocket: (socket: Socket) => void): Promise<{ port: number; server: NetServer }> {
   const server = createNetServer({ allowHalfOpen: true }, (socket) => {
     socket.on('error', () => socket.destroy());
