@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { curl, rawConnect } from '../helpers/clients.js';
+import { CLI_PATH, startCliProxy } from '../helpers/cli-process.js';
+import { startOrigin, waitFor } from '../helpers/servers.js';
+
+function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: 'pipe' });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test('getaway serve: prints where it listens, proxies, logs one JSON line per flow, exits 0 on SIGTERM', async (t) => {
+  const origin = await startOrigin(t, (_req, res) => res.end('hello'));
+  const cli = await startCliProxy(t);
+  assert.match(cli.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  const result = await curl(['-x', cli.url, `${origin.url}/logged`]);
+  assert.equal(result.stdout, 'hello', result.stderr);
+  await waitFor(() => cli.lines.some((line) => line['target'] === `${origin.url}/logged`), 5000, 'the flow log line');
+  const line = cli.lines.find((l) => l['target'] === `${origin.url}/logged`)!;
+  assert.equal(line['method'], 'GET');
+  assert.equal(line['status'], 200);
+  assert.equal(line['bytesDown'], 5);
+  assert.equal(typeof line['flowId'], 'string');
+  assert.equal(typeof line['durationMs'], 'number');
+  assert.match(String(line['client']), /^127\.0\.0\.1:\d+$/);
+  cli.child.kill('SIGTERM');
+  assert.equal(await cli.exited, 0);
+});
+
+test('SIGTERM lets an in-flight request finish, refuses new connections, then exits 0', async (t) => {
+  const origin = await startOrigin(t, (_req, res) => {
+    res.write('start-');
+    setTimeout(() => res.end('end'), 400);
+  });
+  const cli = await startCliProxy(t);
+  const conn = await rawConnect(cli.port);
+  conn.socket.write(`GET ${origin.url}/slow HTTP/1.1\r\nHost: x\r\n\r\n`);
+  await conn.waitFor('start-');
+  cli.child.kill('SIGTERM');
+  await waitFor(() => cli.lines.some((line) => line['msg'] === 'shutting down: finishing in-flight requests'), 5000, 'shutdown to begin');
+  const refused = await curl(['-x', cli.url, `${origin.url}/new`]);
+  assert.equal(refused.code, 7, 'new connections are refused once shutdown began');
+  const text = await conn.waitFor('\r\n0\r\n\r\n');
+  assert.match(text, /\r\n6\r\nstart-\r\n3\r\nend\r\n0\r\n\r\n$/);
+  await conn.untilEnd();
+  assert.equal(await cli.exited, 0);
+});
+
+test('a YAML config file sets the listener and log level; flags override it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'getaway-cli-'));
+  const config = join(dir, 'getaway.yaml');
+  writeFileSync(config, 'listen: 127.0.0.1:0\nlogLevel: debug\nconnectTimeoutMs: 2000\n');
+  const cli = await startCliProxy(t, ['--config', config, '--log-level', 'info']);
+  const origin = await startOrigin(t, (_req, res) => res.end('configured'));
+  assert.equal((await curl(['-x', cli.url, origin.url])).stdout, 'configured');
+  cli.child.kill('SIGTERM');
+  assert.equal(await cli.exited, 0);
+  assert.ok(!cli.lines.some((line) => line['level'] === 20), '--log-level info overrides the file\'s debug');
+});
+
+test('a bad config file stops the start with exit 2 and a message naming each bad key', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'getaway-cli-'));
+  const config = join(dir, 'bad.json');
+  writeFileSync(config, JSON.stringify({ listen: 'nowhere', idleTimeoutMs: 'long' }));
+  const result = await runCli(['serve', '--config', config]);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /bad\.json: listen: expected HOST:PORT/);
+  assert.match(result.stderr, /bad\.json: idleTimeoutMs: expected a positive integer number of milliseconds, got "long"/);
+});
+
+test('bad flags are refused with a clear message', async () => {
+  const listen = await runCli(['serve', '--listen', 'nope']);
+  assert.equal(listen.code, 2);
+  assert.match(listen.stderr, /--listen: expected HOST:PORT/);
+  const timeout = await runCli(['serve', '--connect-timeout', 'soon']);
+  assert.notEqual(timeout.code, 0);
+  assert.match(timeout.stderr, /--connect-timeout expects a positive number of milliseconds/);
+});
+
+test('a port already in use is reported, not thrown as a stack trace', async (t) => {
+  const cli = await startCliProxy(t);
+  const result = await runCli(['serve', '--listen', `127.0.0.1:${cli.port}`]);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /^getaway: cannot listen: .*EADDRINUSE/);
+  cli.child.kill('SIGTERM');
+  await cli.exited;
+});

@@ -1,0 +1,51 @@
+/** Runs the real CLI (`node dist/src/cli/main.js serve …`) as a child process and reads its JSON log lines. */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { TestContext } from 'node:test';
+
+export const CLI_PATH = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+export interface CliProxy {
+  child: ChildProcessWithoutNullStreams;
+  url: string;
+  port: number;
+  /** Every JSON log line parsed so far. */
+  lines: Array<Record<string, unknown>>;
+  stderr(): string;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+}
+
+export async function startCliProxy(t: TestContext, args: string[] = []): Promise<CliProxy> {
+  const child = spawn(process.execPath, [CLI_PATH, 'serve', '--listen', '127.0.0.1:0', ...args], { stdio: 'pipe' });
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const lines: Array<Record<string, unknown>> = [];
+  let stderr = '';
+  let pending = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const listening = new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`CLI did not report listening within 10 s; stderr: ${stderr}`)), 10_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      pending += chunk.toString();
+      let newline: number;
+      while ((newline = pending.indexOf('\n')) !== -1) {
+        const line = JSON.parse(pending.slice(0, newline)) as Record<string, unknown>;
+        pending = pending.slice(newline + 1);
+        lines.push(line);
+        if (typeof line['url'] === 'string') {
+          clearTimeout(timer);
+          resolve(line);
+        }
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`CLI exited with ${code} before listening; stderr: ${stderr}`));
+    });
+  });
+  const banner = await listening;
+  return { child, url: banner['url'] as string, port: banner['port'] as number, lines, stderr: () => stderr, exited };
+}
