@@ -1,0 +1,53 @@
+/** Every file in examples/ runs as shipped, and does what its comment says. */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { test, type TestContext } from 'node:test';
+import { curl, rawConnect } from './helpers/clients.js';
+import { startOrigin } from './helpers/servers.js';
+
+async function runExample(t: TestContext, name: string): Promise<string> {
+  const path = fileURLToPath(new URL(`../examples/${name}.js`, import.meta.url));
+  const child = spawn(process.execPath, [path], { env: { ...process.env, PORT: '0' }, stdio: 'pipe' });
+  t.after(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start: ${output}`)), 10_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const url = /"url":"(http:\/\/[^"]+)"/.exec(output)?.[1];
+      if (url !== undefined) {
+        clearTimeout(timer);
+        resolve(url);
+      }
+    });
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  });
+}
+
+test('examples/block-hosts: blocked hosts get 403 (HTTP and CONNECT), others pass', async (t) => {
+  const origin = await startOrigin(t, (_req, res) => res.end('allowed'));
+  const url = await runExample(t, 'block-hosts');
+  const blocked = await curl(['-x', url, '-i', 'http://ads.example/banner']);
+  assert.match(blocked.stdout, /^HTTP\/1\.1 403 Forbidden/);
+  assert.match(blocked.stdout, /blocked by getaway/);
+  const port = Number(new URL(url).port);
+  const tunnel = await rawConnect(port);
+  tunnel.socket.write('CONNECT www.tracker.example:443 HTTP/1.1\r\nHost: www.tracker.example:443\r\n\r\n');
+  assert.match((await tunnel.untilEnd()).toString(), /^HTTP\/1\.1 403 Forbidden/);
+  assert.equal((await curl(['-x', url, origin.url])).stdout, 'allowed');
+});
+
+test('examples/stamp-requests: the origin sees the tag, the client sees the stamp', async (t) => {
+  let tag: string | undefined;
+  const origin = await startOrigin(t, (req, res) => {
+    tag = req.headers['x-getaway-tag'] as string;
+    res.end('ok');
+  });
+  const url = await runExample(t, 'stamp-requests');
+  const result = await curl(['-x', url, '-i', origin.url]);
+  assert.equal(tag, 'example');
+  assert.match(result.stdout, /X-Getaway-Seen: GET 127\.0\.0\.1\r\n/);
+});
