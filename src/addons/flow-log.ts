@@ -47,7 +47,7 @@ export function describeFlow(flow: Flow): FlowLogRecord {
     kind: 'tunnel',
     method: 'CONNECT',
     target: `${flow.target.host}:${flow.target.port}`,
-    status: flow.error && flow.timestamps.upstreamConnected === undefined ? (flow.response?.status ?? flow.error.status) : 200,
+    status: flow.response?.status,
     bytesUp: flow.bytes.clientToServer,
     bytesDown: flow.bytes.serverToClient,
   };

@@ -18,7 +18,7 @@ export interface ProxyOptions {
   connectTimeoutMs?: number;
   /** Time a client has to send a complete request head (slowloris guard). Default 30 s. */
   requestHeadersTimeoutMs?: number;
-  /** How long an idle keep-alive client connection is kept open. Default 60 s. */
+  /** How long an idle keep-alive client connection (between requests) is kept open. Default 60 s. */
   idleTimeoutMs?: number;
   /** How long the origin may stay silent while a request is in flight (head or body). Default 300 s. */
   responseTimeoutMs?: number;

@@ -129,7 +129,10 @@ export class TunnelFlow extends BaseFlow {
   /** Where the tunnel goes. A `connect` hook may change it. */
   target: { host: string; port: number };
   action: TunnelAction = 'tunnel';
-  /** The answer to a denied CONNECT, if a hook wants something other than a plain 403. */
+  /**
+   * What the client was answered: set by a `connect` hook that denies with something other than a plain 403,
+   * else by the proxy (200 Connection Established, or the error response).
+   */
   response: FlowResponse | undefined;
   /** Bytes spliced each way, including bytes that arrived together with the CONNECT head. */
   readonly bytes = { clientToServer: 0, serverToClient: 0 };

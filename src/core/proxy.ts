@@ -98,7 +98,7 @@ class ProxyServer implements Proxy {
   async listen(): Promise<AddressInfo> {
     if (this.#netServer !== undefined) throw new Error('listen() was already called');
     const runtime = this.#createRuntime();
-    const httpServer = createExplicitListener(runtime, () => undefined);
+    const httpServer = createExplicitListener(runtime);
     // We accept connections ourselves and hand them to the HTTP server once `clientConnected` has admitted them,
     // so an async policy hook runs before a single byte is parsed. Node documents feeding sockets in with
     // emit('connection'); its connection bookkeeping (headersTimeout checks) starts on 'listening'.

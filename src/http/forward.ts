@@ -49,7 +49,7 @@ function openUpstreamRequest(runtime: ProxyRuntime, flow: HttpFlow, chunked: boo
 }
 
 /** Rejects when the origin cannot be reached in time; reused keep-alive sockets are already connected. */
-function watchConnect(runtime: ProxyRuntime, flow: HttpFlow, upstreamReq: ClientRequest): void {
+export function watchConnect(runtime: ProxyRuntime, flow: HttpFlow, upstreamReq: ClientRequest): void {
   upstreamReq.once('socket', (socket: Socket) => {
     if (!socket.connecting) {
       flow.timestamps.upstreamConnected = Date.now();

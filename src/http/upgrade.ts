@@ -20,6 +20,7 @@ import { splice } from '../tunnel/splice.js';
 import { createGuardedLookup } from '../upstream/dialer.js';
 import { createHttpFlow } from './create-http-flow.js';
 import { closeSoon, errorResponse, PROXY_NAME, writeRawResponse } from './error-response.js';
+import { watchConnect } from './forward.js';
 import { appendVia, requestedUpgrades, stripHopByHopHeaders } from './hop-by-hop.js';
 
 export function createUpgradeHandler(runtime: ProxyRuntime) {
@@ -97,7 +98,7 @@ function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, head: B
     // A socket that switches protocols never returns to a pool; a dedicated connection keeps the pools simple.
     agent: false as const,
     lookup: createGuardedLookup(runtime.guard, request.port),
-    timeout: runtime.options.connectTimeoutMs,
+    timeout: runtime.options.responseTimeoutMs,
     ...(https && isIP(request.host) === 0 ? { servername: request.host } : {}),
   };
   return new Promise<void>((resolve, reject) => {
@@ -106,9 +107,10 @@ function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, head: B
       upstreamReq.destroy();
       socket.destroy();
     });
+    watchConnect(runtime, flow, upstreamReq);
     socket.once('close', () => upstreamReq.destroy());
     upstreamReq.on('timeout', () =>
-      upstreamReq.destroy(new ProxyError('http_response_timeout', `no answer to the upgrade within ${runtime.options.connectTimeoutMs} ms`)),
+      upstreamReq.destroy(new ProxyError('http_response_timeout', `no answer to the upgrade within ${runtime.options.responseTimeoutMs} ms`)),
     );
     upstreamReq.on('error', (err) => reject(toProxyError(err, 'connection_terminated')));
 

@@ -18,7 +18,7 @@ const CLIENT_ERROR_STATUS: Record<string, number> = {
   ERR_HTTP_HEADERS_TIMEOUT: 408,
 };
 
-export function createExplicitListener(runtime: ProxyRuntime, onConnection: (socket: Socket) => void): Server {
+export function createExplicitListener(runtime: ProxyRuntime): Server {
   const { options } = runtime;
   const server = createServer({
     insecureHTTPParser: false,
@@ -33,8 +33,9 @@ export function createExplicitListener(runtime: ProxyRuntime, onConnection: (soc
     // Node checks headersTimeout on this interval; keep it well under the timeout so slowloris is cut on time.
     connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(options.requestHeadersTimeoutMs / 4))),
   });
-  // Socket inactivity while a request is in progress (not while idle between requests: keepAliveTimeout).
-  server.timeout = options.idleTimeoutMs;
+  // No inactivity timeout on client sockets mid-request: a client waiting for a slow (long-poll) response is
+  // silent legitimately. Origin silence is bounded by responseTimeoutMs on the upstream side instead.
+  server.timeout = 0;
 
   const handleHttpRequest = createHttpRequestHandler(runtime);
   server.on('request', handleHttpRequest);
@@ -42,7 +43,6 @@ export function createExplicitListener(runtime: ProxyRuntime, onConnection: (soc
   server.on('checkContinue', handleHttpRequest);
   server.on('connect', createConnectHandler(runtime));
   server.on('upgrade', createUpgradeHandler(runtime));
-  server.on('connection', onConnection);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const code = err.code ?? 'unknown';
     runtime.logger.debug({ err, code, client: runtime.clientInfo(socket).id }, 'malformed or timed-out request');

@@ -67,7 +67,8 @@ async function runTunnelFlow(runtime: ProxyRuntime, flow: TunnelFlow, socket: So
     if (error.type === 'proxy_internal_error') runtime.logger.error({ err: error, flowId: flow.id }, error.message);
     if (flow.killed) socket.destroy();
     else {
-      writeRawResponse(socket, errorResponse(error, true));
+      flow.response = errorResponse(error, true);
+      writeRawResponse(socket, flow.response);
       closeSoon(socket);
     }
     await endFlow(runtime, flow, 'error');
@@ -83,6 +84,7 @@ async function runTunnelFlow(runtime: ProxyRuntime, flow: TunnelFlow, socket: So
     return;
   }
   socket.write(ESTABLISHED);
+  flow.response = { status: 200, reason: 'Connection Established', headers: new HeaderList() };
   flow.setKillHandler(() => {
     socket.destroy();
     upstream.destroy();

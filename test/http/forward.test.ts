@@ -224,3 +224,12 @@ test('a stale pooled origin connection is retried transparently for a bodiless G
   }
   assert.equal(connections, 3);
 });
+
+test('a long-poll response slower than idleTimeoutMs still arrives (idle applies between requests only)', async (t) => {
+  const origin = await startOrigin(t, (_req, res) => {
+    setTimeout(() => res.end('late but fine'), 400);
+  });
+  const { url } = await startProxy(t, { idleTimeoutMs: 100 });
+  const result = await curl(['-x', url, origin.url]);
+  assert.equal(result.stdout, 'late but fine', result.stderr);
+});
