@@ -18,8 +18,8 @@ function run(file: string, args: string[], timeoutMs: number, env?: NodeJS.Proce
 }
 
 /** curl with a bounded run time; `--noproxy ''` keeps an ambient NO_PROXY from bypassing the proxy under test. */
-export function curl(args: string[], timeoutMs = 15_000): Promise<ProcessResult> {
-  return run('curl', ['--silent', '--show-error', '--max-time', String(Math.ceil(timeoutMs / 1000)), '--noproxy', '', ...args], timeoutMs + 2000);
+export function curl(args: string[], timeoutMs = 15_000, env?: NodeJS.ProcessEnv): Promise<ProcessResult> {
+  return run('curl', ['--silent', '--show-error', '--max-time', String(Math.ceil(timeoutMs / 1000)), '--noproxy', '', ...args], timeoutMs + 2000, env);
 }
 
 let python: string | undefined;

@@ -150,3 +150,19 @@ test('a tunnel carries a large transfer both ways intact', async (t) => {
   assert.equal(echoed.length, size);
   assert.ok(echoed.equals(payload));
 });
+
+test('clients that honour http_proxy / HTTPS_PROXY use it without flags', async (t) => {
+  const certs = testCertificates();
+  const plain = await startOrigin(t, (_req, res) => res.end('plain via env'));
+  const secure = await startTlsOrigin(t, certs, (_req, res) => res.end('secure via env'));
+  const seen: string[] = [];
+  const { url } = await startProxy(t, {
+    addons: [
+      { name: 'watch', requestHeaders: (flow) => void seen.push(`http ${flow.request.port}`), connect: (flow) => void seen.push(`connect ${flow.target.port}`) },
+    ],
+  });
+  const env = { ...process.env, http_proxy: url, HTTPS_PROXY: url, NO_PROXY: '', no_proxy: '' };
+  assert.equal((await curl([plain.url], 15_000, env)).stdout, 'plain via env');
+  assert.equal((await curl(['--cacert', certs.caCertPath, secure.url], 15_000, env)).stdout, 'secure via env');
+  assert.deepEqual(seen, [`http ${plain.port}`, `connect ${secure.port}`]);
+});
