@@ -26,6 +26,18 @@ export interface ProxyOptions {
   tunnelIdleTimeoutMs?: number;
   /** On close(), how long in-flight requests may take to finish before everything is cut. Default 10 s. */
   shutdownGraceMs?: number;
+  /** Longest request-target accepted; longer gets 414. Default 8 KiB. */
+  maxRequestTargetBytes?: number;
+  /** Largest header section (field lines, not the request line) accepted; larger gets 431. Default 16 KiB. */
+  maxHeaderBytes?: number;
+  /** Most header fields accepted in one request; more gets 431. Default 128. */
+  maxHeaderCount?: number;
+  /** Client connections held at once; past it a new one gets 503 with Retry-After and is closed. Default 10000. */
+  maxConnections?: number;
+  /** Client connections held at once from one IP address; past it, 503 as above. Default 1000. */
+  maxConnectionsPerClient?: number;
+  /** CONNECT tunnels and upgraded connections open at once; past it a new one gets 503. Default 10000. */
+  maxTunnels?: number;
 }
 
 export interface ResolvedProxyOptions {
@@ -39,6 +51,12 @@ export interface ResolvedProxyOptions {
   responseTimeoutMs: number;
   tunnelIdleTimeoutMs: number;
   shutdownGraceMs: number;
+  maxRequestTargetBytes: number;
+  maxHeaderBytes: number;
+  maxHeaderCount: number;
+  maxConnections: number;
+  maxConnectionsPerClient: number;
+  maxTunnels: number;
 }
 
 export const DEFAULT_OPTIONS = {
@@ -50,6 +68,12 @@ export const DEFAULT_OPTIONS = {
   responseTimeoutMs: 300_000,
   tunnelIdleTimeoutMs: 600_000,
   shutdownGraceMs: 10_000,
+  maxRequestTargetBytes: 8 * 1024,
+  maxHeaderBytes: 16 * 1024,
+  maxHeaderCount: 128,
+  maxConnections: 10_000,
+  maxConnectionsPerClient: 1_000,
+  maxTunnels: 10_000,
 } as const;
 
 export const DURATION_KEYS = [
@@ -61,7 +85,16 @@ export const DURATION_KEYS = [
   'shutdownGraceMs',
 ] as const;
 
-const KNOWN_KEYS = new Set<string>(['host', 'port', 'addons', 'logger', ...DURATION_KEYS]);
+export const LIMIT_KEYS = [
+  'maxRequestTargetBytes',
+  'maxHeaderBytes',
+  'maxHeaderCount',
+  'maxConnections',
+  'maxConnectionsPerClient',
+  'maxTunnels',
+] as const;
+
+const KNOWN_KEYS = new Set<string>(['host', 'port', 'addons', 'logger', ...DURATION_KEYS, ...LIMIT_KEYS]);
 
 export class OptionsError extends Error {
   override readonly name = 'OptionsError';
@@ -123,6 +156,15 @@ export function resolveProxyOptions(input: ProxyOptions = {}, source = 'options'
     durations[key] = value;
   }
 
+  const limits = {} as Record<(typeof LIMIT_KEYS)[number], number>;
+  for (const key of LIMIT_KEYS) {
+    const value = input[key] ?? DEFAULT_OPTIONS[key];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+      problems.push(`${source}.${key}: expected a positive integer, got ${describe(value)}`);
+    }
+    limits[key] = value;
+  }
+
   if (problems.length > 0) throw new OptionsError(problems);
-  return { host, port, addons, logger, ...durations };
+  return { host, port, addons, logger, ...durations, ...limits };
 }

@@ -8,13 +8,14 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import { networkInterfaces } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { resolveProxyOptions, type ProxyOptions, type ResolvedProxyOptions } from '../config/options.js';
+import { closeSoon, errorResponse, writeRawResponse } from '../http/error-response.js';
 import { createExplicitListener } from '../listeners/explicit-listener.js';
 import type { SpliceHandle } from '../tunnel/splice.js';
 import { DirectDialer, type DestinationGuard } from '../upstream/dialer.js';
 import { describeSelfAddresses, isSelfTarget, type SelfAddresses } from '../upstream/self-target.js';
 import type { AddonContext } from './addon.js';
 import type { ClientInfo } from './connection.js';
-import { ProxyError } from './errors.js';
+import { ProxyError, type ProxyErrorType } from './errors.js';
 import type { Flow } from './flow.js';
 import { HookRunner } from './hook-runner.js';
 import type { ProxyRuntime } from './runtime.js';
@@ -41,6 +42,19 @@ export interface Proxy {
   readonly connections: number;
   /** Requests and tunnels in progress. */
   readonly activeFlows: number;
+  /** Counters since listen(), for health checks and tests (the metrics addon exports richer ones). */
+  stats(): ProxyStats;
+}
+
+export interface ProxyStats {
+  connectionsAccepted: number;
+  /** Refused at accept: over maxConnections or maxConnectionsPerClient, or while shutting down. */
+  connectionsRefused: number;
+  /** Requests answered with an error before they became flows: malformed, over a size limit. */
+  requestsRejected: number;
+  flowsCompleted: number;
+  /** Flows that ended with an error, by RFC 9209 type. */
+  flowErrors: Partial<Record<ProxyErrorType, number>>;
 }
 
 export function createProxy(input: ProxyOptions = {}): Proxy {
@@ -63,6 +77,9 @@ class ProxyServer implements Proxy {
   #netServer: NetServer | undefined;
   #httpServer: HttpServer | undefined;
   #nextClientId = 1;
+  readonly #clientsByAddress = new Map<string, number>();
+  #tunnels = 0;
+  readonly #stats: ProxyStats = { connectionsAccepted: 0, connectionsRefused: 0, requestsRejected: 0, flowsCompleted: 0, flowErrors: {} };
   #httpFlowsDrained: (() => void) | undefined;
   #closing: Promise<void> | undefined;
 
@@ -88,6 +105,10 @@ class ProxyServer implements Proxy {
 
   get activeFlows(): number {
     return this.#flows.size;
+  }
+
+  stats(): ProxyStats {
+    return { ...this.#stats, flowErrors: { ...this.#stats.flowErrors } };
   }
 
   address(): AddressInfo | null {
@@ -134,11 +155,25 @@ class ProxyServer implements Proxy {
     };
     this.#clientInfo.set(socket, info);
     this.#clients.add(socket);
-    socket.once('close', () => this.#clients.delete(socket));
+    const fromAddress = (this.#clientsByAddress.get(info.remoteAddress) ?? 0) + 1;
+    this.#clientsByAddress.set(info.remoteAddress, fromAddress);
+    socket.once('close', () => {
+      this.#clients.delete(socket);
+      const left = (this.#clientsByAddress.get(info.remoteAddress) ?? 1) - 1;
+      if (left === 0) this.#clientsByAddress.delete(info.remoteAddress);
+      else this.#clientsByAddress.set(info.remoteAddress, left);
+    });
     if (this.#closing !== undefined) {
+      this.#stats.connectionsRefused++;
       socket.destroy();
       return;
     }
+    const { maxConnections, maxConnectionsPerClient } = this.#options;
+    if (this.#clients.size > maxConnections || fromAddress > maxConnectionsPerClient) {
+      this.#refuseOverLimit(socket, info, this.#clients.size > maxConnections ? `more than ${maxConnections} client connections` : `more than ${maxConnectionsPerClient} connections from ${info.remoteAddress}`);
+      return;
+    }
+    this.#stats.connectionsAccepted++;
     const refuse = (err: unknown): void => {
       this.#logger.info({ err, client: info.id, remoteAddress: info.remoteAddress }, 'client refused by clientConnected');
       socket.destroy();
@@ -166,6 +201,18 @@ class ProxyServer implements Proxy {
     );
   }
 
+  /**
+   * Past a connection cap the client still gets an answer it can act on (503 + Retry-After), written without
+   * parsing its request, then the connection closes.
+   */
+  #refuseOverLimit(socket: Socket, info: ClientInfo, reason: string): void {
+    this.#stats.connectionsRefused++;
+    this.#logger.warn({ client: `${info.remoteAddress}:${info.remotePort}`, reason }, `connection refused: ${reason}`);
+    socket.on('error', (err) => this.#logger.debug({ err, client: info.id }, 'refused client socket error'));
+    writeRawResponse(socket, errorResponse(new ProxyError('connection_limit_reached', reason), true));
+    closeSoon(socket);
+  }
+
   #createRuntime(): ProxyRuntime {
     const guard: DestinationGuard = (ip, port) => {
       if (this.#self !== undefined && isSelfTarget(ip, port, this.#self)) {
@@ -189,14 +236,22 @@ class ProxyServer implements Proxy {
       },
       flowStarted: (flow) => {
         this.#flows.add(flow);
+        if (flow.kind === 'tunnel' || flow.isUpgrade) this.#tunnels++;
       },
       flowEnded: (flow) => {
-        this.#flows.delete(flow);
+        if (!this.#flows.delete(flow)) return;
+        if (flow.kind === 'tunnel' || flow.isUpgrade) this.#tunnels--;
+        this.#stats.flowsCompleted++;
+        if (flow.error !== undefined) this.#stats.flowErrors[flow.error.type] = (this.#stats.flowErrors[flow.error.type] ?? 0) + 1;
         if (this.#httpFlowsDrained !== undefined && !this.#hasHttpFlows()) this.#httpFlowsDrained();
       },
       spliceStarted: (handle) => {
         this.#splices.add(handle);
         return () => this.#splices.delete(handle);
+      },
+      tunnelCount: () => this.#tunnels,
+      countRejectedRequest: () => {
+        this.#stats.requestsRejected++;
       },
       trackUpstreamSocket: (socket) => {
         this.#upstreamSockets.add(socket);

@@ -33,4 +33,8 @@ export interface ProxyRuntime {
   spliceStarted(handle: SpliceHandle): () => void;
   /** Counts sockets the proxy opened outside the agents' pools (tunnels, upgrades) for `proxy.connections`. */
   trackUpstreamSocket(socket: Socket): void;
+  /** Tunnels and upgrades in progress, this one included. */
+  tunnelCount(): number;
+  /** Counts a request refused before it became a flow (malformed, over a limit). */
+  countRejectedRequest(): void;
 }

@@ -5,6 +5,7 @@ import { HttpFlow } from '../core/flow.js';
 import { HeaderList } from '../core/header-list.js';
 import { appendVia, stripHopByHopHeaders } from './hop-by-hop.js';
 import { PROXY_NAME } from './error-response.js';
+import { checkRequestHead, type RequestLimits } from './request-limits.js';
 import { formatAuthority, parseRequestTarget } from './request-target.js';
 
 /**
@@ -12,8 +13,10 @@ import { formatAuthority, parseRequestTarget } from './request-target.js';
  * removed, Host taken from the absolute URI (RFC 9112 §3.2.2: a proxy ignores the received Host), Via added.
  * Ordering matters: this runs before `requestHeaders`, so what hooks add survives.
  */
-export function createHttpFlow(client: ClientInfo, req: IncomingMessage, isUpgrade: boolean): HttpFlow | ProxyError {
+export function createHttpFlow(limits: RequestLimits, client: ClientInfo, req: IncomingMessage, isUpgrade: boolean): HttpFlow | ProxyError {
   const target = req.url ?? '';
+  const refused = checkRequestHead(target, req.rawHeaders, limits);
+  if (refused !== undefined) return refused;
   const parsed = parseRequestTarget(target);
   if (!parsed.ok) return new ProxyError('http_request_error', `bad request target: ${parsed.reason}`);
   if (parsed.target.form === 'origin') {

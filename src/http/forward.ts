@@ -16,6 +16,7 @@ import type { HttpFlow } from '../core/flow.js';
 import { HeaderList } from '../core/header-list.js';
 import type { ProxyRuntime } from '../core/runtime.js';
 import { appendVia, stripHopByHopHeaders } from './hop-by-hop.js';
+import { checkResponseFraming } from './response-framing.js';
 import { PROXY_NAME } from './error-response.js';
 import { createGuardedLookup } from '../upstream/dialer.js';
 
@@ -169,6 +170,8 @@ async function relayResponse(
 ): Promise<void> {
   flow.timestamps.responseHeaders = Date.now();
   const headers = new HeaderList(upstreamRes.rawHeaders);
+  const ambiguous = checkResponseFraming(headers);
+  if (ambiguous !== undefined) throw ambiguous;
   const declaredTrailers = headers.get('trailer');
   stripHopByHopHeaders(headers);
   appendVia(headers, upstreamRes.httpVersion, PROXY_NAME);

@@ -11,9 +11,10 @@ import { forwardRequest } from './forward.js';
 export function createHttpRequestHandler(runtime: ProxyRuntime) {
   return function handleHttpRequest(req: IncomingMessage, res: ServerResponse): void {
     const client = runtime.clientInfo(req.socket);
-    const flow = createHttpFlow(client, req, false);
+    const flow = createHttpFlow(runtime.options, client, req, false);
     if (flow instanceof ProxyError) {
-      runtime.logger.debug({ client: client.id, target: req.url, reason: flow.message }, 'rejected request');
+      runtime.countRejectedRequest();
+      runtime.logger.info({ client: `${client.remoteAddress}:${client.remotePort}`, status: flow.status, error: flow.type, errorDetails: flow.message }, `rejected request: ${flow.message}`);
       writeResponse(res, errorResponse(flow, true), req.method === 'HEAD');
       return;
     }

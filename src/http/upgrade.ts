@@ -22,14 +22,16 @@ import { createHttpFlow } from './create-http-flow.js';
 import { closeSoon, errorResponse, PROXY_NAME, writeRawResponse } from './error-response.js';
 import { watchConnect } from './forward.js';
 import { appendVia, requestedUpgrades, stripHopByHopHeaders } from './hop-by-hop.js';
+import { checkResponseFraming } from './response-framing.js';
 
 export function createUpgradeHandler(runtime: ProxyRuntime) {
   return function handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', (err) => runtime.logger.debug({ err }, 'client socket error during upgrade'));
     socket.pause();
     const client = runtime.clientInfo(socket);
-    const flow = createHttpFlow(client, req, true);
+    const flow = createHttpFlow(runtime.options, client, req, true);
     if (flow instanceof ProxyError) {
+      runtime.countRejectedRequest();
       writeRawResponse(socket, errorResponse(flow, true));
       closeSoon(socket);
       return;
@@ -56,6 +58,9 @@ async function runUpgradeFlow(runtime: ProxyRuntime, flow: HttpFlow, socket: Soc
       closeSoon(socket);
       await endFlow(runtime, flow, 'complete');
       return;
+    }
+    if (runtime.tunnelCount() > runtime.options.maxTunnels) {
+      throw new ProxyError('connection_limit_reached', `more than ${runtime.options.maxTunnels} tunnels open`);
     }
     await exchange(runtime, flow, socket, head, protocols);
   } catch (err) {
@@ -163,6 +168,12 @@ function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, head: B
       upstreamReq.setTimeout(0);
       flow.timestamps.responseHeaders = Date.now();
       const headers = new HeaderList(upstreamRes.rawHeaders);
+      const ambiguous = checkResponseFraming(headers);
+      if (ambiguous !== undefined) {
+        upstreamReq.destroy();
+        reject(ambiguous);
+        return;
+      }
       stripHopByHopHeaders(headers);
       headers.delete('content-length');
       appendVia(headers, upstreamRes.httpVersion, PROXY_NAME);

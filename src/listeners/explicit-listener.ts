@@ -22,9 +22,12 @@ export function createExplicitListener(runtime: ProxyRuntime): Server {
   const { options } = runtime;
   const server = createServer({
     insecureHTTPParser: false,
-    // A proxy relays Host-less HTTP/1.0 requests in absolute form; HTTP/1.1 ones without Host are refused by llhttp.
-    requireHostHeader: false,
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400 (Node applies this to HTTP/1.1 only).
+    requireHostHeader: true,
     joinDuplicateHeaders: false,
+    // llhttp's own ceiling sits above ours so that request-limits.ts can answer 414 or 431 precisely; past this
+    // one llhttp stops reading and the client gets 431.
+    maxHeaderSize: options.maxRequestTargetBytes + options.maxHeaderBytes + 1024,
     headersTimeout: options.requestHeadersTimeoutMs,
     // requestTimeout bounds the whole request including the body; a large upload may take long, so only the
     // head is bounded here and the body by the idle timeout.
@@ -36,6 +39,8 @@ export function createExplicitListener(runtime: ProxyRuntime): Server {
   // No inactivity timeout on client sockets mid-request: a client waiting for a slow (long-poll) response is
   // silent legitimately. Origin silence is bounded by responseTimeoutMs on the upstream side instead.
   server.timeout = 0;
+  // Node drops fields past this count silently; one more than the limit lets request-limits.ts see the excess and refuse.
+  server.maxHeadersCount = options.maxHeaderCount + 1;
 
   const handleHttpRequest = createHttpRequestHandler(runtime);
   server.on('request', handleHttpRequest);
@@ -45,14 +50,21 @@ export function createExplicitListener(runtime: ProxyRuntime): Server {
   server.on('upgrade', createUpgradeHandler(runtime));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const code = err.code ?? 'unknown';
-    runtime.logger.debug({ err, code, client: runtime.clientInfo(socket).id }, 'malformed or timed-out request');
+    const client = runtime.clientInfo(socket);
+    const clientAddress = `${client.remoteAddress}:${client.remotePort}`;
     if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {
+      // The client went away between requests: routine, so only debug.
+      runtime.logger.debug({ err, code, client: clientAddress }, 'client connection reset');
       socket.destroy();
       return;
     }
     const status = CLIENT_ERROR_STATUS[code] ?? 400;
-    const detail = status === 408 ? 'request head not received in time' : `malformed request (${code})`;
-    writeRawResponse(socket, errorResponse(new ProxyError('http_request_error', detail, { status }), true));
+    const detail =
+      status === 408 ? 'request head not received in time' : `malformed request (${code}${'reason' in err ? `: ${String(err.reason)}` : ''})`;
+    const error = new ProxyError('http_request_error', detail, { status });
+    runtime.countRejectedRequest();
+    runtime.logger.info({ client: clientAddress, status, error: error.type, errorDetails: detail }, `rejected request: ${detail}`);
+    writeRawResponse(socket, errorResponse(error, true));
     socket.destroySoon();
   });
   return server;

@@ -13,6 +13,7 @@ import { endFlow } from '../core/flow-end.js';
 import { HeaderList } from '../core/header-list.js';
 import type { ProxyRuntime } from '../core/runtime.js';
 import { closeSoon, errorResponse, writeRawResponse } from '../http/error-response.js';
+import { checkRequestHead } from '../http/request-limits.js';
 import { parseAuthorityForm } from '../http/request-target.js';
 import { splice } from './splice.js';
 
@@ -27,8 +28,12 @@ export function createConnectHandler(runtime: ProxyRuntime) {
     const client = runtime.clientInfo(socket);
     const parsed = parseAuthorityForm(req.url ?? '');
     if (!parsed.ok) {
-      writeRawResponse(socket, errorResponse(new ProxyError('http_request_error', `bad CONNECT target: ${parsed.reason}`), true));
-      closeSoon(socket);
+      refuseConnect(runtime, socket, new ProxyError('http_request_error', `bad CONNECT target: ${parsed.reason}`));
+      return;
+    }
+    const refused = checkRequestHead(req.url ?? '', req.rawHeaders, runtime.options);
+    if (refused !== undefined) {
+      refuseConnect(runtime, socket, refused);
       return;
     }
     const { host, port } = parsed.target;
@@ -40,6 +45,18 @@ export function createConnectHandler(runtime: ProxyRuntime) {
     runtime.flowStarted(flow);
     void runTunnelFlow(runtime, flow, socket, head);
   };
+}
+
+/** A CONNECT refused before it became a flow (malformed, over a limit): counted, logged, answered, closed. */
+function refuseConnect(runtime: ProxyRuntime, socket: Socket, error: ProxyError): void {
+  const client = runtime.clientInfo(socket);
+  runtime.countRejectedRequest();
+  runtime.logger.info(
+    { client: `${client.remoteAddress}:${client.remotePort}`, status: error.status, error: error.type, errorDetails: error.message },
+    `rejected CONNECT: ${error.message}`,
+  );
+  writeRawResponse(socket, errorResponse(error, true));
+  closeSoon(socket);
 }
 
 async function runTunnelFlow(runtime: ProxyRuntime, flow: TunnelFlow, socket: Socket, head: Buffer): Promise<void> {
@@ -59,6 +76,9 @@ async function runTunnelFlow(runtime: ProxyRuntime, flow: TunnelFlow, socket: So
       return;
     }
     if (runtime.isClosing()) throw new ProxyError('destination_unavailable', 'proxy is shutting down');
+    if (runtime.tunnelCount() > runtime.options.maxTunnels) {
+      throw new ProxyError('connection_limit_reached', `more than ${runtime.options.maxTunnels} tunnels open`);
+    }
     flow.upstream = 'direct';
     upstream = await runtime.dialer.dial(flow.target, runtime.shutdownSignal);
   } catch (err) {

@@ -21,7 +21,7 @@ test('every problem is reported at once, naming the key and what was expected', 
     (err: unknown) => {
       assert.ok(err instanceof OptionsError);
       assert.deepEqual(err.problems, [
-        'options.colour: unknown option (known: host, port, addons, logger, connectTimeoutMs, requestHeadersTimeoutMs, idleTimeoutMs, responseTimeoutMs, tunnelIdleTimeoutMs, shutdownGraceMs)',
+        'options.colour: unknown option (known: host, port, addons, logger, connectTimeoutMs, requestHeadersTimeoutMs, idleTimeoutMs, responseTimeoutMs, tunnelIdleTimeoutMs, shutdownGraceMs, maxRequestTargetBytes, maxHeaderBytes, maxHeaderCount, maxConnections, maxConnectionsPerClient, maxTunnels)',
         'options.port: expected an integer from 0 to 65535, got 70000',
         'options.addons[0]: expected an object with a string "name", got an object',
         'options.connectTimeoutMs: expected a positive integer number of milliseconds, got "soon"',
