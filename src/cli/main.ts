@@ -8,12 +8,14 @@ import { serve, type ServeCommandOptions } from './serve.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
-function milliseconds(flag: string) {
+function positiveInteger(flag: string, unit = '') {
   return (value: string): number => {
-    if (!/^\d+$/.test(value) || Number(value) <= 0) throw new InvalidArgumentError(`${flag} expects a positive number of milliseconds`);
+    if (!/^\d+$/.test(value) || Number(value) <= 0) throw new InvalidArgumentError(`${flag} expects a positive number${unit}`);
     return Number(value);
   };
 }
+
+const milliseconds = (flag: string) => positiveInteger(flag, ' of milliseconds');
 
 const program = new Command()
   .name('getaway')
@@ -32,6 +34,9 @@ program
   .option('--response-timeout <ms>', 'how long an origin may stay silent mid-request', milliseconds('--response-timeout'))
   .option('--tunnel-idle-timeout <ms>', 'tunnels silent both ways for this long are closed', milliseconds('--tunnel-idle-timeout'))
   .option('--shutdown-grace <ms>', 'on SIGINT/SIGTERM, time allowed for in-flight requests', milliseconds('--shutdown-grace'))
+  .option('--max-connections <n>', 'client connections held at once; more get 503', positiveInteger('--max-connections'))
+  .option('--max-connections-per-client <n>', 'client connections from one IP address; more get 503', positiveInteger('--max-connections-per-client'))
+  .option('--max-tunnels <n>', 'CONNECT tunnels and upgrades open at once; more get 503', positiveInteger('--max-tunnels'))
   .action(async (raw: Record<string, unknown>, command: Command) => {
     const flags: ServeCommandOptions = {
       config: raw['config'] as string | undefined,
@@ -42,6 +47,9 @@ program
       responseTimeoutMs: raw['responseTimeout'] as number | undefined,
       tunnelIdleTimeoutMs: raw['tunnelIdleTimeout'] as number | undefined,
       shutdownGraceMs: raw['shutdownGrace'] as number | undefined,
+      maxConnections: raw['maxConnections'] as number | undefined,
+      maxConnectionsPerClient: raw['maxConnectionsPerClient'] as number | undefined,
+      maxTunnels: raw['maxTunnels'] as number | undefined,
     };
     // The default --listen must not override a config file's `listen`; only an explicit flag does.
     if (command.getOptionValueSource('listen') === 'cli' || raw['config'] === undefined) {

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { DURATION_KEYS, OptionsError } from './options.js';
+import { DURATION_KEYS, LIMIT_KEYS, OptionsError } from './options.js';
 import { LOG_LEVELS } from '../log/create-logger.js';
 import type { LevelWithSilent } from 'pino';
 
@@ -19,9 +19,16 @@ export interface ServeSettings {
   responseTimeoutMs?: number;
   tunnelIdleTimeoutMs?: number;
   shutdownGraceMs?: number;
+  maxRequestTargetBytes?: number;
+  maxHeaderBytes?: number;
+  maxHeaderCount?: number;
+  maxConnections?: number;
+  maxConnectionsPerClient?: number;
+  maxTunnels?: number;
 }
 
-const FILE_KEYS = new Set<string>(['listen', 'logLevel', ...DURATION_KEYS]);
+const FILE_KEYS = new Set<string>(['listen', 'logLevel', ...DURATION_KEYS, ...LIMIT_KEYS]);
+const DURATIONS = new Set<string>(DURATION_KEYS);
 
 /** "127.0.0.1:8080", "[::1]:8080", ":8080" or "8080" (the last two keep the default host). */
 export function parseListen(value: string, where: string): { host?: string; port: number } {
@@ -79,8 +86,9 @@ export async function loadConfigFile(path: string): Promise<ServeSettings> {
       } else settings.logLevel = value as LevelWithSilent;
     } else {
       if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-        problems.push(`${path}: ${key}: expected a positive integer number of milliseconds, got ${JSON.stringify(value)}`);
-      } else settings[key as (typeof DURATION_KEYS)[number]] = value;
+        const unit = DURATIONS.has(key) ? ' number of milliseconds' : '';
+        problems.push(`${path}: ${key}: expected a positive integer${unit}, got ${JSON.stringify(value)}`);
+      } else settings[key as (typeof DURATION_KEYS)[number] | (typeof LIMIT_KEYS)[number]] = value;
     }
   }
   if (problems.length > 0) throw new OptionsError(problems);

@@ -250,6 +250,7 @@ class ProxyServer implements Proxy {
         return () => this.#splices.delete(handle);
       },
       tunnelCount: () => this.#tunnels,
+      answeredBeforeBodyEnd: new WeakSet(),
       countRejectedRequest: () => {
         this.#stats.requestsRejected++;
       },

@@ -37,4 +37,9 @@ export interface ProxyRuntime {
   tunnelCount(): number;
   /** Counts a request refused before it became a flow (malformed, over a limit). */
   countRejectedRequest(): void;
+  /**
+   * Client connections that already got their final answer with `Connection: close` while bytes of the request
+   * were still unread. llhttp keeps parsing those bytes; a parse error in them needs no second answer.
+   */
+  readonly answeredBeforeBodyEnd: WeakSet<Socket>;
 }

@@ -15,7 +15,7 @@ import { formatAuthority, parseRequestTarget } from './request-target.js';
  */
 export function createHttpFlow(limits: RequestLimits, client: ClientInfo, req: IncomingMessage, isUpgrade: boolean): HttpFlow | ProxyError {
   const target = req.url ?? '';
-  const refused = checkRequestHead(target, req.rawHeaders, limits);
+  const refused = checkRequestHead({ target, httpVersion: req.httpVersion, rawHeaders: req.rawHeaders }, limits);
   if (refused !== undefined) return refused;
   const parsed = parseRequestTarget(target);
   if (!parsed.ok) return new ProxyError('http_request_error', `bad request target: ${parsed.reason}`);

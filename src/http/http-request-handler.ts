@@ -15,6 +15,7 @@ export function createHttpRequestHandler(runtime: ProxyRuntime) {
     if (flow instanceof ProxyError) {
       runtime.countRejectedRequest();
       runtime.logger.info({ client: `${client.remoteAddress}:${client.remotePort}`, status: flow.status, error: flow.type, errorDetails: flow.message }, `rejected request: ${flow.message}`);
+      if (!req.complete) runtime.answeredBeforeBodyEnd.add(req.socket);
       writeResponse(res, errorResponse(flow, true), req.method === 'HEAD');
       return;
     }
@@ -58,6 +59,7 @@ function failHttpFlow(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessag
   }
   // An unread request body would be taken for the next request: close unless the body was fully consumed.
   const close = !req.complete || runtime.isClosing();
+  if (!req.complete) runtime.answeredBeforeBodyEnd.add(req.socket);
   flow.response = errorResponse(error, close);
   writeResponse(res, flow.response, req.method === 'HEAD');
 }

@@ -22,8 +22,8 @@ export function createExplicitListener(runtime: ProxyRuntime): Server {
   const { options } = runtime;
   const server = createServer({
     insecureHTTPParser: false,
-    // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400 (Node applies this to HTTP/1.1 only).
-    requireHostHeader: true,
+    // Host is checked in request-limits.ts so the 400 carries Proxy-Status like every other refusal.
+    requireHostHeader: false,
     joinDuplicateHeaders: false,
     // llhttp's own ceiling sits above ours so that request-limits.ts can answer 414 or 431 precisely; past this
     // one llhttp stops reading and the client gets 431.
@@ -52,6 +52,10 @@ export function createExplicitListener(runtime: ProxyRuntime): Server {
     const code = err.code ?? 'unknown';
     const client = runtime.clientInfo(socket);
     const clientAddress = `${client.remoteAddress}:${client.remotePort}`;
+    if (runtime.answeredBeforeBodyEnd.has(socket)) {
+      socket.destroySoon();
+      return;
+    }
     if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {
       // The client went away between requests: routine, so only debug.
       runtime.logger.debug({ err, code, client: clientAddress }, 'client connection reset');

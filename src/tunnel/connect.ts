@@ -31,7 +31,7 @@ export function createConnectHandler(runtime: ProxyRuntime) {
       refuseConnect(runtime, socket, new ProxyError('http_request_error', `bad CONNECT target: ${parsed.reason}`));
       return;
     }
-    const refused = checkRequestHead(req.url ?? '', req.rawHeaders, runtime.options);
+    const refused = checkRequestHead({ target: req.url ?? '', httpVersion: req.httpVersion, rawHeaders: req.rawHeaders }, runtime.options);
     if (refused !== undefined) {
       refuseConnect(runtime, socket, refused);
       return;
