@@ -119,16 +119,17 @@ export function forwardRequest(runtime: ProxyRuntime, flow: HttpFlow, req: Incom
       });
       watchConnect(runtime, flow, upstreamReq);
       let responded = false;
+      // Destroying the request surfaces downstream as a generic reset; remember why we did it.
+      let timedOut: ProxyError | undefined;
 
       upstreamReq.on('information', (info) => {
         if (info.statusCode === 100 && !res.headersSent) res.writeContinue();
       });
       upstreamReq.on('timeout', () => {
-        upstreamReq.destroy(
-          responded
-            ? new ProxyError('connection_read_timeout', `origin sent nothing for ${runtime.options.responseTimeoutMs} ms`)
-            : new ProxyError('http_response_timeout', `no response head within ${runtime.options.responseTimeoutMs} ms`),
-        );
+        timedOut = responded
+          ? new ProxyError('connection_read_timeout', `origin sent nothing for ${runtime.options.responseTimeoutMs} ms`)
+          : new ProxyError('http_response_timeout', `no response head within ${runtime.options.responseTimeoutMs} ms`);
+        upstreamReq.destroy(timedOut);
       });
       upstreamReq.on('error', (err) => {
         if (responded) return; // the response pipeline reports it
@@ -144,7 +145,7 @@ export function forwardRequest(runtime: ProxyRuntime, flow: HttpFlow, req: Incom
         responded = true;
         relayResponse(runtime, flow, req, res, upstreamRes).then(succeed, (err: unknown) => {
           upstreamReq.destroy();
-          fail(toProxyError(err, 'http_response_incomplete'));
+          fail(timedOut ?? toProxyError(err, 'http_response_incomplete'));
         });
       });
 
