@@ -5,29 +5,15 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { DURATION_KEYS, LIMIT_KEYS, OptionsError } from './options.js';
+import { checkRouting, DURATION_KEYS, LIMIT_KEYS, OptionsError, type ProxyOptions } from './options.js';
 import { LOG_LEVELS } from '../log/create-logger.js';
 import type { LevelWithSilent } from 'pino';
 
-export interface ServeSettings {
-  host?: string;
-  port?: number;
-  logLevel?: LevelWithSilent;
-  connectTimeoutMs?: number;
-  requestHeadersTimeoutMs?: number;
-  idleTimeoutMs?: number;
-  responseTimeoutMs?: number;
-  tunnelIdleTimeoutMs?: number;
-  shutdownGraceMs?: number;
-  maxRequestTargetBytes?: number;
-  maxHeaderBytes?: number;
-  maxHeaderCount?: number;
-  maxConnections?: number;
-  maxConnectionsPerClient?: number;
-  maxTunnels?: number;
-}
+/** What `getaway serve` takes from a config file or flags: the library options plus the listener and log level. */
+export type ServeSettings = Omit<ProxyOptions, 'addons' | 'logger'> & { logLevel?: LevelWithSilent };
 
-const FILE_KEYS = new Set<string>(['listen', 'logLevel', ...DURATION_KEYS, ...LIMIT_KEYS]);
+const ROUTING_FILE_KEYS = new Set<string>(['upstreams', 'strategy', 'routes', 'bind']);
+const FILE_KEYS = new Set<string>(['listen', 'logLevel', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_FILE_KEYS]);
 const DURATIONS = new Set<string>(DURATION_KEYS);
 
 /** "127.0.0.1:8080", "[::1]:8080", ":8080" or "8080" (the last two keep the default host). */
@@ -80,6 +66,11 @@ export async function loadConfigFile(path: string): Promise<ServeSettings> {
           problems.push(...(err as OptionsError).problems);
         }
       }
+    } else if (key === 'upstreams' && value === 'env') {
+      // `upstreams: env` is the file's spelling of `--upstream env`.
+      settings.upstreamEnv = process.env;
+    } else if (ROUTING_FILE_KEYS.has(key)) {
+      (settings as Record<string, unknown>)[key] = value;
     } else if (key === 'logLevel') {
       if (typeof value !== 'string' || !(LOG_LEVELS as readonly string[]).includes(value)) {
         problems.push(`${path}: logLevel: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(value)}`);
@@ -91,6 +82,7 @@ export async function loadConfigFile(path: string): Promise<ServeSettings> {
       } else settings[key as (typeof DURATION_KEYS)[number] | (typeof LIMIT_KEYS)[number]] = value;
     }
   }
+  problems.push(...checkRouting(settings, path));
   if (problems.length > 0) throw new OptionsError(problems);
   return settings;
 }

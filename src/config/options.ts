@@ -2,8 +2,13 @@
  * Options for createProxy(), their defaults, and validation with messages that name the key and say what
  * was expected. The config file uses the same keys (plus `listen` and `logLevel`, see config-file.ts).
  */
+import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { Addon } from '../core/addon.js';
+import { parseHostPattern } from '../upstream/host-pattern.js';
+import type { RouteRuleSpec } from '../upstream/route-planner.js';
+import { parseUpstreamProxy, type UpstreamSpec } from '../upstream/upstream-proxy.js';
+import { STRATEGY_NAMES, type StrategyName } from '../upstream/upstream-strategy.js';
 
 export interface ProxyOptions {
   /** Address to listen on. Default "127.0.0.1": a proxy open to the network is a choice, not a default. */
@@ -38,6 +43,27 @@ export interface ProxyOptions {
   maxConnectionsPerClient?: number;
   /** CONNECT tunnels and upgraded connections open at once; past it a new one gets 503. Default 10000. */
   maxTunnels?: number;
+  /**
+   * Upstream proxies to send traffic through: `http://`, `https://` (TLS to the proxy), `socks5://` (names resolved
+   * here) and `socks5h://` (names resolved by the proxy), with optional `user:pass@`. Objects add a weight and a
+   * group for route rules. Default: none, everything goes direct.
+   */
+  upstreams?: Array<string | UpstreamSpec>;
+  /**
+   * Take the upstream from these environment variables instead (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY; see
+   * config/env-proxy.ts for the exact rules). The CLI's `--upstream env` passes process.env.
+   */
+  upstreamEnv?: Record<string, string | undefined>;
+  /** How a group's upstreams are ordered per request. Default "round-robin". */
+  strategy?: StrategyName;
+  /** How long a sticky strategy keeps a key on one upstream after its last use. Default 10 min. */
+  stickyTtlMs?: number;
+  /** First match wins: host patterns or CIDRs to an upstream group or "direct". Unmatched traffic uses group "default". */
+  routes?: RouteRuleSpec[];
+  /** Local addresses direct connections rotate through (multi-homed hosts). Default: the system's choice. */
+  bind?: string[];
+  /** Most routes tried for one request or tunnel before the client gets the last failure. Default 3. */
+  upstreamAttempts?: number;
 }
 
 export interface ResolvedProxyOptions {
@@ -57,6 +83,13 @@ export interface ResolvedProxyOptions {
   maxConnections: number;
   maxConnectionsPerClient: number;
   maxTunnels: number;
+  upstreamAttempts: number;
+  stickyTtlMs: number;
+  upstreams: Array<string | UpstreamSpec>;
+  upstreamEnv: Record<string, string | undefined> | undefined;
+  strategy: StrategyName;
+  routes: RouteRuleSpec[];
+  bind: string[];
 }
 
 export const DEFAULT_OPTIONS = {
@@ -74,6 +107,8 @@ export const DEFAULT_OPTIONS = {
   maxConnections: 10_000,
   maxConnectionsPerClient: 1_000,
   maxTunnels: 10_000,
+  upstreamAttempts: 3,
+  stickyTtlMs: 600_000,
 } as const;
 
 export const DURATION_KEYS = [
@@ -83,6 +118,7 @@ export const DURATION_KEYS = [
   'responseTimeoutMs',
   'tunnelIdleTimeoutMs',
   'shutdownGraceMs',
+  'stickyTtlMs',
 ] as const;
 
 export const LIMIT_KEYS = [
@@ -92,9 +128,63 @@ export const LIMIT_KEYS = [
   'maxConnections',
   'maxConnectionsPerClient',
   'maxTunnels',
+  'upstreamAttempts',
 ] as const;
 
-const KNOWN_KEYS = new Set<string>(['host', 'port', 'addons', 'logger', ...DURATION_KEYS, ...LIMIT_KEYS]);
+const ROUTING_KEYS = ['upstreams', 'upstreamEnv', 'strategy', 'routes', 'bind'] as const;
+
+const KNOWN_KEYS = new Set<string>(['host', 'port', 'addons', 'logger', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_KEYS]);
+
+/** Checks upstreams, strategy, routes and bind; returns the problems found. */
+export function checkRouting(input: ProxyOptions, source: string): string[] {
+  const problems: string[] = [];
+  const groups = new Set<string>();
+  const upstreams = input.upstreams ?? [];
+  if (!Array.isArray(upstreams)) problems.push(`${source}.upstreams: expected an array of proxy URLs, got ${describe(upstreams)}`);
+  else {
+    upstreams.forEach((spec, i) => {
+      try {
+        groups.add(parseUpstreamProxy(spec).group);
+      } catch (err) {
+        problems.push(`${source}.upstreams[${i}]: ${(err as Error).message}`);
+      }
+    });
+  }
+  if (input.upstreamEnv !== undefined && (typeof input.upstreamEnv !== 'object' || input.upstreamEnv === null)) {
+    problems.push(`${source}.upstreamEnv: expected an environment object, got ${describe(input.upstreamEnv)}`);
+  }
+  if (input.upstreamEnv !== undefined && Array.isArray(upstreams) && upstreams.length > 0) {
+    problems.push(`${source}.upstreamEnv: use either upstreams or upstreamEnv (the environment), not both`);
+  }
+  if (input.strategy !== undefined && !(STRATEGY_NAMES as readonly string[]).includes(input.strategy)) {
+    problems.push(`${source}.strategy: expected one of ${STRATEGY_NAMES.join(', ')}, got ${describe(input.strategy)}`);
+  }
+  const routes = input.routes ?? [];
+  if (!Array.isArray(routes)) problems.push(`${source}.routes: expected an array of { match, via }, got ${describe(routes)}`);
+  else {
+    routes.forEach((rule, i) => {
+      if (typeof rule !== 'object' || rule === null) {
+        problems.push(`${source}.routes[${i}]: expected { match, via }, got ${describe(rule)}`);
+        return;
+      }
+      const patterns = Array.isArray(rule.match) ? rule.match : [rule.match];
+      for (const pattern of patterns) {
+        try {
+          parseHostPattern(String(pattern));
+        } catch (err) {
+          problems.push(`${source}.routes[${i}].match: ${(err as Error).message}`);
+        }
+      }
+      if (rule.via !== 'direct' && !groups.has(rule.via)) {
+        problems.push(`${source}.routes[${i}].via: expected "direct" or an upstream group (${[...groups].join(', ') || 'none configured'}), got ${describe(rule.via)}`);
+      }
+    });
+  }
+  const bind = input.bind ?? [];
+  if (!Array.isArray(bind)) problems.push(`${source}.bind: expected an array of local IP addresses, got ${describe(bind)}`);
+  else bind.forEach((address, i) => isIP(String(address)) === 0 && problems.push(`${source}.bind[${i}]: expected a local IP address, got ${describe(address)}`));
+  return problems;
+}
 
 export class OptionsError extends Error {
   override readonly name = 'OptionsError';
@@ -165,6 +255,20 @@ export function resolveProxyOptions(input: ProxyOptions = {}, source = 'options'
     limits[key] = value;
   }
 
+  problems.push(...checkRouting(input, source));
+
   if (problems.length > 0) throw new OptionsError(problems);
-  return { host, port, addons, logger, ...durations, ...limits };
+  return {
+    host,
+    port,
+    addons,
+    logger,
+    ...durations,
+    ...limits,
+    upstreams: input.upstreams ?? [],
+    upstreamEnv: input.upstreamEnv,
+    strategy: input.strategy ?? 'round-robin',
+    routes: input.routes ?? [],
+    bind: input.bind ?? [],
+  };
 }

@@ -75,17 +75,25 @@ export interface ProxyErrorOptions {
   /** Overrides the status recommended for `type` (a 400 for a malformed request line is still `http_request_error`). */
   status?: number;
   cause?: unknown;
+  /** The status an upstream proxy answered with, when it refused (a CONNECT answered 403, 407, 429, 5xx…). */
+  upstreamStatus?: number;
+  /** From the upstream's Retry-After, in ms, when it sent one. */
+  retryAfterMs?: number;
 }
 
 export class ProxyError extends Error {
   override readonly name = 'ProxyError';
   readonly type: ProxyErrorType;
   readonly status: number;
+  readonly upstreamStatus: number | undefined;
+  readonly retryAfterMs: number | undefined;
 
   constructor(type: ProxyErrorType, message: string, options: ProxyErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.type = type;
     this.status = options.status ?? STATUS_BY_TYPE[type];
+    this.upstreamStatus = options.upstreamStatus;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 

@@ -7,6 +7,7 @@ import type { ClientInfo } from './connection.js';
 import { ProxyError } from './errors.js';
 import type { HeaderList } from './header-list.js';
 import type { TargetScheme } from '../http/request-target.js';
+import type { RouteAttempt } from '../upstream/route-planner.js';
 
 /** The request as the client sent it. Read-only: it is the record of what arrived (proxy-auth reads it). */
 export interface ClientRequestHead {
@@ -62,8 +63,10 @@ abstract class BaseFlow {
   readonly timestamps: FlowTimestamps = { start: Date.now() };
   /** Set when the flow failed; a flow with an error got the `error` hook (or `tunnelClosed`, if it was open). */
   error: ProxyError | undefined;
-  /** Which route served the flow: "direct" for now; upstream proxies name themselves here. */
+  /** Which route served the flow: "direct", or the upstream proxy's id (its URL without credentials). */
   upstream: string | undefined;
+  /** Every route considered, in order: skipped (unhealthy, cooling down), failed (and why), served. */
+  readonly routeAttempts: RouteAttempt[] = [];
   /** Free space for addons, by convention keyed by addon name. */
   readonly metadata: Record<string, unknown> = {};
   #killed = false;

@@ -12,6 +12,8 @@ import { closeSoon, errorResponse, writeRawResponse } from '../http/error-respon
 import { createExplicitListener } from '../listeners/explicit-listener.js';
 import type { SpliceHandle } from '../tunnel/splice.js';
 import { DirectDialer, type DestinationGuard } from '../upstream/dialer.js';
+import { RouteAgents } from '../upstream/route-agents.js';
+import { RoutePlanner } from '../upstream/route-planner.js';
 import { describeSelfAddresses, isSelfTarget, type SelfAddresses } from '../upstream/self-target.js';
 import type { AddonContext } from './addon.js';
 import type { ClientInfo } from './connection.js';
@@ -73,6 +75,10 @@ class ProxyServer implements Proxy {
   readonly #shutdown = new AbortController();
   readonly #httpAgent: HttpAgent;
   readonly #httpsAgent: HttpsAgent;
+  readonly #guard: DestinationGuard;
+  readonly #dialer: DirectDialer;
+  readonly #routes: RoutePlanner;
+  readonly #routeAgents: RouteAgents;
   #self: SelfAddresses | undefined;
   #netServer: NetServer | undefined;
   #httpServer: HttpServer | undefined;
@@ -90,6 +96,16 @@ class ProxyServer implements Proxy {
     const agentOptions = { keepAlive: true, scheduling: 'lifo' as const, timeout: POOLED_SOCKET_IDLE_MS };
     this.#httpAgent = new HttpAgent(agentOptions);
     this.#httpsAgent = new HttpsAgent(agentOptions);
+    this.#guard = (ip, port) => {
+      if (this.#self !== undefined && isSelfTarget(ip, port, this.#self)) {
+        return new ProxyError('proxy_loop_detected', `${ip}:${port} is this proxy's own listening address`);
+      }
+      return undefined;
+    };
+    this.#dialer = new DirectDialer({ connectTimeoutMs: options.connectTimeoutMs, guard: this.#guard });
+    this.#routes = new RoutePlanner(options);
+    const connect = { connectTimeoutMs: options.connectTimeoutMs, dialer: this.#dialer, signal: this.#shutdown.signal };
+    this.#routeAgents = new RouteAgents({ agentOptions, connect });
   }
 
   get url(): string {
@@ -214,19 +230,15 @@ class ProxyServer implements Proxy {
   }
 
   #createRuntime(): ProxyRuntime {
-    const guard: DestinationGuard = (ip, port) => {
-      if (this.#self !== undefined && isSelfTarget(ip, port, this.#self)) {
-        return new ProxyError('proxy_loop_detected', `${ip}:${port} is this proxy's own listening address`);
-      }
-      return undefined;
-    };
     const server = this;
     return {
       options: this.#options,
       logger: this.#logger,
       hooks: this.#hooks,
-      guard,
-      dialer: new DirectDialer({ connectTimeoutMs: this.#options.connectTimeoutMs, guard }),
+      guard: this.#guard,
+      dialer: this.#dialer,
+      routes: this.#routes,
+      routeAgents: this.#routeAgents,
       httpAgent: this.#httpAgent,
       httpsAgent: this.#httpsAgent,
       shutdownSignal: this.#shutdown.signal,
@@ -307,6 +319,7 @@ class ProxyServer implements Proxy {
     for (const socket of this.#upstreamSockets) socket.destroy();
     this.#httpAgent.destroy();
     this.#httpsAgent.destroy();
+    this.#routeAgents.destroy();
     await stopped;
     await this.#waitForFlows();
     try {

@@ -8,6 +8,8 @@ import type { Flow } from './flow.js';
 import type { HookRunner } from './hook-runner.js';
 import type { DestinationGuard, Dialer } from '../upstream/dialer.js';
 import type { SpliceHandle } from '../tunnel/splice.js';
+import type { RouteAgents } from '../upstream/route-agents.js';
+import type { RoutePlanner } from '../upstream/route-planner.js';
 
 /**
  * What the IO handlers (HTTP forwarding, CONNECT, Upgrade) need from the proxy that owns them. One value built by
@@ -18,6 +20,10 @@ export interface ProxyRuntime {
   readonly logger: Logger;
   readonly hooks: HookRunner;
   readonly dialer: Dialer;
+  /** Where requests and tunnels go (direct or upstream proxies) and in which failover order. */
+  readonly routes: RoutePlanner;
+  /** Pooled agents for plain requests through upstream proxies. */
+  readonly routeAgents: RouteAgents;
   readonly guard: DestinationGuard;
   readonly httpAgent: HttpAgent;
   readonly httpsAgent: HttpsAgent;

@@ -30,7 +30,8 @@ export function errorResponse(error: ProxyError, close: boolean): FlowResponse {
   ]);
   if (close) headers.append('Connection', 'close');
   // A limit is temporary: tell well-behaved clients when to come back instead of hammering.
-  if (error.type === 'connection_limit_reached') headers.append('Retry-After', '1');
+  if (error.retryAfterMs !== undefined) headers.append('Retry-After', String(Math.ceil(error.retryAfterMs / 1000)));
+  else if (error.type === 'connection_limit_reached') headers.append('Retry-After', '1');
   return { status: error.status, headers, body: `${error.status} ${reasonFor(error.status)}: ${error.message}\n` };
 }
 

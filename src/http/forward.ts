@@ -1,24 +1,24 @@
 /**
- * Sends a flow's request to the origin and streams the response back, both bodies with back-pressure
- * (pipe/pipeline), never holding a whole body. Framing is re-derived on each side: Transfer-Encoding is
- * hop-by-hop, so a chunked request is re-chunked by Node towards the origin and a chunked response towards the
- * client (or close-delimited for an HTTP/1.0 client).
+ * Sends a flow's request along its route (direct, or through upstream proxies with failover) and streams the
+ * response back, both bodies with back-pressure, never holding a whole body. Framing is re-derived on each side:
+ * Transfer-Encoding is hop-by-hop, so a chunked request is re-chunked by Node towards the origin and a chunked
+ * response towards the client (or close-delimited for an HTTP/1.0 client).
  *
- *   client ──req──▶ getaway ──upstreamReq──▶ origin
+ *   client ──req──▶ getaway ──upstreamReq──▶ origin  (or ──▶ upstream proxy ──▶ origin)
  *   client ◀──res── getaway ◀──upstreamRes── origin
  */
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP, type Socket } from 'node:net';
-import { pipeline } from 'node:stream';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import type { HttpFlow } from '../core/flow.js';
-import { HeaderList } from '../core/header-list.js';
 import type { ProxyRuntime } from '../core/runtime.js';
-import { appendVia, stripHopByHopHeaders } from './hop-by-hop.js';
-import { checkResponseFraming } from './response-framing.js';
-import { PROXY_NAME } from './error-response.js';
 import { createGuardedLookup } from '../upstream/dialer.js';
+import type { Route, RouteRequest } from '../upstream/route-planner.js';
+import { parseRetryAfter } from '../upstream/upstream-health.js';
+import { proxyAuthorization } from '../upstream/upstream-proxy.js';
+import { relayResponse } from './relay-response.js';
+import { formatAbsoluteUrl } from './request-target.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
@@ -28,184 +28,220 @@ function requestHasBody(req: IncomingMessage): boolean {
   return length !== undefined && length !== '0';
 }
 
-/** Opens the request towards the origin with the flow's outbound head. Does not send a body yet. */
-function openUpstreamRequest(runtime: ProxyRuntime, flow: HttpFlow, chunked: boolean): ClientRequest {
-  const { request } = flow;
-  const raw = request.headers.toRaw();
-  if (chunked && !request.headers.has('content-length')) raw.push('Transfer-Encoding', 'chunked');
-  const https = request.scheme === 'https';
-  const options = {
-    host: request.host,
-    port: request.port,
-    method: request.method,
-    path: request.path,
-    headers: raw,
-    agent: https ? runtime.httpsAgent : runtime.httpAgent,
-    // Per request, because whether an address is this proxy depends on the port too.
-    lookup: createGuardedLookup(runtime.guard, request.port),
-    timeout: runtime.options.responseTimeoutMs,
-    ...(https && isIP(request.host) === 0 ? { servername: request.host } : {}),
-  };
-  return https ? httpsRequest(options) : httpRequest(options);
+/** How one route did: the response went out, or it failed before any byte of a response reached the client. */
+type AttemptResult =
+  | { kind: 'done' }
+  | { kind: 'failed'; error: ProxyError; health: 'failure' | { tooManyRequests: number | undefined }; requestSent: boolean };
+
+/** What an attempt needs to know about the request body across attempts. */
+interface BodyState {
+  readonly hasBody: boolean;
+  readonly chunked: boolean;
+  /** Set once the body started flowing to some upstream: from then on no other route can be tried. */
+  consumed: boolean;
 }
 
-/** Rejects when the origin cannot be reached in time; reused keep-alive sockets are already connected. */
-export function watchConnect(runtime: ProxyRuntime, flow: HttpFlow, upstreamReq: ClientRequest): void {
+/** Opens the request along `route` with the flow's outbound head. Does not send anything yet. */
+function openUpstreamRequest(runtime: ProxyRuntime, flow: HttpFlow, route: Route, body: BodyState): ClientRequest {
+  const { request } = flow;
+  const raw = request.headers.toRaw();
+  if (body.chunked && !request.headers.has('content-length')) raw.push('Transfer-Encoding', 'chunked');
+  const https = request.scheme === 'https';
+  const common = { method: request.method, timeout: runtime.options.responseTimeoutMs };
+  if (route.kind === 'direct') {
+    return (https ? httpsRequest : httpRequest)({
+      ...common,
+      host: request.host,
+      port: request.port,
+      path: request.path,
+      headers: raw,
+      agent: https ? runtime.httpsAgent : runtime.httpAgent,
+      // Per request, because whether an address is this proxy depends on the port too.
+      lookup: createGuardedLookup(runtime.guard, request.port),
+      ...(route.localAddress === undefined ? {} : { localAddress: route.localAddress }),
+      ...(https && isIP(request.host) === 0 ? { servername: request.host } : {}),
+    });
+  }
+  const { agent, absoluteForm } = runtime.routeAgents.agentFor(route, request.scheme);
+  if (!absoluteForm) return httpRequest({ ...common, host: request.host, port: request.port, path: request.path, headers: raw, agent });
+  // Credentials for the upstream go on this hop only; the client's own Proxy-Authorization was removed as hop-by-hop.
+  const authorization = proxyAuthorization(route.upstream);
+  if (authorization !== undefined) raw.push('Proxy-Authorization', authorization);
+  const upstream = route.upstream;
+  return (upstream.protocol === 'https' ? httpsRequest : httpRequest)({
+    ...common,
+    host: upstream.host,
+    port: upstream.port,
+    path: formatAbsoluteUrl(request),
+    headers: raw,
+    agent,
+  });
+}
+
+/**
+ * Calls `send` once the request's connection is ready (TLS included), so a route that cannot be reached has
+ * consumed nothing of the body and the next route can still be tried. Rejects the request on connect timeout.
+ */
+function whenConnected(runtime: ProxyRuntime, flow: HttpFlow, upstreamReq: ClientRequest, send: () => void): void {
   upstreamReq.once('socket', (socket: Socket) => {
-    if (!socket.connecting) {
+    let timer: NodeJS.Timeout | undefined;
+    const ready = (): void => {
+      clearTimeout(timer);
       flow.timestamps.upstreamConnected = Date.now();
+      send();
+    };
+    // A pooled socket (or one an agent hands over already tunnelled) is ready; a new one is not until TCP, and
+    // TLS for https://, are up.
+    if (!socket.connecting) {
+      ready();
       return;
     }
     const { connectTimeoutMs } = runtime.options;
-    const timer = setTimeout(() => {
-      upstreamReq.destroy(
-        new ProxyError('connection_timeout', `no connection to ${flow.request.host}:${flow.request.port} within ${connectTimeoutMs} ms`),
-      );
+    timer = setTimeout(() => {
+      upstreamReq.destroy(new ProxyError('connection_timeout', `no connection to ${flow.request.host}:${flow.request.port} within ${connectTimeoutMs} ms`));
     }, connectTimeoutMs);
-    const connected = (): void => {
-      clearTimeout(timer);
-      flow.timestamps.upstreamConnected = Date.now();
-    };
-    socket.once('connect', connected);
-    socket.once('secureConnect', connected);
+    socket.once('encrypted' in socket ? 'secureConnect' : 'connect', ready);
     socket.once('close', () => clearTimeout(timer));
+  });
+}
+
+function attempt(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, res: ServerResponse, route: Route, body: BodyState, mayRetry: boolean): Promise<AttemptResult> {
+  const { request } = flow;
+  return new Promise<AttemptResult>((resolve, reject) => {
+    let settled = false;
+    const settle = (outcome: AttemptResult | ProxyError): void => {
+      if (settled) return;
+      settled = true;
+      res.removeListener('close', clientGone);
+      if (outcome instanceof ProxyError) reject(outcome);
+      else resolve(outcome);
+    };
+    const upstreamReq = openUpstreamRequest(runtime, flow, route, body);
+    function clientGone(): void {
+      if (res.writableFinished) return;
+      upstreamReq.destroy();
+      settle(new ProxyError('client_aborted', 'client closed the connection before the response was complete'));
+    }
+    res.once('close', clientGone);
+    flow.setKillHandler(() => {
+      upstreamReq.destroy();
+      res.destroy();
+    });
+
+    let requestSent = false;
+    let responded = false;
+    // Destroying the request surfaces downstream as a generic reset; remember why we did it.
+    let timedOut: ProxyError | undefined;
+    whenConnected(runtime, flow, upstreamReq, () => {
+      requestSent = true;
+      if (body.hasBody) {
+        body.consumed = true;
+        req.on('data', (chunk: Buffer) => {
+          flow.bytes.requestBody += chunk.length;
+        });
+        req.pipe(upstreamReq);
+      } else upstreamReq.end();
+    });
+    upstreamReq.on('information', (info) => {
+      if (info.statusCode === 100 && !res.headersSent) res.writeContinue();
+    });
+    upstreamReq.on('timeout', () => {
+      timedOut = responded
+        ? new ProxyError('connection_read_timeout', `origin sent nothing for ${runtime.options.responseTimeoutMs} ms`)
+        : new ProxyError('http_response_timeout', `no response head within ${runtime.options.responseTimeoutMs} ms`);
+      upstreamReq.destroy(timedOut);
+    });
+    upstreamReq.on('error', (err) => {
+      if (responded) return; // the response pipeline reports it
+      const error = toProxyError(err, 'connection_terminated');
+      // A pooled connection the origin closed while idle fails on first use; a request that sent nothing
+      // irreplaceable may go again on a fresh connection (what browsers and undici do). Not a route failure.
+      if (upstreamReq.reusedSocket && mayRetry && !body.hasBody && IDEMPOTENT.has(request.method) && !res.destroyed) {
+        attempt(runtime, flow, req, res, route, body, false).then(settle, settle);
+        return;
+      }
+      settle({ kind: 'failed', error, health: 'failure', requestSent });
+    });
+    upstreamReq.on('response', (upstreamRes: IncomingMessage) => {
+      responded = true;
+      const status = upstreamRes.statusCode ?? 0;
+      // An upstream proxy that refuses us (407) or sheds load (429) has not forwarded anything: fail over if the
+      // body is still ours to send elsewhere.
+      if (route.kind === 'upstream' && (status === 407 || status === 429) && !body.consumed) {
+        upstreamRes.resume();
+        upstreamReq.destroy();
+        const retryAfter = parseRetryAfter(upstreamRes.headers['retry-after'], Date.now());
+        settle({
+          kind: 'failed',
+          error: new ProxyError('connection_refused', `upstream ${route.id} answered ${status}`, {
+            status: status === 429 ? 429 : 502,
+            upstreamStatus: status,
+            retryAfterMs: retryAfter,
+          }),
+          health: status === 429 ? { tooManyRequests: retryAfter } : 'failure',
+          requestSent: false,
+        });
+        return;
+      }
+      relayResponse(runtime, flow, req, res, upstreamRes).then(
+        () => settle({ kind: 'done' }),
+        (err: unknown) => {
+          upstreamReq.destroy();
+          settle(timedOut ?? toProxyError(err, 'http_response_incomplete'));
+        },
+      );
+    });
   });
 }
 
 /**
  * Forwards the request and streams the response. Resolves once the client has the whole response; rejects with
  * a ProxyError otherwise. If it rejects before the response head was written, the caller still owns `res`.
+ * Routes are tried in the planner's order while that is safe: a route that could not be reached consumed
+ * nothing, and one that failed after the request went out is retried only for idempotent requests without body.
  */
-export function forwardRequest(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function forwardRequest(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const { request } = flow;
-  if (isIP(request.host) !== 0) {
-    const refused = runtime.guard(request.host, request.port);
-    if (refused) return Promise.reject(refused);
+  const routeRequest: RouteRequest = {
+    scheme: request.scheme,
+    host: request.host,
+    port: request.port,
+    clientAddress: flow.client.remoteAddress,
+    proxyUser: undefined,
+  };
+  const plan = runtime.routes.plan(routeRequest, Date.now());
+  flow.routeAttempts.push(...plan.skipped);
+  if (plan.routes.length === 0) {
+    throw new ProxyError('destination_unavailable', `no upstream available: ${plan.skipped.map((s) => `${s.route} ${s.reason ?? ''}`).join('; ')}`);
   }
-  const hasBody = requestHasBody(req);
-  const chunked = req.headers['transfer-encoding'] !== undefined;
-  const canRetry = !hasBody && IDEMPOTENT.has(request.method);
-  flow.upstream = 'direct';
-
-  return new Promise<void>((resolve, reject) => {
-    let settled = false;
-    const succeed = (): void => {
-      if (settled) return;
-      settled = true;
-      resolve();
-    };
-    const fail = (error: ProxyError): void => {
-      if (settled) return;
-      settled = true;
-      reject(error);
-    };
-
-    let current: ClientRequest | undefined;
-    const clientGone = (): void => {
-      if (res.writableFinished) return;
-      current?.destroy();
-      fail(new ProxyError('client_aborted', 'client closed the connection before the response was complete'));
-    };
-    res.once('close', clientGone);
-
-    let attempt = 0;
-    const send = (): void => {
-      attempt++;
-      const upstreamReq = openUpstreamRequest(runtime, flow, chunked);
-      current = upstreamReq;
-      flow.setKillHandler(() => {
-        upstreamReq.destroy();
-        res.destroy();
-      });
-      watchConnect(runtime, flow, upstreamReq);
-      let responded = false;
-      // Destroying the request surfaces downstream as a generic reset; remember why we did it.
-      let timedOut: ProxyError | undefined;
-
-      upstreamReq.on('information', (info) => {
-        if (info.statusCode === 100 && !res.headersSent) res.writeContinue();
-      });
-      upstreamReq.on('timeout', () => {
-        timedOut = responded
-          ? new ProxyError('connection_read_timeout', `origin sent nothing for ${runtime.options.responseTimeoutMs} ms`)
-          : new ProxyError('http_response_timeout', `no response head within ${runtime.options.responseTimeoutMs} ms`);
-        upstreamReq.destroy(timedOut);
-      });
-      upstreamReq.on('error', (err) => {
-        if (responded) return; // the response pipeline reports it
-        // A pooled connection the origin closed while idle fails on first use; a request that sent nothing
-        // irreplaceable may go again on a fresh connection (what browsers and undici do).
-        if (canRetry && upstreamReq.reusedSocket && attempt === 1 && !res.destroyed) {
-          send();
-          return;
-        }
-        fail(toProxyError(err, 'connection_terminated'));
-      });
-      upstreamReq.on('response', (upstreamRes) => {
-        responded = true;
-        relayResponse(runtime, flow, req, res, upstreamRes).then(succeed, (err: unknown) => {
-          upstreamReq.destroy();
-          fail(timedOut ?? toProxyError(err, 'http_response_incomplete'));
-        });
-      });
-
-      if (hasBody && attempt === 1) {
-        req.on('data', (chunk: Buffer) => {
-          flow.bytes.requestBody += chunk.length;
-        });
-        req.pipe(upstreamReq);
-      } else {
-        upstreamReq.end();
-      }
-    };
-    send();
-  });
-}
-
-async function relayResponse(
-  runtime: ProxyRuntime,
-  flow: HttpFlow,
-  req: IncomingMessage,
-  res: ServerResponse,
-  upstreamRes: IncomingMessage,
-): Promise<void> {
-  flow.timestamps.responseHeaders = Date.now();
-  const headers = new HeaderList(upstreamRes.rawHeaders);
-  const ambiguous = checkResponseFraming(headers);
-  if (ambiguous !== undefined) throw ambiguous;
-  const declaredTrailers = headers.get('trailer');
-  stripHopByHopHeaders(headers);
-  appendVia(headers, upstreamRes.httpVersion, PROXY_NAME);
-  const status = upstreamRes.statusCode ?? 502;
-  flow.response = { status, reason: upstreamRes.statusMessage, headers };
-
-  const pending = runtime.hooks.run('responseHeaders', flow);
-  if (pending !== undefined) await pending;
-  if (flow.killed) throw flow.error;
-
-  const response = flow.response;
-  const outbound = response.headers.toRaw();
-  // Trailer is hop-by-hop, but the trailers themselves are relayed, so announce them again (as Go's ReverseProxy does).
-  if (declaredTrailers !== undefined && req.httpVersion === '1.1') outbound.push('Trailer', declaredTrailers);
-  if (runtime.isClosing()) outbound.push('Connection', 'close');
-  res.writeHead(response.status, response.reason, outbound);
-
-  upstreamRes.on('data', (chunk: Buffer) => {
-    flow.bytes.responseBody += chunk.length;
-  });
-  // Registered before pipeline() so the trailers are added before pipe() calls res.end().
-  upstreamRes.once('end', () => {
-    if (upstreamRes.rawTrailers.length > 0) res.addTrailers(pairs(upstreamRes.rawTrailers));
-  });
-  await new Promise<void>((resolve, reject) => {
-    // On any failure pipeline destroys both ends, so the client sees a broken response, never a short one that
-    // looks complete.
-    pipeline(upstreamRes, res, (err) => (err ? reject(err) : resolve()));
-  });
-}
-
-function pairs(raw: readonly string[]): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
-  return out;
+  const body: BodyState = { hasBody: requestHasBody(req), chunked: req.headers['transfer-encoding'] !== undefined, consumed: false };
+  let lastError: ProxyError | undefined;
+  for (const route of plan.routes) {
+    if (route.kind === 'direct' && isIP(request.host) !== 0) {
+      const refused = runtime.guard(request.host, request.port);
+      if (refused) throw refused;
+    }
+    flow.upstream = route.id;
+    runtime.routes.begin(route, Date.now());
+    let result: AttemptResult;
+    try {
+      result = await attempt(runtime, flow, req, res, route, body, true);
+    } catch (err) {
+      // The origin answered through this route; what broke afterwards is no reason to distrust the route.
+      runtime.routes.end(route, 'success', routeRequest, Date.now());
+      flow.routeAttempts.push({ route: route.id, outcome: 'served' });
+      throw err;
+    }
+    if (result.kind === 'done') {
+      runtime.routes.end(route, 'success', routeRequest, Date.now());
+      flow.routeAttempts.push({ route: route.id, outcome: 'served' });
+      return;
+    }
+    runtime.routes.end(route, result.health, routeRequest, Date.now());
+    flow.routeAttempts.push({ route: route.id, outcome: 'failed', reason: result.error.message });
+    lastError = result.error;
+    const safeToRetry = !body.consumed && (!result.requestSent || IDEMPOTENT.has(request.method));
+    if (!safeToRetry || res.destroyed) break;
+  }
+  throw lastError ?? new ProxyError('proxy_internal_error', 'no route was tried');
 }

@@ -8,7 +8,6 @@
  *   client ◀══════════════ spliced both ways ═════════════▶ origin
  */
 import { request as httpRequest, STATUS_CODES, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { isIP, type Socket } from 'node:net';
 import { pipeline } from 'node:stream';
 import { ProxyError, toProxyError } from '../core/errors.js';
@@ -16,11 +15,11 @@ import type { HttpFlow } from '../core/flow.js';
 import { endFlow } from '../core/flow-end.js';
 import { HeaderList } from '../core/header-list.js';
 import type { ProxyRuntime } from '../core/runtime.js';
+import { dialAlongPlan } from '../tunnel/dial-along-plan.js';
 import { splice } from '../tunnel/splice.js';
-import { createGuardedLookup } from '../upstream/dialer.js';
+import { connect as tlsConnect } from 'node:tls';
 import { createHttpFlow } from './create-http-flow.js';
 import { closeSoon, errorResponse, PROXY_NAME, writeRawResponse } from './error-response.js';
-import { watchConnect } from './forward.js';
 import { appendVia, requestedUpgrades, stripHopByHopHeaders } from './hop-by-hop.js';
 import { checkResponseFraming } from './response-framing.js';
 
@@ -85,34 +84,42 @@ function serializeHead(status: number, reason: string | undefined, headers: Head
   return Buffer.from(`${text}\r\n`, 'latin1');
 }
 
-/** Sends the upgrade request; resolves when the spliced connection (or the relayed refusal) is over. */
-function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, head: Buffer, protocols: string[]): Promise<void> {
+/** Opens the connection to the origin along the flow's routes, with TLS on top for wss:// (https://). */
+async function openOriginConnection(runtime: ProxyRuntime, flow: HttpFlow): Promise<Socket> {
   const { request } = flow;
-  if (isIP(request.host) !== 0) {
-    const refused = runtime.guard(request.host, request.port);
-    if (refused) return Promise.reject(refused);
-  }
-  flow.upstream = 'direct';
-  const https = request.scheme === 'https';
+  const { socket } = await dialAlongPlan(runtime, flow, { scheme: request.scheme, host: request.host, port: request.port });
+  runtime.trackUpstreamSocket(socket);
+  if (request.scheme === 'http') return socket;
+  const tls = tlsConnect({ socket, ...(isIP(request.host) === 0 ? { servername: request.host } : {}), ALPNProtocols: ['http/1.1'] });
+  runtime.trackUpstreamSocket(tls);
+  return new Promise((resolve, reject) => {
+    tls.once('secureConnect', () => resolve(tls));
+    tls.once('error', (err) => {
+      socket.destroy();
+      reject(toProxyError(err, 'tls_protocol_error'));
+    });
+  });
+}
+
+/** Sends the upgrade request; resolves when the spliced connection (or the relayed refusal) is over. */
+async function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, head: Buffer, protocols: string[]): Promise<void> {
+  const { request } = flow;
+  // A socket that switches protocols never returns to a pool, so each upgrade gets its own connection.
+  const connection = await openOriginConnection(runtime, flow);
+  flow.timestamps.upstreamConnected = Date.now();
   const options = {
-    host: request.host,
-    port: request.port,
     method: request.method,
     path: request.path,
     headers: request.headers.toRaw(),
-    // A socket that switches protocols never returns to a pool; a dedicated connection keeps the pools simple.
-    agent: false as const,
-    lookup: createGuardedLookup(runtime.guard, request.port),
+    createConnection: () => connection,
     timeout: runtime.options.responseTimeoutMs,
-    ...(https && isIP(request.host) === 0 ? { servername: request.host } : {}),
   };
   return new Promise<void>((resolve, reject) => {
-    const upstreamReq = https ? httpsRequest(options) : httpRequest(options);
+    const upstreamReq = httpRequest(options);
     flow.setKillHandler(() => {
       upstreamReq.destroy();
       socket.destroy();
     });
-    watchConnect(runtime, flow, upstreamReq);
     socket.once('close', () => upstreamReq.destroy());
     upstreamReq.on('timeout', () =>
       upstreamReq.destroy(new ProxyError('http_response_timeout', `no answer to the upgrade within ${runtime.options.responseTimeoutMs} ms`)),
@@ -120,7 +127,6 @@ function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, head: B
     upstreamReq.on('error', (err) => reject(toProxyError(err, 'connection_terminated')));
 
     upstreamReq.on('upgrade', (upstreamRes: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {
-      runtime.trackUpstreamSocket(upstream);
       upstream.on('error', (err) => runtime.logger.debug({ err, flowId: flow.id }, 'origin socket error during upgrade'));
       upstream.setTimeout(0);
       flow.timestamps.responseHeaders = Date.now();

@@ -15,6 +15,7 @@ import type { ProxyRuntime } from '../core/runtime.js';
 import { closeSoon, errorResponse, writeRawResponse } from '../http/error-response.js';
 import { checkRequestHead } from '../http/request-limits.js';
 import { parseAuthorityForm } from '../http/request-target.js';
+import { dialAlongPlan } from './dial-along-plan.js';
 import { splice } from './splice.js';
 
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
@@ -79,8 +80,7 @@ async function runTunnelFlow(runtime: ProxyRuntime, flow: TunnelFlow, socket: So
     if (runtime.tunnelCount() > runtime.options.maxTunnels) {
       throw new ProxyError('connection_limit_reached', `more than ${runtime.options.maxTunnels} tunnels open`);
     }
-    flow.upstream = 'direct';
-    upstream = await runtime.dialer.dial(flow.target, runtime.shutdownSignal);
+    ({ socket: upstream } = await dialAlongPlan(runtime, flow, { scheme: 'https', ...flow.target }));
   } catch (err) {
     const error = toProxyError(err, 'proxy_internal_error');
     flow.error = error;

@@ -5,6 +5,8 @@ import { ProxyError, toProxyError } from '../core/errors.js';
 export interface DialTarget {
   host: string;
   port: number;
+  /** Local address to connect from (multi-homed hosts rotate it: `--bind`). */
+  localAddress?: string | undefined;
 }
 
 /** Opens the TCP connection a tunnel or upgrade runs over. Implementations: direct now, upstream proxies later. */
@@ -62,6 +64,7 @@ export class DirectDialer implements Dialer {
       const socket = connect({
         host: target.host,
         port: target.port,
+        ...(target.localAddress === undefined ? {} : { localAddress: target.localAddress }),
         allowHalfOpen: true,
         noDelay: true,
         lookup: createGuardedLookup(guard, target.port),

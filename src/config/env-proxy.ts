@@ -1,0 +1,61 @@
+/**
+ * HTTP_PROXY / HTTPS_PROXY / ALL_PROXY / NO_PROXY, read the way curl and Go's httpproxy do. Where they
+ * disagree we pick one and say so here:
+ *  - Variable precedence: lower case first (curl; Go takes upper case first). `HTTP_PROXY` in upper case is
+ *    ignored when REQUEST_METHOD is set, i.e. inside a CGI script where a client controls it (httpoxy; Go and curl
+ *    both guard against it).
+ *  - ALL_PROXY is the fallback for both schemes (curl; Go has no ALL_PROXY).
+ *  - NO_PROXY: "*", domains with suffix matching, a leading dot or "*." meaning the domain and its subdomains
+ *    (curl), IP addresses, CIDR ranges (both), ":port" (Go). Loopback targets never use a proxy (Go).
+ * Pure: the environment is passed in.
+ */
+import { isIP } from 'node:net';
+import { parseHostPattern, type HostPattern } from '../upstream/host-pattern.js';
+
+export interface EnvProxySettings {
+  /** For plain http:// requests (and ws://). */
+  httpProxy: string | undefined;
+  /** For https:// and every other CONNECT tunnel. */
+  httpsProxy: string | undefined;
+  noProxy: HostPattern[];
+}
+
+function first(env: Readonly<Record<string, string | undefined>>, names: string[]): string | undefined {
+  for (const name of names) {
+    const value = env[name]?.trim();
+    if (value) return value;
+  }
+  return undefined;
+}
+
+export function readEnvProxy(env: Readonly<Record<string, string | undefined>>): EnvProxySettings {
+  const cgi = (env['REQUEST_METHOD'] ?? '') !== '';
+  const all = first(env, ['all_proxy', 'ALL_PROXY']);
+  const httpProxy = first(env, cgi ? ['http_proxy'] : ['http_proxy', 'HTTP_PROXY']) ?? all;
+  const httpsProxy = first(env, ['https_proxy', 'HTTPS_PROXY']) ?? all;
+  const noProxyText = first(env, ['no_proxy', 'NO_PROXY']) ?? '';
+  const noProxy: HostPattern[] = [];
+  for (const entry of noProxyText.split(/[,\s]+/)) {
+    if (entry === '') continue;
+    try {
+      noProxy.push(parseHostPattern(entry));
+    } catch {
+      // An entry neither tool could use is ignored by both; we do the same rather than refuse to start.
+    }
+  }
+  return { httpProxy, httpsProxy, noProxy };
+}
+
+function isLoopback(host: string): boolean {
+  const name = host.toLowerCase();
+  if (name === 'localhost' || name.endsWith('.localhost')) return true;
+  const family = isIP(name);
+  return (family === 4 && name.startsWith('127.')) || (family === 6 && name === '::1');
+}
+
+/** The proxy URL to use for a request, or undefined for a direct connection. */
+export function envProxyFor(settings: EnvProxySettings, scheme: 'http' | 'https', host: string, port: number): string | undefined {
+  const proxy = scheme === 'http' ? settings.httpProxy : settings.httpsProxy;
+  if (proxy === undefined || isLoopback(host)) return undefined;
+  return settings.noProxy.some((pattern) => pattern.matches(host, port)) ? undefined : proxy;
+}

@@ -1,0 +1,52 @@
+/**
+ * Opens a byte stream to a flow's target along the planned routes, failing over from one route to the next
+ * (a failed dial, or a CONNECT answered with anything but 2xx, consumed nothing, so the next route is always
+ * safe). Records every route tried on the flow and reports outcomes to the planner's health tracking.
+ */
+import type { Socket } from 'node:net';
+import { ProxyError, toProxyError } from '../core/errors.js';
+import type { Flow } from '../core/flow.js';
+import type { ProxyRuntime } from '../core/runtime.js';
+import { connectThrough } from '../upstream/connect-through.js';
+import type { Route, RouteRequest } from '../upstream/route-planner.js';
+
+export interface DialedRoute {
+  socket: Socket;
+  route: Route;
+}
+
+export async function dialAlongPlan(
+  runtime: ProxyRuntime,
+  flow: Flow,
+  target: { scheme: 'http' | 'https'; host: string; port: number },
+): Promise<DialedRoute> {
+  const request: RouteRequest = { ...target, clientAddress: flow.client.remoteAddress, proxyUser: undefined };
+  const plan = runtime.routes.plan(request, Date.now());
+  flow.routeAttempts.push(...plan.skipped);
+  let lastError: ProxyError | undefined;
+  for (const route of plan.routes) {
+    if (runtime.shutdownSignal.aborted) break;
+    runtime.routes.begin(route, Date.now());
+    try {
+      const socket = await connectThrough(route, target, {
+        connectTimeoutMs: runtime.options.connectTimeoutMs,
+        dialer: runtime.dialer,
+        signal: runtime.shutdownSignal,
+      });
+      runtime.routes.end(route, 'success', request, Date.now());
+      flow.routeAttempts.push({ route: route.id, outcome: 'served' });
+      flow.upstream = route.id;
+      return { socket, route };
+    } catch (err) {
+      const error = toProxyError(err, 'connection_refused');
+      const health = error.upstreamStatus === 429 ? { tooManyRequests: error.retryAfterMs } : ('failure' as const);
+      runtime.routes.end(route, health, request, Date.now());
+      flow.routeAttempts.push({ route: route.id, outcome: 'failed', reason: error.message });
+      lastError = error;
+      // A loop back to this proxy is a property of the target, not of the route: no other route helps.
+      if (error.type === 'proxy_loop_detected') break;
+    }
+  }
+  if (lastError !== undefined) throw lastError;
+  throw new ProxyError('destination_unavailable', `no upstream available: ${plan.skipped.map((s) => `${s.route} ${s.reason ?? ''}`).join('; ')}`);
+}

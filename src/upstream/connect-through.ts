@@ -1,0 +1,141 @@
+/**
+ * Opens a byte stream to host:port along a route: directly, through an HTTP(S) proxy with CONNECT, or through a
+ * SOCKS5 proxy. Tunnels use it as is; plain requests through SOCKS and https:// requests through any upstream use
+ * it under an Agent (route-agents.ts).
+ *
+ *   direct        getaway ──TCP──▶ host:port
+ *   http(s)://    getaway ──TCP(+TLS)──▶ upstream ──CONNECT host:port, any 2xx──▶ host:port
+ *   socks5(h)://  getaway ──TCP──▶ upstream ──SOCKS5 CONNECT (address | name)──▶ host:port
+ */
+import { lookup } from 'node:dns/promises';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { SocksClient } from 'socks';
+import { ProxyError, toProxyError } from '../core/errors.js';
+import { formatAuthority } from '../http/request-target.js';
+import type { DialTarget, Dialer } from './dialer.js';
+import type { Route } from './route-planner.js';
+import { parseRetryAfter } from './upstream-health.js';
+import { proxyAuthorization, type UpstreamProxy } from './upstream-proxy.js';
+
+export interface ConnectThroughOptions {
+  connectTimeoutMs: number;
+  /** Direct connections (also the first hop to an upstream) go through this dialer. */
+  dialer: Dialer;
+  signal?: AbortSignal;
+}
+
+export async function connectThrough(route: Route, target: DialTarget, options: ConnectThroughOptions): Promise<Socket> {
+  if (route.kind === 'direct') return options.dialer.dial({ ...target, localAddress: route.localAddress }, options.signal);
+  const upstream = route.upstream;
+  const deadline = Date.now() + options.connectTimeoutMs;
+  const first = await options.dialer.dial({ host: upstream.host, port: upstream.port }, options.signal).catch((err: unknown) => {
+    throw relabel(toProxyError(err, 'connection_refused'), upstream);
+  });
+  try {
+    const hop = upstream.protocol === 'https' ? await startTls(first, upstream, deadline) : first;
+    if (upstream.protocol === 'socks5' || upstream.protocol === 'socks5h') return await socksConnect(hop, upstream, target, deadline);
+    return await httpConnect(hop, upstream, target, deadline);
+  } catch (err) {
+    first.destroy();
+    throw err instanceof ProxyError ? err : relabel(toProxyError(err, 'connection_terminated'), upstream);
+  }
+}
+
+function relabel(error: ProxyError, upstream: UpstreamProxy): ProxyError {
+  return new ProxyError(error.type, `upstream ${upstream.id}: ${error.message}`, { cause: error });
+}
+
+function remaining(deadline: number): number {
+  return Math.max(1, deadline - Date.now());
+}
+
+function withDeadline<T>(deadline: number, upstream: UpstreamProxy, what: string, work: Promise<T>, onTimeout: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout();
+      reject(new ProxyError('connection_timeout', `upstream ${upstream.id}: no ${what} in time`));
+    }, remaining(deadline));
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+function startTls(socket: Socket, upstream: UpstreamProxy, deadline: number): Promise<TLSSocket> {
+  const tls = tlsConnect({ socket, ...(isIP(upstream.host) === 0 ? { servername: upstream.host } : {}), ALPNProtocols: ['http/1.1'] });
+  const secured = new Promise<TLSSocket>((resolve, reject) => {
+    tls.once('secureConnect', () => resolve(tls));
+    tls.once('error', (err) => reject(relabel(toProxyError(err, 'tls_protocol_error'), upstream)));
+  });
+  return withDeadline(deadline, upstream, 'TLS handshake', secured, () => tls.destroy());
+}
+
+/**
+ * CONNECT over an already open connection to the upstream, with llhttp reading the answer. Any 2xx opens the
+ * tunnel (RFC 9110 §9.3.6; some proxies say 200 with other reasons, some 201 or 204); anything else is a
+ * refusal by this upstream, which the caller may fail over from.
+ */
+function httpConnect(hop: Socket, upstream: UpstreamProxy, target: DialTarget, deadline: number): Promise<Socket> {
+  const authority = formatAuthority(target.host, target.port);
+  const headers = ['Host', authority];
+  const authorization = proxyAuthorization(upstream);
+  if (authorization !== undefined) headers.push('Proxy-Authorization', authorization);
+  const req = httpRequest({ method: 'CONNECT', path: authority, headers, createConnection: () => hop, agent: undefined });
+  const answered = new Promise<Socket>((resolve, reject) => {
+    req.once('connect', (res: IncomingMessage, socket: Socket, head: Buffer) => {
+      const status = res.statusCode ?? 0;
+      if (status >= 200 && status < 300) {
+        // Bytes that came with the 2xx already belong to the tunnel (a server-first protocol).
+        if (head.length > 0) socket.unshift(head);
+        resolve(socket);
+        return;
+      }
+      socket.destroy();
+      reject(
+        new ProxyError('connection_refused', `upstream ${upstream.id} answered CONNECT with ${status} ${res.statusMessage ?? ''}`.trim(), {
+          // When no other upstream can serve, the client learns what the last one said: a refusal (403) or load
+          // shedding (429, with its Retry-After) is meaningful to it; our credentials (407) or its failures are ours: 502.
+          status: status === 403 || status === 429 ? status : 502,
+          upstreamStatus: status,
+          retryAfterMs: parseRetryAfter(res.headers['retry-after'], Date.now()),
+        }),
+      );
+    });
+    req.once('error', (err) => reject(relabel(toProxyError(err, 'connection_terminated'), upstream)));
+    req.end();
+  });
+  return withDeadline(deadline, upstream, 'answer to CONNECT', answered, () => req.destroy());
+}
+
+async function socksConnect(hop: Socket, upstream: UpstreamProxy, target: DialTarget, deadline: number): Promise<Socket> {
+  // socks5:// resolves names here and sends an address; socks5h:// lets the proxy resolve (curl's naming).
+  let host = target.host;
+  if (upstream.protocol === 'socks5' && isIP(host) === 0) {
+    host = await lookup(host).then(
+      (answer) => answer.address,
+      (err: unknown) => {
+        throw toProxyError(err, 'dns_error');
+      },
+    );
+  }
+  const handshake = SocksClient.createConnection({
+    existing_socket: hop,
+    command: 'connect',
+    destination: { host, port: target.port },
+    proxy: {
+      host: upstream.host,
+      port: upstream.port,
+      type: 5,
+      ...(upstream.username === undefined ? {} : { userId: upstream.username, password: upstream.password ?? '' }),
+    },
+    timeout: remaining(deadline),
+  }).then(
+    ({ socket }) => socket,
+    (err: unknown) => {
+      // The socks library reports failures as plain Errors with text only; it is the one place we keep its words.
+      throw new ProxyError('connection_refused', `upstream ${upstream.id}: SOCKS5 ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    },
+  );
+  return withDeadline(deadline, upstream, 'SOCKS5 handshake', handshake, () => hop.destroy());
+}

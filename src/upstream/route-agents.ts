@@ -1,0 +1,88 @@
+/**
+ * Pooled keep-alive agents for plain requests that do not go straight to the origin, one per route and kind:
+ *  - through an HTTP(S) upstream, requests go in absolute form on connections pooled to that upstream;
+ *  - through SOCKS5, and for https:// requests through any upstream, each pooled connection is a tunnel
+ *    (connect-through.ts), with TLS to the origin on top for https://.
+ */
+import { Agent as HttpAgent, type AgentOptions, type ClientRequestArgs } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
+import { toProxyError } from '../core/errors.js';
+import { connectThrough, type ConnectThroughOptions } from './connect-through.js';
+import type { Route } from './route-planner.js';
+
+type UpstreamRoute = Extract<Route, { kind: 'upstream' }>;
+
+/** Each connection is a tunnel to the origin along `route`; with `tls`, TLS to the origin runs inside it. */
+class TunnelAgent extends HttpAgent {
+  readonly #route: UpstreamRoute;
+  readonly #connect: ConnectThroughOptions;
+  readonly #tls: boolean;
+
+  constructor(route: UpstreamRoute, tls: boolean, connect: ConnectThroughOptions, options: AgentOptions) {
+    super(options);
+    this.#route = route;
+    this.#tls = tls;
+    this.#connect = connect;
+  }
+
+  override createConnection(options: ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    const host = options.host ?? 'localhost';
+    const port = Number(options.port);
+    connectThrough(this.#route, { host, port }, this.#connect).then(
+      (socket) => {
+        if (!this.#tls) {
+          callback?.(null, socket);
+          return;
+        }
+        const tls = tlsConnect({ socket, ...(isIP(host) === 0 ? { servername: host } : {}), ALPNProtocols: ['http/1.1'] });
+        tls.once('secureConnect', () => callback?.(null, tls));
+        tls.once('error', (err) => callback?.(toProxyError(err, 'tls_protocol_error'), tls));
+      },
+      // Node's oncreate reads only the error when there is one.
+      (err: Error) => (callback as ((err: Error) => void) | undefined)?.(err),
+    );
+    return undefined;
+  }
+}
+
+export interface RouteAgentOptions {
+  agentOptions: AgentOptions;
+  connect: ConnectThroughOptions;
+}
+
+export class RouteAgents {
+  readonly #agents = new Map<string, HttpAgent>();
+  readonly #options: RouteAgentOptions;
+
+  constructor(options: RouteAgentOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * The agent for a plain request along an upstream route, and whether the request goes in absolute form
+   * (to an HTTP(S) upstream that forwards it) or in origin form (down a tunnel to the origin).
+   */
+  agentFor(route: UpstreamRoute, scheme: 'http' | 'https'): { agent: HttpAgent; absoluteForm: boolean } {
+    const viaForward = scheme === 'http' && (route.upstream.protocol === 'http' || route.upstream.protocol === 'https');
+    const key = `${viaForward ? 'forward' : 'tunnel'}:${scheme}:${route.id}`;
+    let agent = this.#agents.get(key);
+    if (agent === undefined) {
+      const { agentOptions } = this.#options;
+      if (!viaForward) agent = new TunnelAgent(route, scheme === 'https', this.#options.connect, agentOptions);
+      else if (route.upstream.protocol === 'https') {
+        const host = route.upstream.host;
+        agent = new HttpsAgent({ ...agentOptions, ...(isIP(host) === 0 ? { servername: host } : {}) });
+      } else agent = new HttpAgent(agentOptions);
+      this.#agents.set(key, agent);
+    }
+    return { agent, absoluteForm: viaForward };
+  }
+
+  destroy(): void {
+    for (const agent of this.#agents.values()) agent.destroy();
+    this.#agents.clear();
+  }
+}
