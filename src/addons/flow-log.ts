@@ -17,8 +17,16 @@ export interface FlowLogRecord {
   bytesDown: number;
   durationMs: number;
   upstream: string | undefined;
+  /** Routes that failed or were skipped before the one that served (or before giving up), with reasons. */
+  attempts: string[] | undefined;
   error: string | undefined;
   errorDetails: string | undefined;
+}
+
+function describeAttempts(flow: Flow): string[] | undefined {
+  const notServed = flow.routeAttempts.filter((attempt) => attempt.outcome !== 'served');
+  if (notServed.length === 0) return undefined;
+  return flow.routeAttempts.map((a) => (a.reason === undefined ? `${a.route} ${a.outcome}` : `${a.route} ${a.outcome}: ${a.reason}`));
 }
 
 export function describeFlow(flow: Flow): FlowLogRecord {
@@ -28,6 +36,7 @@ export function describeFlow(flow: Flow): FlowLogRecord {
     client: `${flow.client.remoteAddress}:${flow.client.remotePort}`,
     durationMs: end - flow.timestamps.start,
     upstream: flow.upstream,
+    attempts: describeAttempts(flow),
     error: flow.error?.type,
     errorDetails: flow.error?.message,
   };

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { parseListen } from '../config/config-file.js';
 import { OptionsError } from '../config/options.js';
 import { LOG_LEVELS } from '../log/create-logger.js';
+import { STRATEGY_NAMES } from '../upstream/upstream-strategy.js';
 import { serve, type ServeCommandOptions } from './serve.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
@@ -16,6 +17,10 @@ function positiveInteger(flag: string, unit = '') {
 }
 
 const milliseconds = (flag: string) => positiveInteger(flag, ' of milliseconds');
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
 
 const program = new Command()
   .name('getaway')
@@ -37,6 +42,11 @@ program
   .option('--max-connections <n>', 'client connections held at once; more get 503', positiveInteger('--max-connections'))
   .option('--max-connections-per-client <n>', 'client connections from one IP address; more get 503', positiveInteger('--max-connections-per-client'))
   .option('--max-tunnels <n>', 'CONNECT tunnels and upgrades open at once; more get 503', positiveInteger('--max-tunnels'))
+  .option('-u, --upstream <url>', 'upstream proxy (http://, https://, socks5://, socks5h://, user:pass@); repeat for a pool; "env" reads HTTP(S)_PROXY, ALL_PROXY, NO_PROXY', collect, [])
+  .addOption(new Option('--strategy <name>', 'how the pool is ordered per request').choices([...STRATEGY_NAMES]))
+  .option('--upstream-attempts <n>', 'most upstreams tried for one request or tunnel', positiveInteger('--upstream-attempts'))
+  .option('--sticky-ttl <ms>', 'how long sticky strategies keep a key on one upstream', milliseconds('--sticky-ttl'))
+  .option('--bind <address>', 'local address for direct connections; repeat to rotate', collect, [])
   .action(async (raw: Record<string, unknown>, command: Command) => {
     const flags: ServeCommandOptions = {
       config: raw['config'] as string | undefined,
@@ -50,7 +60,16 @@ program
       maxConnections: raw['maxConnections'] as number | undefined,
       maxConnectionsPerClient: raw['maxConnectionsPerClient'] as number | undefined,
       maxTunnels: raw['maxTunnels'] as number | undefined,
+      strategy: raw['strategy'] as ServeCommandOptions['strategy'],
+      upstreamAttempts: raw['upstreamAttempts'] as number | undefined,
+      stickyTtlMs: raw['stickyTtl'] as number | undefined,
     };
+    const upstreams = raw['upstream'] as string[];
+    if (upstreams.length === 1 && upstreams[0] === 'env') flags.upstreamEnv = process.env;
+    else if (upstreams.includes('env')) throw new OptionsError(['--upstream env: use it alone, not together with upstream URLs']);
+    else if (upstreams.length > 0) flags.upstreams = upstreams;
+    const bind = raw['bind'] as string[];
+    if (bind.length > 0) flags.bind = bind;
     // The default --listen must not override a config file's `listen`; only an explicit flag does.
     if (command.getOptionValueSource('listen') === 'cli' || raw['config'] === undefined) {
       Object.assign(flags, parseListen(String(raw['listen']), '--listen'));
