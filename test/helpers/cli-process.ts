@@ -16,8 +16,8 @@ export interface CliProxy {
   exited: Promise<number | null>;
 }
 
-export async function startCliProxy(t: TestContext, args: string[] = []): Promise<CliProxy> {
-  const child = spawn(process.execPath, [CLI_PATH, 'serve', '--listen', '127.0.0.1:0', ...args], { stdio: 'pipe' });
+export async function startCliProxy(t: TestContext, args: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<CliProxy> {
+  const child = spawn(process.execPath, [CLI_PATH, 'serve', '--listen', '127.0.0.1:0', ...args], { stdio: 'pipe', env });
   t.after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
