@@ -16,7 +16,7 @@ import type { ProxyRuntime } from '../core/runtime.js';
 import { createGuardedLookup } from '../upstream/dialer.js';
 import type { Route, RouteRequest } from '../upstream/route-planner.js';
 import { parseRetryAfter } from '../upstream/upstream-health.js';
-import { proxyAuthorization } from '../upstream/upstream-proxy.js';
+import { proxyAuthorization, proxyUserOf } from '../upstream/upstream-proxy.js';
 import { relayResponse } from './relay-response.js';
 import { formatAbsoluteUrl } from './request-target.js';
 
@@ -207,7 +207,7 @@ export async function forwardRequest(runtime: ProxyRuntime, flow: HttpFlow, req:
     host: request.host,
     port: request.port,
     clientAddress: flow.client.remoteAddress,
-    proxyUser: undefined,
+    proxyUser: proxyUserOf(flow.clientRequest.headers),
   };
   const plan = runtime.routes.plan(routeRequest, Date.now());
   flow.routeAttempts.push(...plan.skipped);
@@ -228,16 +228,18 @@ export async function forwardRequest(runtime: ProxyRuntime, flow: HttpFlow, req:
       result = await attempt(runtime, flow, req, res, route, body, true);
     } catch (err) {
       // The origin answered through this route; what broke afterwards is no reason to distrust the route.
-      runtime.routes.end(route, 'success', routeRequest, Date.now());
+      runtime.routes.report(route, 'success', routeRequest, Date.now());
+      runtime.routes.release(route);
       flow.routeAttempts.push({ route: route.id, outcome: 'served' });
       throw err;
     }
+    runtime.routes.release(route);
     if (result.kind === 'done') {
-      runtime.routes.end(route, 'success', routeRequest, Date.now());
+      runtime.routes.report(route, 'success', routeRequest, Date.now());
       flow.routeAttempts.push({ route: route.id, outcome: 'served' });
       return;
     }
-    runtime.routes.end(route, result.health, routeRequest, Date.now());
+    runtime.routes.report(route, result.health, routeRequest, Date.now());
     flow.routeAttempts.push({ route: route.id, outcome: 'failed', reason: result.error.message });
     lastError = result.error;
     const safeToRetry = !body.consumed && (!result.requestSent || IDEMPOTENT.has(request.method));

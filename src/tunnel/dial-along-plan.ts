@@ -9,6 +9,7 @@ import type { Flow } from '../core/flow.js';
 import type { ProxyRuntime } from '../core/runtime.js';
 import { connectThrough } from '../upstream/connect-through.js';
 import type { Route, RouteRequest } from '../upstream/route-planner.js';
+import { proxyUserOf } from '../upstream/upstream-proxy.js';
 
 export interface DialedRoute {
   socket: Socket;
@@ -20,7 +21,7 @@ export async function dialAlongPlan(
   flow: Flow,
   target: { scheme: 'http' | 'https'; host: string; port: number },
 ): Promise<DialedRoute> {
-  const request: RouteRequest = { ...target, clientAddress: flow.client.remoteAddress, proxyUser: undefined };
+  const request: RouteRequest = { ...target, clientAddress: flow.client.remoteAddress, proxyUser: proxyUserOf(flow.clientRequest.headers) };
   const plan = runtime.routes.plan(request, Date.now());
   flow.routeAttempts.push(...plan.skipped);
   let lastError: ProxyError | undefined;
@@ -33,14 +34,17 @@ export async function dialAlongPlan(
         dialer: runtime.dialer,
         signal: runtime.shutdownSignal,
       });
-      runtime.routes.end(route, 'success', request, Date.now());
+      runtime.routes.report(route, 'success', request, Date.now());
       flow.routeAttempts.push({ route: route.id, outcome: 'served' });
       flow.upstream = route.id;
+      // The route stays busy (for least-busy) as long as the tunnel over it is open.
+      socket.once('close', () => runtime.routes.release(route));
       return { socket, route };
     } catch (err) {
       const error = toProxyError(err, 'connection_refused');
       const health = error.upstreamStatus === 429 ? { tooManyRequests: error.retryAfterMs } : ('failure' as const);
-      runtime.routes.end(route, health, request, Date.now());
+      runtime.routes.report(route, health, request, Date.now());
+      runtime.routes.release(route);
       flow.routeAttempts.push({ route: route.id, outcome: 'failed', reason: error.message });
       lastError = error;
       // A loop back to this proxy is a property of the target, not of the route: no other route helps.

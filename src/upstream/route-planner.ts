@@ -120,16 +120,21 @@ export class RoutePlanner {
     this.#state.active.set(route.id, (this.#state.active.get(route.id) ?? 0) + 1);
   }
 
-  /** Call once per begin(): how the route did. */
-  end(route: Route, outcome: 'success' | 'failure' | { tooManyRequests: number | undefined }, request: RouteRequest, now: number): void {
+  /** How the route did, once per begin(): feeds the circuit breaker and sticky assignments. */
+  report(route: Route, outcome: 'success' | 'failure' | { tooManyRequests: number | undefined }, request: RouteRequest, now: number): void {
     if (route.kind === 'direct') return;
-    this.#state.active.set(route.id, Math.max(0, (this.#state.active.get(route.id) ?? 1) - 1));
     const health = this.#healthOf(route.upstream);
     if (outcome === 'success') {
       health.recordSuccess();
       this.#restick(route, request, now);
     } else if (outcome === 'failure') health.recordFailure(now);
     else health.recordTooManyRequests(now, outcome.tooManyRequests);
+  }
+
+  /** The route is no longer busy with this request or tunnel (least-busy counts until then). Once per begin(). */
+  release(route: Route): void {
+    if (route.kind === 'direct') return;
+    this.#state.active.set(route.id, Math.max(0, (this.#state.active.get(route.id) ?? 1) - 1));
   }
 
   #candidates(request: RouteRequest): UpstreamProxy[] | 'direct' {

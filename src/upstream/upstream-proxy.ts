@@ -68,3 +68,15 @@ export function proxyAuthorization(upstream: UpstreamProxy): string | undefined 
   if (upstream.username === undefined) return undefined;
   return `Basic ${Buffer.from(`${upstream.username}:${upstream.password ?? ''}`).toString('base64')}`;
 }
+
+/**
+ * The user name a client presented in `Proxy-Authorization: Basic`, used only as an affinity key for sticky-user
+ * (rotating-proxy services key sessions on it). Verifying it is the auth addon's job, not this function's.
+ */
+export function proxyUserOf(headers: { get(name: string): string | undefined }): string | undefined {
+  const value = headers.get('proxy-authorization');
+  if (value === undefined || !/^basic /i.test(value)) return undefined;
+  const decoded = Buffer.from(value.slice(6).trim(), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon <= 0 ? undefined : decoded.slice(0, colon);
+}

@@ -209,3 +209,36 @@ test('--bind rotates the local address of direct connections', async (t) => {
   for (let i = 0; i < 4; i++) assert.equal((await curl(['-x', url, origin.url])).stdout, 'ok');
   assert.deepEqual(seen, ['127.0.0.2', '127.0.0.3', '127.0.0.2', '127.0.0.3']);
 });
+
+test('sticky-user keeps a client-presented user name (a session key) on one exit', async (t) => {
+  const origin = await startOrigin(t, (_req, res) => res.end('ok'));
+  const upstreams = [await startCountingProxy(t), await startCountingProxy(t), await startCountingProxy(t)];
+  const { url } = await startProxy(t, { upstreams: upstreams.map((u) => u.url), strategy: 'sticky-user' });
+  for (let i = 0; i < 6; i++) {
+    await curl(['-x', url, '--proxy-user', `session-${i % 2}:x`, `${origin.url}/${i % 2}`]);
+  }
+  const holders = upstreams.map((u) => new Set(u.requests.map((r) => r.slice(-1))));
+  assert.equal(holders.filter((h) => h.size > 0).length, 2, 'two sessions, two exits');
+  assert.ok(holders.every((h) => h.size <= 1), 'each exit saw one session only');
+});
+
+test('least-busy counts open tunnels: a second tunnel goes to the idle upstream', async (t) => {
+  const echo = await startOrigin(t, (_req, res) => res.end('ok'));
+  const upstreams = [await startCountingProxy(t), await startCountingProxy(t)];
+  const { port } = await startProxy(t, { upstreams: upstreams.map((u) => u.url), strategy: 'least-busy' });
+  const first = await rawConnect(port);
+  first.socket.write(`CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  await first.waitFor('200 Connection Established');
+  for (let i = 0; i < 3; i++) {
+    const next = await rawConnect(port);
+    next.socket.write(`CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await next.waitFor('200 Connection Established');
+    next.socket.destroy();
+    await waitFor(() => upstreams.reduce((n, u) => n + u.connects.length, 0) === i + 2);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+  }
+  const busy = upstreams.findIndex((u) => u.connects.length === 1);
+  assert.notEqual(busy, -1, `connect counts: ${upstreams.map((u) => u.connects.length).join(',')}`);
+  assert.equal(upstreams[1 - busy]!.connects.length, 3, 'short tunnels all went to the upstream without the long one');
+  first.socket.destroy();
+});

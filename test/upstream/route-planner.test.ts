@@ -49,7 +49,7 @@ test('attempts are capped and a failed upstream is skipped with its reason until
   assert.equal(first.routes.length, 2);
   const failed = first.routes[0]!;
   p.begin(failed, 0);
-  p.end(failed, 'failure', req('x.example'), 0);
+  p.report(failed, 'failure', req('x.example'), 0);
   for (let i = 0; i < 4; i++) assert.ok(!ids(p, req('x.example'), 500).includes(failed.id));
   const skipped = p.plan(req('x.example'), 500).skipped;
   assert.equal(skipped.length, 1);
@@ -68,8 +68,8 @@ test('a sticky client that failed over stays with the upstream that served it', 
   const p = planner({ upstreams: ['http://a.example:1', 'http://b.example:1'], strategy: 'sticky-client', health: undefined });
   const [first, second] = p.plan(req('x.example'), 0).routes;
   p.begin(first!, 0);
-  p.end(first!, 'failure', req('x.example'), 0);
+  p.report(first!, 'failure', req('x.example'), 0);
   p.begin(second!, 0);
-  p.end(second!, 'success', req('x.example'), 0);
+  p.report(second!, 'success', req('x.example'), 0);
   assert.equal(ids(p, req('x.example'), 1)[0], second!.id);
 });

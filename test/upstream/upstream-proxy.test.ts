@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseUpstreamProxy, proxyAuthorization } from '../../src/upstream/upstream-proxy.js';
+import { parseUpstreamProxy, proxyAuthorization, proxyUserOf } from '../../src/upstream/upstream-proxy.js';
 
 const valid = [
   { input: 'http://proxy.example:3128', id: 'http://proxy.example:3128', protocol: 'http', port: 3128 },
@@ -44,3 +44,11 @@ for (const [input, message] of [
 ] as const) {
   test(`upstream ${JSON.stringify(input)} is refused`, () => assert.throws(() => parseUpstreamProxy(input), message));
 }
+
+test('proxyUserOf reads the Basic user name a client presented, and nothing else', () => {
+  const headers = (value?: string) => ({ get: (name: string) => (name === 'proxy-authorization' ? value : undefined) });
+  assert.equal(proxyUserOf(headers(`Basic ${Buffer.from('session-42:pw').toString('base64')}`)), 'session-42');
+  assert.equal(proxyUserOf(headers('Bearer abc')), undefined);
+  assert.equal(proxyUserOf(headers(`Basic ${Buffer.from('nocolon').toString('base64')}`)), undefined);
+  assert.equal(proxyUserOf(headers()), undefined);
+});
