@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { CaError, defaultCaDir } from '../mitm/certificate-authority.js';
+import { caExport, caInit, caPath } from './ca.js';
 import { parseListen } from '../config/config-file.js';
 import { OptionsError } from '../config/options.js';
 import { LOG_LEVELS } from '../log/create-logger.js';
@@ -17,6 +20,10 @@ function positiveInteger(flag: string, unit = '') {
 }
 
 const milliseconds = (flag: string) => positiveInteger(flag, ' of milliseconds');
+
+function list(value: string): string[] {
+  return value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+}
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -47,6 +54,12 @@ program
   .option('--upstream-attempts <n>', 'most upstreams tried for one request or tunnel', positiveInteger('--upstream-attempts'))
   .option('--sticky-ttl <ms>', 'how long sticky strategies keep a key on one upstream', milliseconds('--sticky-ttl'))
   .option('--bind <address>', 'local address for direct connections; repeat to rotate', collect, [])
+  .option('--mitm', 'intercept HTTPS with certificates signed by the local CA (getaway ca init)')
+  .option('--ca-dir <dir>', 'where the interception CA lives', defaultCaDir())
+  .option('--mitm-hosts <patterns>', 'comma-separated host patterns to intercept (default: all)', list)
+  .option('--mitm-exclude <patterns>', 'comma-separated host patterns never to intercept (alias: --no-mitm-hosts)', list)
+  .option('--ca-bundle <file>', 'extra trusted CA certificates (PEM) for origins and upstreams')
+  .option('--insecure-upstream-tls', 'do not verify origins\' certificates (tests only; logged loudly)')
   .action(async (raw: Record<string, unknown>, command: Command) => {
     const flags: ServeCommandOptions = {
       config: raw['config'] as string | undefined,
@@ -70,6 +83,13 @@ program
     else if (upstreams.length > 0) flags.upstreams = upstreams;
     const bind = raw['bind'] as string[];
     if (bind.length > 0) flags.bind = bind;
+    if (raw['mitm'] === true) {
+      flags.mitm = { caDir: raw['caDir'] as string };
+      if (raw['mitmHosts'] !== undefined) flags.mitm.hosts = raw['mitmHosts'] as string[];
+      if (raw['mitmExclude'] !== undefined) flags.mitm.excludeHosts = raw['mitmExclude'] as string[];
+    }
+    if (raw['caBundle'] !== undefined) flags.caBundle = [readFileSync(raw['caBundle'] as string, 'utf8')];
+    if (raw['insecureUpstreamTls'] === true) flags.insecureUpstreamTls = true;
     // The default --listen must not override a config file's `listen`; only an explicit flag does.
     if (command.getOptionValueSource('listen') === 'cli' || raw['config'] === undefined) {
       Object.assign(flags, parseListen(String(raw['listen']), '--listen'));
@@ -77,7 +97,30 @@ program
     await serve(flags);
   });
 
-program.parseAsync(process.argv).catch((err: unknown) => {
+const ca = program.command('ca').description('manage the local CA used for HTTPS interception');
+const caDirOption = (): Option => new Option('--ca-dir <dir>', 'where the CA lives').default(defaultCaDir());
+ca.command('init')
+  .description('create a CA (an existing one is kept, never overwritten)')
+  .addOption(caDirOption())
+  .action((options: { caDir: string }) => caInit(options.caDir));
+ca.command('path')
+  .description("print the CA certificate's path")
+  .addOption(caDirOption())
+  .action((options: { caDir: string }) => caPath(options.caDir));
+ca.command('export')
+  .description('print the CA certificate (PEM, or DER with --der)')
+  .addOption(caDirOption())
+  .option('--der', 'binary DER instead of PEM')
+  .action((options: { caDir: string; der?: boolean }) => caExport(options.caDir, options.der === true));
+
+// commander reads any --no-x as the negation of --x, so the spelling the docs promise is mapped by hand.
+const argv = process.argv.map((arg) => arg.replace(/^--no-mitm-hosts(?==|$)/, '--mitm-exclude'));
+
+program.parseAsync(argv).catch((err: unknown) => {
+  if (err instanceof CaError) {
+    process.stderr.write(`getaway: ${err.message}\n`);
+    process.exit(2);
+  }
   if (err instanceof OptionsError) {
     process.stderr.write(`getaway: ${err.problems.join('\n  ')}\n`);
     process.exit(2);

@@ -64,6 +64,25 @@ export interface ProxyOptions {
   bind?: string[];
   /** Most routes tried for one request or tunnel before the client gets the last failure. Default 3. */
   upstreamAttempts?: number;
+  /** Intercept HTTPS (terminate TLS with certificates minted by a local CA). Off unless given. */
+  mitm?: MitmOptions;
+  /** Extra trust anchors (PEM) for origins' and upstreams' TLS, on top of the system store. */
+  caBundle?: string[];
+  /** Skip verification of origins' TLS certificates. For tests only; logged loudly at start. */
+  insecureUpstreamTls?: boolean;
+}
+
+export interface MitmOptions {
+  /** Directory with getaway-ca.pem and getaway-ca-key.pem (`getaway ca init`). Default: the per-user CA dir. */
+  caDir?: string;
+  /** A CA given as PEM text instead of a directory. */
+  ca?: { certPem: string; keyPem: string };
+  /** Host patterns to intercept (default: all); see docs/upstreams.md for the pattern syntax. */
+  hosts?: string[];
+  /** Host patterns never to intercept (pinned apps, banking, …). */
+  excludeHosts?: string[];
+  /** Wait this long for a client's first bytes before tunnelling untouched (server-first protocols). Default 1000. */
+  peekTimeoutMs?: number;
 }
 
 export interface ResolvedProxyOptions {
@@ -90,6 +109,9 @@ export interface ResolvedProxyOptions {
   strategy: StrategyName;
   routes: RouteRuleSpec[];
   bind: string[];
+  mitm: MitmOptions | undefined;
+  caBundle: string[];
+  insecureUpstreamTls: boolean;
 }
 
 export const DEFAULT_OPTIONS = {
@@ -132,8 +154,45 @@ export const LIMIT_KEYS = [
 ] as const;
 
 const ROUTING_KEYS = ['upstreams', 'upstreamEnv', 'strategy', 'routes', 'bind'] as const;
+const TLS_KEYS = ['mitm', 'caBundle', 'insecureUpstreamTls'] as const;
 
-const KNOWN_KEYS = new Set<string>(['host', 'port', 'addons', 'logger', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_KEYS]);
+const KNOWN_KEYS = new Set<string>(['host', 'port', 'addons', 'logger', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_KEYS, ...TLS_KEYS]);
+
+function checkTls(input: ProxyOptions, source: string): string[] {
+  const problems: string[] = [];
+  const { mitm } = input;
+  if (mitm !== undefined) {
+    if (typeof mitm !== 'object' || mitm === null) problems.push(`${source}.mitm: expected an object, got ${describe(mitm)}`);
+    else {
+      for (const key of ['hosts', 'excludeHosts'] as const) {
+        const patterns = mitm[key];
+        if (patterns === undefined) continue;
+        if (!Array.isArray(patterns)) problems.push(`${source}.mitm.${key}: expected an array of host patterns, got ${describe(patterns)}`);
+        else {
+          for (const pattern of patterns) {
+            try {
+              parseHostPattern(String(pattern));
+            } catch (err) {
+              problems.push(`${source}.mitm.${key}: ${(err as Error).message}`);
+            }
+          }
+        }
+      }
+      const peek = mitm.peekTimeoutMs;
+      if (peek !== undefined && (!Number.isInteger(peek) || peek <= 0)) problems.push(`${source}.mitm.peekTimeoutMs: expected a positive integer number of milliseconds, got ${describe(peek)}`);
+      if (mitm.ca !== undefined && (typeof mitm.ca?.certPem !== 'string' || typeof mitm.ca?.keyPem !== 'string')) {
+        problems.push(`${source}.mitm.ca: expected { certPem, keyPem } as PEM strings`);
+      }
+    }
+  }
+  if (input.caBundle !== undefined && (!Array.isArray(input.caBundle) || input.caBundle.some((pem) => typeof pem !== 'string' || !pem.includes('BEGIN CERTIFICATE')))) {
+    problems.push(`${source}.caBundle: expected an array of PEM certificates`);
+  }
+  if (input.insecureUpstreamTls !== undefined && typeof input.insecureUpstreamTls !== 'boolean') {
+    problems.push(`${source}.insecureUpstreamTls: expected true or false, got ${describe(input.insecureUpstreamTls)}`);
+  }
+  return problems;
+}
 
 /** Checks upstreams, strategy, routes and bind; returns the problems found. */
 export function checkRouting(input: ProxyOptions, source: string): string[] {
@@ -256,6 +315,7 @@ export function resolveProxyOptions(input: ProxyOptions = {}, source = 'options'
   }
 
   problems.push(...checkRouting(input, source));
+  problems.push(...checkTls(input, source));
 
   if (problems.length > 0) throw new OptionsError(problems);
   return {
@@ -270,5 +330,8 @@ export function resolveProxyOptions(input: ProxyOptions = {}, source = 'options'
     strategy: input.strategy ?? 'round-robin',
     routes: input.routes ?? [],
     bind: input.bind ?? [],
+    mitm: input.mitm,
+    caBundle: input.caBundle ?? [],
+    insecureUpstreamTls: input.insecureUpstreamTls ?? false,
   };
 }

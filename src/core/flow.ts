@@ -110,22 +110,26 @@ export class HttpFlow extends BaseFlow {
   response: FlowResponse | undefined;
   /** True when the request asked to switch protocols (WebSocket) and was handled as an upgrade. */
   readonly isUpgrade: boolean;
+  /** The intercepted CONNECT tunnel this request arrived through, decrypted; undefined for plain proxy requests. */
+  readonly tunnel: TunnelFlow | undefined;
   /** Body bytes, without framing. For an upgrade, the bytes spliced each way after the 101. */
   readonly bytes = { requestBody: 0, responseBody: 0 };
 
-  constructor(client: ClientInfo, clientRequest: ClientRequestHead, request: OutboundRequest, isUpgrade: boolean) {
+  constructor(client: ClientInfo, clientRequest: ClientRequestHead, request: OutboundRequest, isUpgrade: boolean, tunnel?: TunnelFlow) {
     super(client, clientRequest);
     this.request = request;
     this.response = undefined;
     this.isUpgrade = isUpgrade;
+    this.tunnel = tunnel;
   }
 }
 
 /**
- * What to do with a CONNECT. Set by `connect` hooks; "tunnel" by default. A "deny" answers with
- * `flow.response` if a hook set one, else 403.
+ * What to do with a CONNECT. Set by `connect` hooks; the default is "mitm" for hosts the interception policy
+ * covers (when a CA is configured) and "tunnel" otherwise. "deny" answers with `flow.response` if a hook set one,
+ * else 403. "mitm" terminates TLS with a minted certificate when the client speaks TLS, and tunnels anything else.
  */
-export type TunnelAction = 'tunnel' | 'deny';
+export type TunnelAction = 'tunnel' | 'mitm' | 'deny';
 
 export class TunnelFlow extends BaseFlow {
   readonly kind = 'tunnel';
@@ -139,6 +143,8 @@ export class TunnelFlow extends BaseFlow {
   response: FlowResponse | undefined;
   /** Bytes spliced each way, including bytes that arrived together with the CONNECT head. */
   readonly bytes = { clientToServer: 0, serverToClient: 0 };
+  /** For action "mitm": true once TLS was terminated, false when the traffic was not TLS and went through untouched. */
+  intercepted: boolean | undefined;
 
   constructor(client: ClientInfo, clientRequest: ClientRequestHead, target: { host: string; port: number }) {
     super(client, clientRequest);

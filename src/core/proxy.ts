@@ -20,7 +20,9 @@ import type { ClientInfo } from './connection.js';
 import { ProxyError, type ProxyErrorType } from './errors.js';
 import type { Flow } from './flow.js';
 import { HookRunner } from './hook-runner.js';
-import type { ProxyRuntime } from './runtime.js';
+import type { Interception, MitmRuntime, OriginTlsOptions, ProxyRuntime } from './runtime.js';
+import { createMitm } from '../mitm/create-mitm.js';
+import { rootCertificates } from 'node:tls';
 
 /**
  * Origins commonly drop idle keep-alive connections after 5 s (Node's own default); giving pooled sockets up a
@@ -79,6 +81,9 @@ class ProxyServer implements Proxy {
   readonly #dialer: DirectDialer;
   readonly #routes: RoutePlanner;
   readonly #routeAgents: RouteAgents;
+  readonly #originTls: OriginTlsOptions;
+  readonly #interceptions = new WeakMap<Socket, Interception>();
+  #mitm: MitmRuntime | undefined;
   #self: SelfAddresses | undefined;
   #netServer: NetServer | undefined;
   #httpServer: HttpServer | undefined;
@@ -94,8 +99,13 @@ class ProxyServer implements Proxy {
     this.#logger = options.logger ?? pino({ level: 'silent' });
     this.#hooks = new HookRunner(options.addons);
     const agentOptions = { keepAlive: true, scheduling: 'lifo' as const, timeout: POOLED_SOCKET_IDLE_MS };
+    this.#originTls = {
+      // Passing `ca` replaces Node's default trust store, so the system roots are named explicitly next to the bundle.
+      ca: options.caBundle.length > 0 ? [...rootCertificates, ...options.caBundle] : undefined,
+      rejectUnauthorized: !options.insecureUpstreamTls,
+    };
     this.#httpAgent = new HttpAgent(agentOptions);
-    this.#httpsAgent = new HttpsAgent(agentOptions);
+    this.#httpsAgent = new HttpsAgent({ ...agentOptions, ...this.#originTls });
     this.#guard = (ip, port) => {
       if (this.#self !== undefined && isSelfTarget(ip, port, this.#self)) {
         return new ProxyError('proxy_loop_detected', `${ip}:${port} is this proxy's own listening address`);
@@ -105,7 +115,7 @@ class ProxyServer implements Proxy {
     this.#dialer = new DirectDialer({ connectTimeoutMs: options.connectTimeoutMs, guard: this.#guard });
     this.#routes = new RoutePlanner(options);
     const connect = { connectTimeoutMs: options.connectTimeoutMs, dialer: this.#dialer, signal: this.#shutdown.signal };
-    this.#routeAgents = new RouteAgents({ agentOptions, connect });
+    this.#routeAgents = new RouteAgents({ agentOptions, connect, originTls: this.#originTls });
   }
 
   get url(): string {
@@ -134,6 +144,10 @@ class ProxyServer implements Proxy {
 
   async listen(): Promise<AddressInfo> {
     if (this.#netServer !== undefined) throw new Error('listen() was already called');
+    if (this.#options.mitm !== undefined) this.#mitm = await createMitm(this.#options.mitm);
+    if (this.#options.insecureUpstreamTls) {
+      this.#logger.warn('insecureUpstreamTls is on: origin TLS certificates are NOT verified; anyone on the path can read and change this traffic');
+    }
     const runtime = this.#createRuntime();
     const httpServer = createExplicitListener(runtime);
     // We accept connections ourselves and hand them to the HTTP server once `clientConnected` has admitted them,
@@ -239,6 +253,15 @@ class ProxyServer implements Proxy {
       dialer: this.#dialer,
       routes: this.#routes,
       routeAgents: this.#routeAgents,
+      mitm: this.#mitm,
+      originTls: this.#originTls,
+      serveIntercepted: (tls, raw, interception) => {
+        const client = this.#clientInfo.get(raw);
+        if (client !== undefined) this.#clientInfo.set(tls, client);
+        this.#interceptions.set(tls, interception);
+        this.#httpServer?.emit('connection', tls);
+      },
+      interceptionOf: (socket) => this.#interceptions.get(socket),
       httpAgent: this.#httpAgent,
       httpsAgent: this.#httpsAgent,
       shutdownSignal: this.#shutdown.signal,

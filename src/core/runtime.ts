@@ -4,12 +4,37 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ResolvedProxyOptions } from '../config/options.js';
 import type { ClientInfo } from './connection.js';
-import type { Flow } from './flow.js';
+import type { Flow, TunnelFlow } from './flow.js';
+import type { CertificateAuthority } from '../mitm/certificate-authority.js';
+import type { LeafCertificates } from '../mitm/leaf-certificates.js';
+import type { MitmPolicy } from '../mitm/mitm-policy.js';
 import type { HookRunner } from './hook-runner.js';
 import type { DestinationGuard, Dialer } from '../upstream/dialer.js';
 import type { SpliceHandle } from '../tunnel/splice.js';
 import type { RouteAgents } from '../upstream/route-agents.js';
 import type { RoutePlanner } from '../upstream/route-planner.js';
+
+export interface MitmRuntime {
+  readonly ca: CertificateAuthority;
+  readonly leaves: LeafCertificates;
+  readonly policy: MitmPolicy;
+  /** How long to wait for a client's first bytes before treating the tunnel as server-first (not TLS). */
+  readonly peekTimeoutMs: number;
+}
+
+export interface Interception {
+  host: string;
+  port: number;
+  tunnel: TunnelFlow;
+  serverName: string | undefined;
+}
+
+/** Spread into every TLS connection to an origin or upstream. `ca: undefined` keeps Node's default store. */
+export interface OriginTlsOptions {
+  /** Trust anchors when a caBundle is configured (system roots + bundle). */
+  ca: string[] | undefined;
+  rejectUnauthorized: boolean;
+}
 
 /**
  * What the IO handlers (HTTP forwarding, CONNECT, Upgrade) need from the proxy that owns them. One value built by
@@ -39,6 +64,14 @@ export interface ProxyRuntime {
   spliceStarted(handle: SpliceHandle): () => void;
   /** Counts sockets the proxy opened outside the agents' pools (tunnels, upgrades) for `proxy.connections`. */
   trackUpstreamSocket(socket: Socket): void;
+  /** Set when interception is configured (a CA is loaded). */
+  readonly mitm: MitmRuntime | undefined;
+  /** How origins' TLS certificates are verified: system store (+ caBundle), unless insecureUpstreamTls. */
+  readonly originTls: OriginTlsOptions;
+  /** Feeds a decrypted client connection to the HTTP listener, remembering which tunnel it belongs to. */
+  serveIntercepted(tls: Socket, raw: Socket, interception: Interception): void;
+  /** The interception a (decrypted) client socket belongs to, if any. */
+  interceptionOf(socket: Socket): Interception | undefined;
   /** Tunnels and upgrades in progress, this one included. */
   tunnelCount(): number;
   /** Counts a request refused before it became a flow (malformed, over a limit). */

@@ -1,7 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { ClientInfo } from '../core/connection.js';
 import { ProxyError } from '../core/errors.js';
-import { HttpFlow } from '../core/flow.js';
+import { HttpFlow, type OutboundRequest } from '../core/flow.js';
+import type { Interception } from '../core/runtime.js';
 import { HeaderList } from '../core/header-list.js';
 import { appendVia, stripHopByHopHeaders } from './hop-by-hop.js';
 import { PROXY_NAME } from './error-response.js';
@@ -13,28 +14,38 @@ import { formatAuthority, parseRequestTarget } from './request-target.js';
  * removed, Host taken from the absolute URI (RFC 9112 §3.2.2: a proxy ignores the received Host), Via added.
  * Ordering matters: this runs before `requestHeaders`, so what hooks add survives.
  */
-export function createHttpFlow(limits: RequestLimits, client: ClientInfo, req: IncomingMessage, isUpgrade: boolean): HttpFlow | ProxyError {
+export function createHttpFlow(
+  limits: RequestLimits,
+  client: ClientInfo,
+  req: IncomingMessage,
+  isUpgrade: boolean,
+  interception?: Interception,
+): HttpFlow | ProxyError {
   const target = req.url ?? '';
   const refused = checkRequestHead({ target, httpVersion: req.httpVersion, rawHeaders: req.rawHeaders }, limits);
   if (refused !== undefined) return refused;
   const parsed = parseRequestTarget(target);
   if (!parsed.ok) return new ProxyError('http_request_error', `bad request target: ${parsed.reason}`);
-  if (parsed.target.form === 'origin') {
+  const received = new HeaderList(req.rawHeaders);
+  const headers = received.clone();
+  stripHopByHopHeaders(headers);
+  let outbound: OutboundRequest;
+  if (parsed.target.form === 'absolute') {
+    const { scheme, host, port, path } = parsed.target;
+    headers.set('Host', formatAuthority(host, port, scheme));
+    outbound = { method: req.method ?? 'GET', scheme, host, port, path, headers };
+  } else if (interception !== undefined) {
+    // Inside an intercepted tunnel requests are origin-form, as the client would send them to the origin. They go
+    // where the CONNECT said; Host stays what the client sent (it is what the origin would have seen).
+    const { host, port } = interception;
+    if (!headers.has('host')) headers.set('Host', formatAuthority(host, port, 'https'));
+    outbound = { method: req.method ?? 'GET', scheme: 'https', host, port, path: parsed.target.path, headers };
+  } else {
     return new ProxyError(
       'http_request_error',
       'this is getaway, a forward proxy: send requests in absolute form (for example curl -x http://<proxy> http://example.test/)',
     );
   }
-  const { scheme, host, port, path } = parsed.target;
-  const received = new HeaderList(req.rawHeaders);
-  const headers = received.clone();
-  stripHopByHopHeaders(headers);
-  headers.set('Host', formatAuthority(host, port, scheme));
   appendVia(headers, req.httpVersion, PROXY_NAME);
-  return new HttpFlow(
-    client,
-    { method: req.method ?? 'GET', target, httpVersion: req.httpVersion, headers: received },
-    { method: req.method ?? 'GET', scheme, host, port, path, headers },
-    isUpgrade,
-  );
+  return new HttpFlow(client, { method: req.method ?? 'GET', target, httpVersion: req.httpVersion, headers: received }, outbound, isUpgrade, interception?.tunnel);
 }

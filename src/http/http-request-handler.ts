@@ -11,7 +11,7 @@ import { forwardRequest } from './forward.js';
 export function createHttpRequestHandler(runtime: ProxyRuntime) {
   return function handleHttpRequest(req: IncomingMessage, res: ServerResponse): void {
     const client = runtime.clientInfo(req.socket);
-    const flow = createHttpFlow(runtime.options, client, req, false);
+    const flow = createHttpFlow(runtime.options, client, req, false, runtime.interceptionOf(req.socket));
     if (flow instanceof ProxyError) {
       runtime.countRejectedRequest();
       runtime.logger.info({ client: `${client.remoteAddress}:${client.remotePort}`, status: flow.status, error: flow.type, errorDetails: flow.message }, `rejected request: ${flow.message}`);

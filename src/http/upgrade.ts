@@ -28,7 +28,7 @@ export function createUpgradeHandler(runtime: ProxyRuntime) {
     socket.on('error', (err) => runtime.logger.debug({ err }, 'client socket error during upgrade'));
     socket.pause();
     const client = runtime.clientInfo(socket);
-    const flow = createHttpFlow(runtime.options, client, req, true);
+    const flow = createHttpFlow(runtime.options, client, req, true, runtime.interceptionOf(socket));
     if (flow instanceof ProxyError) {
       runtime.countRejectedRequest();
       writeRawResponse(socket, errorResponse(flow, true));
@@ -90,7 +90,7 @@ async function openOriginConnection(runtime: ProxyRuntime, flow: HttpFlow): Prom
   const { socket } = await dialAlongPlan(runtime, flow, { scheme: request.scheme, host: request.host, port: request.port });
   runtime.trackUpstreamSocket(socket);
   if (request.scheme === 'http') return socket;
-  const tls = tlsConnect({ socket, ...(isIP(request.host) === 0 ? { servername: request.host } : {}), ALPNProtocols: ['http/1.1'] });
+  const tls = tlsConnect({ socket, ...runtime.originTls, ...(isIP(request.host) === 0 ? { servername: request.host } : {}), ALPNProtocols: ['http/1.1'] });
   runtime.trackUpstreamSocket(tls);
   return new Promise((resolve, reject) => {
     tls.once('secureConnect', () => resolve(tls));

@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { ProxyError, toProxyError } from '../core/errors.js';
+import { ProxyError } from '../core/errors.js';
 import { TunnelFlow } from '../core/flow.js';
 import { endFlow } from '../core/flow-end.js';
 import { HeaderList } from '../core/header-list.js';
@@ -16,9 +16,8 @@ import { closeSoon, errorResponse, writeRawResponse } from '../http/error-respon
 import { checkRequestHead } from '../http/request-limits.js';
 import { parseAuthorityForm } from '../http/request-target.js';
 import { dialAlongPlan } from './dial-along-plan.js';
-import { splice } from './splice.js';
-
-const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
+import { runInterceptedTunnel } from '../mitm/tls-interceptor.js';
+import { abandonTunnel, failTunnel, openTunnel, spliceTunnel } from './tunnel-steps.js';
 
 export function createConnectHandler(runtime: ProxyRuntime) {
   return function handleConnect(req: IncomingMessage, socket: Socket, head: Buffer): void {
@@ -43,6 +42,7 @@ export function createConnectHandler(runtime: ProxyRuntime) {
       { method: 'CONNECT', target: req.url ?? '', httpVersion: req.httpVersion, headers: new HeaderList(req.rawHeaders) },
       { host, port },
     );
+    if (runtime.mitm?.policy.shouldIntercept(host, port)) flow.action = 'mitm';
     runtime.flowStarted(flow);
     void runTunnelFlow(runtime, flow, socket, head);
   };
@@ -80,48 +80,20 @@ async function runTunnelFlow(runtime: ProxyRuntime, flow: TunnelFlow, socket: So
     if (runtime.tunnelCount() > runtime.options.maxTunnels) {
       throw new ProxyError('connection_limit_reached', `more than ${runtime.options.maxTunnels} tunnels open`);
     }
+    if (flow.action === 'mitm') {
+      if (runtime.mitm === undefined) throw new ProxyError('proxy_configuration_error', 'a hook asked for interception, but no CA is configured (mitm option)');
+      await runInterceptedTunnel(runtime, runtime.mitm, flow, socket, head);
+      return;
+    }
     ({ socket: upstream } = await dialAlongPlan(runtime, flow, { scheme: 'https', ...flow.target }));
   } catch (err) {
-    const error = toProxyError(err, 'proxy_internal_error');
-    flow.error = error;
-    if (error.type === 'proxy_internal_error') runtime.logger.error({ err: error, flowId: flow.id }, error.message);
-    if (flow.killed) socket.destroy();
-    else {
-      flow.response = errorResponse(error, true);
-      writeRawResponse(socket, flow.response);
-      closeSoon(socket);
-    }
-    await endFlow(runtime, flow, 'error');
+    await failTunnel(runtime, flow, socket, err);
     return;
   }
-
-  runtime.trackUpstreamSocket(upstream);
-  flow.timestamps.upstreamConnected = Date.now();
   if (socket.destroyed) {
-    upstream.destroy();
-    flow.error = new ProxyError('client_aborted', 'client left before the tunnel opened');
-    await endFlow(runtime, flow, 'error');
+    await abandonTunnel(runtime, flow, upstream);
     return;
   }
-  socket.write(ESTABLISHED);
-  flow.response = { status: 200, reason: 'Connection Established', headers: new HeaderList() };
-  flow.setKillHandler(() => {
-    socket.destroy();
-    upstream.destroy();
-  });
-  try {
-    const pending = runtime.hooks.run('tunnelOpened', flow);
-    if (pending !== undefined) await pending;
-  } catch (err) {
-    runtime.logger.error({ err, flowId: flow.id }, 'addon failed in tunnelOpened; closing the tunnel');
-    flow.kill();
-  }
-  const handle = splice(socket, upstream, { idleTimeoutMs: runtime.options.tunnelIdleTimeoutMs, headAtoB: head });
-  const unregister = runtime.spliceStarted(handle);
-  const result = await handle.done;
-  unregister();
-  flow.bytes.clientToServer = result.aToB;
-  flow.bytes.serverToClient = result.bToA;
-  flow.error ??= result.error;
-  await endFlow(runtime, flow, 'complete');
+  await openTunnel(runtime, flow, socket);
+  await spliceTunnel(runtime, flow, socket, upstream, head);
 }

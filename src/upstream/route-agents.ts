@@ -12,6 +12,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { toProxyError } from '../core/errors.js';
 import { connectThrough, type ConnectThroughOptions } from './connect-through.js';
 import type { Route } from './route-planner.js';
+import type { OriginTlsOptions } from '../core/runtime.js';
 
 type UpstreamRoute = Extract<Route, { kind: 'upstream' }>;
 
@@ -19,9 +20,9 @@ type UpstreamRoute = Extract<Route, { kind: 'upstream' }>;
 class TunnelAgent extends HttpAgent {
   readonly #route: UpstreamRoute;
   readonly #connect: ConnectThroughOptions;
-  readonly #tls: boolean;
+  readonly #tls: OriginTlsOptions | undefined;
 
-  constructor(route: UpstreamRoute, tls: boolean, connect: ConnectThroughOptions, options: AgentOptions) {
+  constructor(route: UpstreamRoute, tls: OriginTlsOptions | undefined, connect: ConnectThroughOptions, options: AgentOptions) {
     super(options);
     this.#route = route;
     this.#tls = tls;
@@ -33,11 +34,11 @@ class TunnelAgent extends HttpAgent {
     const port = Number(options.port);
     connectThrough(this.#route, { host, port }, this.#connect).then(
       (socket) => {
-        if (!this.#tls) {
+        if (this.#tls === undefined) {
           callback?.(null, socket);
           return;
         }
-        const tls = tlsConnect({ socket, ...(isIP(host) === 0 ? { servername: host } : {}), ALPNProtocols: ['http/1.1'] });
+        const tls = tlsConnect({ socket, ...this.#tls, ...(isIP(host) === 0 ? { servername: host } : {}), ALPNProtocols: ['http/1.1'] });
         tls.once('secureConnect', () => callback?.(null, tls));
         tls.once('error', (err) => callback?.(toProxyError(err, 'tls_protocol_error'), tls));
       },
@@ -51,6 +52,8 @@ class TunnelAgent extends HttpAgent {
 export interface RouteAgentOptions {
   agentOptions: AgentOptions;
   connect: ConnectThroughOptions;
+  /** Verification of the origin's certificate for https:// through a tunnel (and of an https:// upstream). */
+  originTls: OriginTlsOptions;
 }
 
 export class RouteAgents {
@@ -71,10 +74,11 @@ export class RouteAgents {
     let agent = this.#agents.get(key);
     if (agent === undefined) {
       const { agentOptions } = this.#options;
-      if (!viaForward) agent = new TunnelAgent(route, scheme === 'https', this.#options.connect, agentOptions);
+      const tls = this.#options.originTls;
+      if (!viaForward) agent = new TunnelAgent(route, scheme === 'https' ? tls : undefined, this.#options.connect, agentOptions);
       else if (route.upstream.protocol === 'https') {
         const host = route.upstream.host;
-        agent = new HttpsAgent({ ...agentOptions, ...(isIP(host) === 0 ? { servername: host } : {}) });
+        agent = new HttpsAgent({ ...agentOptions, ...tls, ...(isIP(host) === 0 ? { servername: host } : {}) });
       } else agent = new HttpAgent(agentOptions);
       this.#agents.set(key, agent);
     }

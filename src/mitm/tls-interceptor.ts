@@ -1,0 +1,111 @@
+/**
+ * HTTPS interception for a CONNECT tunnel: answer 200, look at the client's first bytes, and if they are a TLS
+ * ClientHello terminate TLS with a leaf minted for its SNI; the decrypted connection is fed to the same HTTP
+ * listener as plain proxy traffic, so every hook, addon and route applies unchanged. Anything that is not TLS
+ * (or a client that waits for the server to speak first) is tunnelled untouched.
+ *
+ *   client ══CONNECT══▶ getaway ── 200
+ *   client ══TLS (leaf for SNI, signed by the local CA)══▶ getaway ── HTTP requests ──▶ forward.ts ══TLS, verified══▶ origin
+ */
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { ProxyError } from '../core/errors.js';
+import type { TunnelFlow } from '../core/flow.js';
+import { endFlow } from '../core/flow-end.js';
+import type { MitmRuntime, ProxyRuntime } from '../core/runtime.js';
+import { dialAlongPlan } from '../tunnel/dial-along-plan.js';
+import { abandonTunnel, openTunnel, spliceTunnel } from '../tunnel/tunnel-steps.js';
+import { chooseLeafNames } from './certificate-names.js';
+import { parseClientHello, type ClientHelloResult } from './client-hello.js';
+
+/**
+ * Reads from the (paused) client socket until the first bytes decide it: a complete ClientHello, something
+ * that is not TLS, the client closing, or nothing within `timeoutMs` (a server-first protocol).
+ */
+function peekFirstBytes(socket: Socket, head: Buffer, timeoutMs: number): Promise<{ bytes: Buffer; verdict: ClientHelloResult['kind'] | 'silent' }> {
+  let bytes = head;
+  const first = bytes.length > 0 ? parseClientHello(bytes).kind : 'incomplete';
+  if (first !== 'incomplete') return Promise.resolve({ bytes, verdict: first });
+  return new Promise((resolve) => {
+    const finish = (verdict: ClientHelloResult['kind'] | 'silent'): void => {
+      clearTimeout(timer);
+      socket.removeListener('data', onData);
+      socket.removeListener('end', onEnd);
+      socket.pause();
+      resolve({ bytes, verdict });
+    };
+    const onData = (chunk: Buffer): void => {
+      bytes = Buffer.concat([bytes, chunk]);
+      const result = parseClientHello(bytes).kind;
+      if (result !== 'incomplete') finish(result);
+    };
+    const onEnd = (): void => finish(bytes.length === 0 ? 'silent' : 'not-tls');
+    const timer = setTimeout(() => finish(bytes.length === 0 ? 'silent' : 'not-tls'), timeoutMs);
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    socket.resume();
+  });
+}
+
+/** Alerts a client sends when it does not accept our certificate: a pinned or untrusting client. */
+const CERT_REJECTION = /ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|UNSUPPORTED_CERTIFICATE|DECRYPT_ERROR)/;
+
+export async function runInterceptedTunnel(runtime: ProxyRuntime, mitm: MitmRuntime, flow: TunnelFlow, socket: Socket, head: Buffer): Promise<void> {
+  await openTunnel(runtime, flow, socket);
+  const startRead = socket.bytesRead - head.length;
+  const startWritten = socket.bytesWritten;
+  if (flow.killed) {
+    await endFlow(runtime, flow, 'complete');
+    return;
+  }
+  const { bytes, verdict } = await peekFirstBytes(socket, head, mitm.peekTimeoutMs);
+  const hello = parseClientHello(bytes);
+  if (verdict !== 'tls' || hello.kind !== 'tls' || socket.destroyed) {
+    // Not TLS, or a server-first protocol: carry it untouched, with what was already read.
+    flow.intercepted = false;
+    let upstream: Socket;
+    try {
+      ({ socket: upstream } = await dialAlongPlan(runtime, flow, { scheme: 'https', ...flow.target }));
+    } catch (err) {
+      // The 200 is already out; all that is left to say is closing the connection.
+      flow.error = err instanceof ProxyError ? err : new ProxyError('connection_refused', String(err));
+      socket.destroy();
+      await endFlow(runtime, flow, 'complete');
+      return;
+    }
+    if (socket.destroyed) {
+      await abandonTunnel(runtime, flow, upstream);
+      return;
+    }
+    await spliceTunnel(runtime, flow, socket, upstream, bytes);
+    return;
+  }
+
+  const names = chooseLeafNames({ sni: hello.hello.serverName, connectHost: flow.target.host });
+  const keyKind = hello.hello.supportsEcdsa ? 'ecdsa' : 'rsa';
+  const leaf = await mitm.leaves.get(names, keyKind);
+  flow.intercepted = true;
+  socket.unshift(bytes);
+  const tls = new TLSSocket(socket, { isServer: true, secureContext: leaf.context, ALPNProtocols: ['http/1.1'] });
+  let secured = false;
+  tls.once('secure', () => (secured = true));
+  tls.on('error', (err: NodeJS.ErrnoException) => {
+    if (!secured && CERT_REJECTION.test(err.code ?? '') && mitm.policy.markPinned(flow.target.host)) {
+      runtime.logger.warn(
+        { flowId: flow.id, host: flow.target.host, code: err.code },
+        `client refused the interception certificate for ${flow.target.host} (pinning or an untrusted CA); tunnelling this host untouched from now on`,
+      );
+    } else runtime.logger.debug({ err, flowId: flow.id }, 'intercepted TLS connection error');
+    if (!secured) flow.error ??= new ProxyError('tls_protocol_error', `client TLS handshake failed: ${err.code ?? err.message}`);
+  });
+  flow.setKillHandler(() => tls.destroy());
+  runtime.serveIntercepted(tls, socket, { host: flow.target.host, port: flow.target.port, tunnel: flow, serverName: hello.hello.serverName });
+  await new Promise<void>((resolve) => {
+    if (socket.closed) resolve();
+    else socket.once('close', () => resolve());
+  });
+  // TLS bytes as they crossed the client connection; the decrypted requests are flows of their own.
+  flow.bytes.clientToServer = socket.bytesRead - startRead;
+  flow.bytes.serverToClient = socket.bytesWritten - startWritten;
+  await endFlow(runtime, flow, 'complete');
+}

@@ -1,0 +1,70 @@
+/**
+ * The steps a CONNECT goes through once decided, shared by plain tunnels and intercepted ones (which fall back to
+ * a plain tunnel for non-TLS traffic): fail before opening, open (200 + tunnelOpened), splice until closed.
+ */
+import type { Socket } from 'node:net';
+import { ProxyError, toProxyError } from '../core/errors.js';
+import type { TunnelFlow } from '../core/flow.js';
+import { endFlow } from '../core/flow-end.js';
+import { HeaderList } from '../core/header-list.js';
+import type { ProxyRuntime } from '../core/runtime.js';
+import { closeSoon, errorResponse, writeRawResponse } from '../http/error-response.js';
+import { splice } from './splice.js';
+
+const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
+
+/** The tunnel never opened: answer with the error (unless killed) and end the flow in `error`. */
+export async function failTunnel(runtime: ProxyRuntime, flow: TunnelFlow, socket: Socket, err: unknown): Promise<void> {
+  const error = toProxyError(err, 'proxy_internal_error');
+  flow.error = error;
+  if (error.type === 'proxy_internal_error') runtime.logger.error({ err: error, flowId: flow.id }, error.message);
+  if (flow.killed) socket.destroy();
+  else {
+    flow.response = errorResponse(error, true);
+    writeRawResponse(socket, flow.response);
+    closeSoon(socket);
+  }
+  await endFlow(runtime, flow, 'error');
+}
+
+/** Sends the 2xx and runs `tunnelOpened`. A failing hook kills the flow (the tunnel closes, fail closed). */
+export async function openTunnel(runtime: ProxyRuntime, flow: TunnelFlow, socket: Socket): Promise<void> {
+  socket.write(ESTABLISHED);
+  flow.response = { status: 200, reason: 'Connection Established', headers: new HeaderList() };
+  try {
+    const pending = runtime.hooks.run('tunnelOpened', flow);
+    if (pending !== undefined) await pending;
+  } catch (err) {
+    runtime.logger.error({ err, flowId: flow.id }, 'addon failed in tunnelOpened; closing the tunnel');
+    flow.kill();
+  }
+}
+
+/** Copies both ways until both sides are done, then ends the flow in `tunnelClosed`. */
+export async function spliceTunnel(runtime: ProxyRuntime, flow: TunnelFlow, socket: Socket, upstream: Socket, head: Buffer): Promise<void> {
+  runtime.trackUpstreamSocket(upstream);
+  flow.timestamps.upstreamConnected ??= Date.now();
+  flow.setKillHandler(() => {
+    socket.destroy();
+    upstream.destroy();
+  });
+  if (flow.killed) {
+    socket.destroy();
+    upstream.destroy();
+  }
+  const handle = splice(socket, upstream, { idleTimeoutMs: runtime.options.tunnelIdleTimeoutMs, headAtoB: head });
+  const unregister = runtime.spliceStarted(handle);
+  const result = await handle.done;
+  unregister();
+  flow.bytes.clientToServer = result.aToB;
+  flow.bytes.serverToClient = result.bToA;
+  flow.error ??= result.error;
+  await endFlow(runtime, flow, 'complete');
+}
+
+/** The client went away while we dialled: nothing to answer, the flow ends in `error`. */
+export async function abandonTunnel(runtime: ProxyRuntime, flow: TunnelFlow, upstream: Socket): Promise<void> {
+  upstream.destroy();
+  flow.error = new ProxyError('client_aborted', 'client left before the tunnel opened');
+  await endFlow(runtime, flow, 'error');
+}
