@@ -12,6 +12,9 @@ export interface TestCertificates {
   caCertPath: string;
   leafKey: string;
   leafCert: string;
+  /** A leaf signed by the same CA for other.example.test only: a wrong name for anything on localhost. */
+  otherLeafKey: string;
+  otherLeafCert: string;
 }
 
 let cached: TestCertificates | undefined;
@@ -28,11 +31,16 @@ export function testCertificates(): TestCertificates {
   run('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=localhost');
   writeFileSync(join(dir, 'leaf.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
   run('x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'leaf.pem', '-days', '2', '-extfile', 'leaf.ext');
+  run('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'other.key', '-out', 'other.csr', '-subj', '/CN=other.example.test');
+  writeFileSync(join(dir, 'other.ext'), 'subjectAltName=DNS:other.example.test\nextendedKeyUsage=serverAuth\n');
+  run('x509', '-req', '-in', 'other.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'other.pem', '-days', '2', '-extfile', 'other.ext');
   cached = {
     caCert: readFileSync(join(dir, 'ca.pem'), 'utf8'),
     caCertPath: join(dir, 'ca.pem'),
     leafKey: readFileSync(join(dir, 'leaf.key'), 'utf8'),
     leafCert: readFileSync(join(dir, 'leaf.pem'), 'utf8'),
+    otherLeafKey: readFileSync(join(dir, 'other.key'), 'utf8'),
+    otherLeafCert: readFileSync(join(dir, 'other.pem'), 'utf8'),
   };
   return cached;
 }
