@@ -41,11 +41,16 @@ export interface Hooks {
 
   /**
    * A CONNECT arrived and its authority parsed. Set `flow.action = 'deny'` (optionally with `flow.response`) to
-   * refuse it, or change `flow.target` to send the tunnel elsewhere.
+   * refuse it, or change `flow.target` to send the tunnel elsewhere. With interception configured, `flow.action`
+   * starts as "mitm" for hosts the policy covers; set "tunnel" to leave one alone, or "mitm" to intercept one.
    */
   connect(flow: TunnelFlow): void | Promise<void>;
 
-  /** The upstream connection for a tunnel is up and the client got its 2xx; bytes start to flow. */
+  /**
+   * The client got its 2xx; bytes start to flow. For a plain tunnel the upstream connection is up by then; for an
+   * intercepted one ("mitm") nothing is dialled yet: the decrypted requests that follow are HTTP flows of their own,
+   * with `flow.tunnel` pointing back here.
+   */
   tunnelOpened(flow: TunnelFlow): void | Promise<void>;
 
   /**
