@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { CaError, defaultCaDir } from '../mitm/certificate-authority.js';
 import { caExport, caInit, caPath } from './ca.js';
 import { parseListen } from '../config/config-file.js';
@@ -20,6 +21,12 @@ function positiveInteger(flag: string, unit = '') {
 }
 
 const milliseconds = (flag: string) => positiveInteger(flag, ' of milliseconds');
+
+function workerCount(value: string): number {
+  if (value === 'auto') return availableParallelism();
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('--workers expects a positive number or "auto"');
+  return Number(value);
+}
 
 function list(value: string): string[] {
   return value.split(',').map((item) => item.trim()).filter((item) => item !== '');
@@ -54,6 +61,7 @@ program
   .option('--upstream-attempts <n>', 'most upstreams tried for one request or tunnel', positiveInteger('--upstream-attempts'))
   .option('--sticky-ttl <ms>', 'how long sticky strategies keep a key on one upstream', milliseconds('--sticky-ttl'))
   .option('--bind <address>', 'local address for direct connections; repeat to rotate', collect, [])
+  .option('-w, --workers <n>', 'processes sharing the listener ("auto": one per core)', workerCount)
   .option('--mitm', 'intercept HTTPS with certificates signed by the local CA (getaway ca init)')
   .option('--ca-dir <dir>', 'where the interception CA lives', defaultCaDir())
   .option('--mitm-hosts <patterns>', 'comma-separated host patterns to intercept (default: all)', list)
@@ -76,6 +84,7 @@ program
       strategy: raw['strategy'] as ServeCommandOptions['strategy'],
       upstreamAttempts: raw['upstreamAttempts'] as number | undefined,
       stickyTtlMs: raw['stickyTtl'] as number | undefined,
+      workers: raw['workers'] as number | undefined,
     };
     const upstreams = raw['upstream'] as string[];
     if (upstreams.length === 1 && upstreams[0] === 'env') flags.upstreamEnv = process.env;

@@ -4,9 +4,13 @@ import { loadConfigFile, type ServeSettings } from '../config/config-file.js';
 import { DEFAULT_OPTIONS } from '../config/options.js';
 import { createProxy } from '../core/proxy.js';
 import { createLogger } from '../log/create-logger.js';
+import { runPrimary, type PrimaryMessage, type WorkerMessage } from './cluster-primary.js';
+import cluster from 'node:cluster';
 
 export interface ServeCommandOptions extends ServeSettings {
   config?: string;
+  /** Processes sharing the listener (cluster); 1 runs in this process. */
+  workers?: number;
 }
 
 /**
@@ -15,14 +19,34 @@ export interface ServeCommandOptions extends ServeSettings {
  */
 export async function serve(flags: ServeCommandOptions): Promise<void> {
   const fromFile = flags.config === undefined ? {} : await loadConfigFile(flags.config);
-  const { config: _config, ...fromFlags } = flags;
+  const { config: _config, workers = 1, ...fromFlags } = flags;
   const settings: ServeSettings = { ...fromFile, ...definedOnly(fromFlags) };
   const level: LevelWithSilent = settings.logLevel ?? 'info';
-  const { logger, flush } = createLogger({ level, pretty: process.stdout.isTTY === true });
+  const inCluster = workers > 1 || cluster.isWorker;
+  const { logger, flush } = createLogger({ level, pretty: process.stdout.isTTY === true, syncWrites: inCluster });
   const { logLevel: _level, ...proxySettings } = settings;
+  if (workers > 1 && cluster.isPrimary) {
+    await runPrimary(workers, settings.shutdownGraceMs ?? DEFAULT_OPTIONS.shutdownGraceMs, logger, flush);
+    return;
+  }
 
   const proxy = createProxy({ ...proxySettings, logger, addons: [flowLog()] });
   const address = await proxy.listen();
+  if (cluster.isWorker) {
+    // The primary announces the shared address once; workers report in and obey its shutdown.
+    process.send?.({ type: 'listening', url: proxy.url, port: address.port } satisfies WorkerMessage);
+    let closing = false;
+    const close = (): void => {
+      if (closing) return;
+      closing = true;
+      void proxy.close().then(() => (flush(), process.exit(0)));
+    };
+    process.on('message', (message: PrimaryMessage) => message.type === 'shutdown' && close());
+    process.on('SIGTERM', close);
+    // A Ctrl-C reaches the whole process group; the primary coordinates, so workers wait for its message.
+    process.on('SIGINT', () => undefined);
+    return;
+  }
   logger.info({ url: proxy.url, address: address.address, port: address.port }, `getaway listening on ${proxy.url}`);
 
   let stopping = false;

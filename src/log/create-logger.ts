@@ -7,6 +7,11 @@ export interface LoggerSetup {
   level: LevelWithSilent;
   /** Human-readable lines instead of JSON; the CLI turns it on when stdout is a terminal. */
   pretty: boolean;
+  /**
+   * One write per line. Cluster workers share stdout, and only a single write of under PIPE_BUF bytes is atomic
+   * on a pipe: batched asynchronous writes from several processes could splice lines into each other.
+   */
+  syncWrites?: boolean;
 }
 
 export interface CreatedLogger {
@@ -21,7 +26,9 @@ export function createLogger(setup: LoggerSetup): CreatedLogger {
     return { logger, flush: () => undefined };
   }
   // Asynchronous writes keep logging off the request path; flushSync() on exit makes sure nothing is lost.
-  const destination = pino.destination({ dest: 1, sync: false });
-  const logger = pino({ level: setup.level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+  const destination = pino.destination({ dest: 1, sync: setup.syncWrites === true });
+  // Several processes write one stream in cluster mode: each line then says which one it came from.
+  const base = setup.syncWrites === true ? { pid: process.pid } : undefined;
+  const logger = pino({ level: setup.level, base, timestamp: pino.stdTimeFunctions.isoTime }, destination);
   return { logger, flush: () => destination.flushSync() };
 }

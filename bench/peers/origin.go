@@ -1,0 +1,75 @@
+// The benchmark origin: HTTP on one port (/1k, /64m) and a raw TCP port for tunnels, which echoes what it
+// receives until the client half-closes (setup-rate and idle rows), or, when the first 8 bytes spell
+// "SEND" and a big-endian uint32 count of MiB, streams that many MiB and closes (bulk row).
+package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+)
+
+var kib = make([]byte, 1024)
+var mib = make([]byte, 1<<20)
+
+func main() {
+	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	rawLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("%d %d\n", httpLn.Addr().(*net.TCPAddr).Port, rawLn.Addr().(*net.TCPAddr).Port)
+	os.Stdout.Sync()
+	go serveRaw(rawLn)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/1k", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1024")
+		w.Write(kib)
+	})
+	mux.HandleFunc("/64m", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(64<<20))
+		for i := 0; i < 64; i++ {
+			if _, err := w.Write(mib); err != nil {
+				return
+			}
+		}
+	})
+	http.Serve(httpLn, mux)
+}
+
+func serveRaw(ln net.Listener) {
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func(c net.Conn) {
+			defer c.Close()
+			head := make([]byte, 8)
+			n, err := io.ReadFull(c, head)
+			if err == nil && string(head[:4]) == "SEND" {
+				count := binary.BigEndian.Uint32(head[4:])
+				for i := uint32(0); i < count; i++ {
+					if _, err := c.Write(mib); err != nil {
+						return
+					}
+				}
+				return
+			}
+			if n > 0 {
+				c.Write(head[:n])
+			}
+			if err != nil {
+				return
+			}
+			io.Copy(c, c)
+		}(conn)
+	}
+}
