@@ -39,7 +39,10 @@ export interface ProxyOptions {
   maxHeaderCount?: number;
   /** Client connections held at once; past it a new one gets 503 with Retry-After and is closed. Default 10000. */
   maxConnections?: number;
-  /** Client connections held at once from one IP address; past it, 503 as above. Default 1000. */
+  /**
+   * Client connections held at once from one IP address; past it, 503 as above. Default 10000 (no tighter than the
+   * total): a proxy on loopback sees every client as 127.0.0.1. Lower it when serving other machines.
+   */
   maxConnectionsPerClient?: number;
   /** CONNECT tunnels and upgraded connections open at once; past it a new one gets 503. Default 10000. */
   maxTunnels?: number;
@@ -127,7 +130,7 @@ export const DEFAULT_OPTIONS = {
   maxHeaderBytes: 16 * 1024,
   maxHeaderCount: 128,
   maxConnections: 10_000,
-  maxConnectionsPerClient: 1_000,
+  maxConnectionsPerClient: 10_000,
   maxTunnels: 10_000,
   upstreamAttempts: 3,
   stickyTtlMs: 600_000,
