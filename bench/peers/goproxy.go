@@ -90,7 +90,11 @@ func handleHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func main() {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port := "0"
+	if len(os.Args) > 1 {
+		port = os.Args[1]
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
 	if err != nil {
 		panic(err)
 	}

@@ -29,6 +29,7 @@ export function createLogger(setup: LoggerSetup): CreatedLogger {
   const destination = pino.destination({ dest: 1, sync: setup.syncWrites === true });
   // Several processes write one stream in cluster mode: each line then says which one it came from.
   const base = setup.syncWrites === true ? { pid: process.pid } : undefined;
-  const logger = pino({ level: setup.level, base, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+  // Epoch milliseconds (pino's default): formatting an ISO date per line cost ~2% of a small request's CPU.
+  const logger = pino({ level: setup.level, base }, destination);
   return { logger, flush: () => destination.flushSync() };
 }

@@ -1,0 +1,403 @@
+/**
+ * `npm run bench`: getaway against real peers (squid, tinyproxy, the npm `proxy` package, a Go standard-library
+ * proxy) and a direct baseline, on one local origin, with the same load generators (wrk for HTTP, our Go client
+ * for tunnels). Rows are interleaved across peers and repeated; each figure is a median, and ratios are taken
+ * against the Go proxy within each repetition before the median. Loopback only; every process started here is
+ * stopped by PID (process group). Env: BENCH_REPS (3), BENCH_SECONDS (2), BENCH_PEERS (comma list to narrow).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const REPS = Number(process.env['BENCH_REPS'] ?? 3);
+const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 2);
+const WORK = mkdtempSync(join(tmpdir(), 'getaway-bench-'));
+// squid drops to its own user and must reach its config and log directory.
+chmodSync(WORK, 0o755);
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+function have(command: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** wrk, squid, tinyproxy and Go come from Debian; install what is missing (as root) or say what to install. */
+function ensureTools(): void {
+  const wanted: Record<string, string> = { wrk: 'wrk', squid: 'squid', tinyproxy: 'tinyproxy', go: 'golang-go' };
+  const missing = Object.entries(wanted).filter(([command]) => !have(command)).map(([, pkg]) => pkg);
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0) throw new Error(`missing tools; install them with: sudo apt-get install ${missing.join(' ')}`);
+  console.error(`installing ${missing.join(' ')} from Debian…`);
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+}
+
+function buildGo(name: string): string {
+  const out = join(WORK, name);
+  execFileSync('go', ['build', '-o', out, join(ROOT, 'bench', 'peers', `${name}.go`)], {
+    stdio: 'inherit',
+    env: { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '', CGO_ENABLED: '0', GOCACHE: join(WORK, 'gocache'), GOPATH: join(WORK, 'gopath') },
+  });
+  return out;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Runs a command in its own process group with a high fd limit, so it and its children can be measured and stopped. */
+function launch(command: string, args: string[], stdout: 'ignore' | 'pipe' = 'ignore'): ChildProcess {
+  return spawn('bash', ['-c', 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bench', command, ...args], {
+    detached: true,
+    stdio: ['ignore', stdout, 'inherit'],
+  });
+}
+
+function groupPids(pgid: number): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const fields = readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      if (Number(fields[2]) === pgid) pids.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+/** CPU seconds used so far by every process of the group. */
+function groupCpuSeconds(pgid: number): number {
+  let ticks = 0;
+  for (const pid of groupPids(pgid)) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks / CLK_TCK;
+}
+
+function groupRssKiB(pgid: number): number {
+  let total = 0;
+  for (const pid of groupPids(pgid)) {
+    try {
+      total += Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
+
+async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  const { connect } = await import('node:net');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect({ port, host: '127.0.0.1' });
+      socket.once('connect', () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listening on ${port}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+interface RunningPeer {
+  name: string;
+  port: number;
+  pgid: number;
+  stop(): void;
+}
+
+type PeerName = 'getaway' | 'getaway-w2' | 'squid' | 'tinyproxy' | 'npm-proxy' | 'go';
+
+async function startPeer(name: PeerName, goproxy: string): Promise<RunningPeer> {
+  const port = await freePort();
+  const dir = join(WORK, name);
+  mkdirSync(dir, { recursive: true });
+  const cli = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+  // Caps raised only so the idle-tunnel rows can hold their thousands of tunnels from one loopback client.
+  const caps = ['--max-connections', '30000', '--max-connections-per-client', '30000', '--max-tunnels', '30000'];
+  let child: ChildProcess;
+  switch (name) {
+    case 'getaway':
+      child = launch(process.execPath, [cli, 'serve', '--listen', `127.0.0.1:${port}`, ...caps]);
+      break;
+    case 'getaway-w2':
+      child = launch(process.execPath, [cli, 'serve', '--listen', `127.0.0.1:${port}`, '--workers', '2', ...caps]);
+      break;
+    case 'squid': {
+      chmodSync(dir, 0o777);
+      const conf = join(dir, 'squid.conf');
+      writeFileSync(
+        conf,
+        [
+          `http_port 127.0.0.1:${port}`,
+          'http_access allow all',
+          'cache deny all',
+          'cache_mem 8 MB',
+          'access_log none',
+          `cache_log ${join(dir, 'cache.log')}`,
+          `pid_filename ${join(dir, 'squid.pid')}`,
+          `coredump_dir ${dir}`,
+          'shutdown_lifetime 1 seconds',
+          'max_filedescriptors 65536',
+          '',
+        ].join('\n'),
+      );
+      child = launch('squid', ['-N', '-f', conf]);
+      break;
+    }
+    case 'tinyproxy': {
+      const conf = join(dir, 'tinyproxy.conf');
+      writeFileSync(conf, [`Port ${port}`, 'Listen 127.0.0.1', 'Timeout 600', 'MaxClients 20000', 'LogLevel Critical', ''].join('\n'));
+      child = launch('tinyproxy', ['-d', '-c', conf]);
+      break;
+    }
+    case 'npm-proxy':
+      child = launch(process.execPath, [join(ROOT, 'dist', 'bench', 'peers', 'npm-proxy.js'), String(port)]);
+      break;
+    case 'go':
+      child = launch(goproxy, [String(port)]);
+      break;
+  }
+  const pgid = child.pid!;
+  await waitForPort(port);
+  return {
+    name,
+    port,
+    pgid,
+    stop() {
+      try {
+        process.kill(-pgid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    },
+  };
+}
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
+  return execFileSync(command, args, { env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024, timeout: 120_000 }).toString();
+}
+
+function toMs(value: string, unit: string): number {
+  return unit === 'us' ? Number(value) / 1000 : unit === 's' ? Number(value) * 1000 : Number(value);
+}
+
+interface Measurement {
+  value: number;
+  p50Ms?: number;
+  p99Ms?: number;
+  cpuUsPerOp?: number;
+  cpuSecondsPerGiB?: number;
+  rssMiB?: number;
+  errors?: number;
+}
+
+function wrk(proxy: RunningPeer | undefined, target: string, connections: number, close: boolean): { rps: number; p50: number; p99: number; transferMiB: number; errors: number } {
+  const url = proxy === undefined ? target : `http://127.0.0.1:${proxy.port}`;
+  const args = [`-t${Math.min(2, connections)}`, `-c${connections}`, `-d${SECONDS}s`, '--latency', '--timeout', '5s'];
+  if (proxy !== undefined) args.push('-s', join(ROOT, 'bench', 'wrk-proxy.lua'));
+  else if (close) args.push('-H', 'Connection: close');
+  const out = run('wrk', [...args, url], { TARGET: target, CLOSE: close ? '1' : '0' });
+  const latency = (pct: string): number => {
+    const match = new RegExp(`^\\s+${pct}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(out);
+    return match ? toMs(match[1]!, match[2]!) : NaN;
+  };
+  const transfer = /Transfer\/sec:\s+([\d.]+)(\w+)/.exec(out);
+  const factor: Record<string, number> = { B: 1 / 1048576, KB: 1 / 1024, MB: 1, GB: 1024 };
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+    p50: latency('50'),
+    p99: latency('99'),
+    transferMiB: transfer ? Number(transfer[1]) * (factor[transfer[2]!] ?? 1) : NaN,
+    errors: non2xx + (socketErrors ? socketErrors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0),
+  };
+}
+
+type RowName = 'keepalive-1k' | 'newconn-1k' | 'get-64m' | 'connect-bulk' | 'connect-setup' | 'idle-2000';
+const ROWS: Array<{ name: RowName; unit: string; higherIsBetter: boolean; direct: boolean }> = [
+  { name: 'keepalive-1k', unit: 'req/s', higherIsBetter: true, direct: true },
+  { name: 'newconn-1k', unit: 'req/s', higherIsBetter: true, direct: true },
+  { name: 'get-64m', unit: 'MiB/s', higherIsBetter: true, direct: true },
+  { name: 'connect-bulk', unit: 'MiB/s', higherIsBetter: true, direct: false },
+  { name: 'connect-setup', unit: 'tunnels/s', higherIsBetter: true, direct: false },
+  { name: 'idle-2000', unit: 'KiB/tunnel', higherIsBetter: false, direct: false },
+];
+
+async function measure(row: RowName, peer: RunningPeer | undefined, origin: { http: number; raw: number }, tunnelbench: string): Promise<Measurement> {
+  const cpuBefore = peer ? groupCpuSeconds(peer.pgid) : 0;
+  const withCpu = (m: Measurement, ops: number): Measurement => {
+    if (!peer) return m;
+    const cpu = groupCpuSeconds(peer.pgid) - cpuBefore;
+    return { ...m, cpuUsPerOp: (cpu / ops) * 1e6, rssMiB: groupRssKiB(peer.pgid) / 1024 };
+  };
+  switch (row) {
+    case 'keepalive-1k':
+    case 'newconn-1k': {
+      const result = wrk(peer, `http://127.0.0.1:${origin.http}/1k`, 50, row === 'newconn-1k');
+      return withCpu({ value: result.rps, p50Ms: result.p50, p99Ms: result.p99, errors: result.errors }, result.rps * SECONDS);
+    }
+    case 'get-64m': {
+      const result = wrk(peer, `http://127.0.0.1:${origin.http}/64m`, 1, false);
+      return withCpu({ value: result.transferMiB, errors: result.errors }, 1);
+    }
+    case 'connect-bulk': {
+      const out = JSON.parse(run(tunnelbench, ['-proxy', `127.0.0.1:${peer!.port}`, '-target', `127.0.0.1:${origin.raw}`, '-mode', 'bulk', '-c', '2', '-mib', '512'])) as { bytes: number; mibPerSecond: number };
+      const m = withCpu({ value: out.mibPerSecond }, 1);
+      return { ...m, cpuSecondsPerGiB: ((m.cpuUsPerOp ?? 0) / 1e6) * (1024 ** 3 / Math.max(1, out.bytes)) };
+    }
+    case 'connect-setup': {
+      const out = JSON.parse(run(tunnelbench, ['-proxy', `127.0.0.1:${peer!.port}`, '-target', `127.0.0.1:${origin.raw}`, '-mode', 'setup', '-c', '50', '-d', `${SECONDS}s`])) as {
+        tunnels: number;
+        failures: number;
+        perSecond: number;
+        p50ms: number;
+        p99ms: number;
+      };
+      return withCpu({ value: out.perSecond, p50Ms: out.p50ms, p99Ms: out.p99ms, errors: out.failures }, out.tunnels);
+    }
+    case 'idle-2000':
+      return { value: await idleTunnels(peer!, origin.raw, tunnelbench, 2000) };
+  }
+}
+
+/** Holds `count` idle tunnels and returns the proxy's extra RSS per tunnel, in KiB. */
+async function idleTunnels(peer: RunningPeer, rawPort: number, tunnelbench: string, count: number): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const before = groupRssKiB(peer.pgid);
+  const client = launch(tunnelbench, ['-proxy', `127.0.0.1:${peer.port}`, '-target', `127.0.0.1:${rawPort}`, '-mode', 'idle', '-n', String(count)], 'pipe');
+  const opened = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${peer.name}: idle tunnels not open after 60 s`)), 60_000);
+    client.stdout!.on('data', (chunk: Buffer) => {
+      const match = /ready (\d+)/.exec(chunk.toString());
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+  });
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const after = groupRssKiB(peer.pgid);
+  try {
+    process.kill(-client.pid!, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  if (opened < count * 0.95) throw new Error(`${peer.name}: only ${opened} of ${count} idle tunnels opened`);
+  return (after - before) / opened;
+}
+
+function median(values: number[]): number {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function fmt(value: number | undefined, digits = 0): string {
+  return value === undefined || !Number.isFinite(value) ? '–' : value.toFixed(digits);
+}
+
+async function main(): Promise<void> {
+  ensureTools();
+  const goproxy = buildGo('goproxy');
+  const originBin = buildGo('origin');
+  const tunnelbench = buildGo('tunnelbench');
+  const originProcess = launch(originBin, [], 'pipe');
+  const [httpPort, rawPort] = await new Promise<number[]>((resolve) =>
+    originProcess.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim().split(' ').map(Number))),
+  );
+  const origin = { http: httpPort!, raw: rawPort! };
+  const only = process.env['BENCH_PEERS']?.split(',');
+  const names: PeerName[] = (['getaway', 'getaway-w2', 'squid', 'tinyproxy', 'npm-proxy', 'go'] as const).filter((n) => !only || only.includes(n) || n === 'go');
+  const peers: RunningPeer[] = [];
+  const stopAll = (): void => {
+    for (const peer of peers) peer.stop();
+    try {
+      process.kill(-originProcess.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  process.on('exit', stopAll);
+  process.on('SIGINT', () => process.exit(130));
+  process.on('SIGTERM', () => process.exit(143));
+  try {
+    for (const name of names) peers.push(await startPeer(name, goproxy));
+    const results = new Map<string, Measurement[]>();
+    const key = (row: string, peer: string): string => `${row}|${peer}`;
+    const started = Date.now();
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const row of ROWS) {
+        // Rotate the order each repetition so no peer always runs first (warm caches, thermal state).
+        const order = [...peers.slice(rep % peers.length), ...peers.slice(0, rep % peers.length)];
+        const targets: Array<RunningPeer | undefined> = row.direct ? [undefined, ...order] : order;
+        for (const peer of targets) {
+          const name = peer?.name ?? 'direct';
+          const m = await measure(row.name, peer, origin, tunnelbench).catch((err: Error) => {
+            console.error(`${row.name} ${name}: ${err.message}`);
+            return { value: NaN } as Measurement;
+          });
+          results.set(key(row.name, name), [...(results.get(key(row.name, name)) ?? []), m]);
+          process.stderr.write(`rep ${rep + 1}/${REPS} ${row.name} ${name}: ${fmt(m.value, 1)} ${ROWS.find((r) => r.name === row.name)!.unit}\n`);
+        }
+      }
+    }
+    const getawayPeer = peers.find((p) => p.name === 'getaway');
+    const idle10k = getawayPeer ? await idleTunnels(getawayPeer, origin.raw, tunnelbench, 10_000).catch((err: Error) => (console.error(err.message), NaN)) : NaN;
+
+    const lines: string[] = [];
+    lines.push(`Repetitions: ${REPS}, ${SECONDS} s per HTTP/setup run, ${((Date.now() - started) / 1000).toFixed(0)} s in all. Ratio: the peer's figure over the Go proxy's, per repetition, then the median (for KiB/tunnel, Go's over the peer's, so higher is better everywhere).`, '');
+    lines.push('| row | peer | median | ratio vs Go | p50 ms | p99 ms | proxy CPU | RSS MiB | errors |', '|---|---|---|---|---|---|---|---|---|');
+    for (const row of ROWS) {
+      const rowPeers = [...(row.direct ? ['direct'] : []), ...peers.map((p) => p.name)];
+      for (const name of rowPeers) {
+        const ms = results.get(key(row.name, name)) ?? [];
+        const goMs = results.get(key(row.name, 'go')) ?? [];
+        const ratios = ms.map((m, i) => (row.higherIsBetter ? m.value / (goMs[i]?.value ?? NaN) : (goMs[i]?.value ?? NaN) / m.value));
+        const cpu =
+          row.name === 'connect-bulk'
+            ? `${fmt(median(ms.map((m) => m.cpuSecondsPerGiB ?? NaN)), 2)} s/GiB`
+            : row.name === 'keepalive-1k' || row.name === 'newconn-1k' || row.name === 'connect-setup'
+              ? `${fmt(median(ms.map((m) => m.cpuUsPerOp ?? NaN)), 0)} µs/op`
+              : '–';
+        lines.push(
+          `| ${row.name} | ${name} | ${fmt(median(ms.map((m) => m.value)), row.name === 'idle-2000' ? 1 : 0)} ${row.unit} | ${name === 'direct' ? '–' : `${fmt(median(ratios), 2)}x`} | ${fmt(median(ms.map((m) => m.p50Ms ?? NaN)), 2)} | ${fmt(median(ms.map((m) => m.p99Ms ?? NaN)), 2)} | ${cpu} | ${fmt(median(ms.map((m) => m.rssMiB ?? NaN)), 0)} | ${ms.reduce((n, m) => n + (m.errors ?? 0), 0)} |`,
+        );
+      }
+    }
+    lines.push('', `getaway holding 10,000 idle tunnels: ${fmt(idle10k, 1)} KiB per tunnel.`);
+    const report = lines.join('\n');
+    console.log(report);
+    const out = join(ROOT, 'bench', 'results');
+    if (!existsSync(out)) mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, 'latest.md'), `${report}\n`);
+  } finally {
+    stopAll();
+  }
+}
+
+await main();
