@@ -196,7 +196,7 @@ async function startPeer(name: PeerName, goproxy: string): Promise<RunningPeer> 
 }
 
 function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
-  return execFileSync(command, args, { env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024, timeout: 120_000 }).toString();
+  return execFileSync(command, args, { env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024, timeout: SECONDS * 1000 * 10 + 30_000 }).toString();
 }
 
 function toMs(value: string, unit: string): number {

@@ -1,6 +1,7 @@
-// The benchmark origin: HTTP on one port (/1k, /64m) and a raw TCP port for tunnels, which echoes what it
-// receives until the client half-closes (setup-rate and idle rows), or, when the first 8 bytes spell
-// "SEND" and a big-endian uint32 count of MiB, streams that many MiB and closes (bulk row).
+// The benchmark origin: HTTP on one port (/1k, /64m) and a raw TCP port for tunnels. The raw port reads
+// 8 bytes: "SEND" and a big-endian uint32 count of MiB streams that many MiB and closes (bulk row); anything
+// else is echoed, and so is everything after it, until the client half-closes (setup row). Idle tunnels
+// send nothing and are simply held.
 package main
 
 import (

@@ -1,6 +1,6 @@
 // The tunnel load generator: CONNECT through a proxy to the origin's raw port and measure
 //   bulk:  one or more tunnels each pulling N MiB             → MiB/s
-//   setup: open, 200, one byte each way, close, C at a time   → tunnels/s, p50/p99 ms
+//   setup: open, 200, eight bytes each way, close, C at a time → tunnels/s, p50/p99 ms
 //   idle:  hold N open tunnels until stdin closes             → prints "ready N" once all are open
 package main
 
@@ -95,7 +95,7 @@ func main() {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				buf := make([]byte, 1)
+				buf := make([]byte, 8)
 				for time.Now().Before(deadline) {
 					t0 := time.Now()
 					c, err := open(*proxy, *target)
@@ -103,7 +103,8 @@ func main() {
 						atomic.AddInt64(&failures, 1)
 						continue
 					}
-					c.Write([]byte("x"))
+					c.SetDeadline(time.Now().Add(10 * time.Second))
+					c.Write([]byte("ECHOECHO"))
 					if _, err := io.ReadFull(c, buf); err != nil {
 						atomic.AddInt64(&failures, 1)
 					}

@@ -24,41 +24,29 @@ export interface FlowLogRecord {
 }
 
 function describeAttempts(flow: Flow): string[] | undefined {
-  const notServed = flow.routeAttempts.filter((attempt) => attempt.outcome !== 'served');
-  if (notServed.length === 0) return undefined;
-  return flow.routeAttempts.map((a) => (a.reason === undefined ? `${a.route} ${a.outcome}` : `${a.route} ${a.outcome}: ${a.reason}`));
+  const attempts = flow.routeAttempts;
+  // Only worth a field when something other than the first route was involved.
+  if (attempts.length === 0 || (attempts.length === 1 && attempts[0]!.outcome === 'served')) return undefined;
+  return attempts.map((a) => (a.reason === undefined ? `${a.route} ${a.outcome}` : `${a.route} ${a.outcome}: ${a.reason}`));
 }
 
+/** One object of one shape for both kinds (it is built per request, so no spreads or intermediate objects). */
 export function describeFlow(flow: Flow): FlowLogRecord {
-  const end = flow.timestamps.end ?? Date.now();
-  const common = {
+  const http = flow.kind === 'http';
+  return {
     flowId: flow.id,
+    kind: flow.kind,
     client: `${flow.client.remoteAddress}:${flow.client.remotePort}`,
-    durationMs: end - flow.timestamps.start,
+    method: http ? flow.request.method : 'CONNECT',
+    target: http ? formatAbsoluteUrl(flow.request) : `${flow.target.host}:${flow.target.port}`,
+    status: flow.response?.status,
+    bytesUp: http ? flow.bytes.requestBody : flow.bytes.clientToServer,
+    bytesDown: http ? flow.bytes.responseBody : flow.bytes.serverToClient,
+    durationMs: (flow.timestamps.end ?? Date.now()) - flow.timestamps.start,
     upstream: flow.upstream,
     attempts: describeAttempts(flow),
     error: flow.error?.type,
     errorDetails: flow.error?.message,
-  };
-  if (flow.kind === 'http') {
-    return {
-      ...common,
-      kind: 'http',
-      method: flow.request.method,
-      target: formatAbsoluteUrl(flow.request),
-      status: flow.response?.status,
-      bytesUp: flow.bytes.requestBody,
-      bytesDown: flow.bytes.responseBody,
-    };
-  }
-  return {
-    ...common,
-    kind: 'tunnel',
-    method: 'CONNECT',
-    target: `${flow.target.host}:${flow.target.port}`,
-    status: flow.response?.status,
-    bytesUp: flow.bytes.clientToServer,
-    bytesDown: flow.bytes.serverToClient,
   };
 }
 

@@ -6,6 +6,7 @@ import { Agent as HttpAgent, type Server as HttpServer } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { setMaxListeners } from 'node:events';
 import { pino, type Logger } from 'pino';
 import { resolveProxyOptions, type ProxyOptions, type ResolvedProxyOptions } from '../config/options.js';
 import { closeSoon, errorResponse, writeRawResponse } from '../http/error-response.js';
@@ -98,6 +99,8 @@ class ProxyServer implements Proxy {
     this.#options = options;
     this.#logger = options.logger ?? pino({ level: 'silent' });
     this.#hooks = new HookRunner(options.addons);
+    // Every dial in progress listens on the shutdown signal; thousands at once are normal, not a leak.
+    setMaxListeners(0, this.#shutdown.signal);
     const agentOptions = { keepAlive: true, scheduling: 'lifo' as const, timeout: POOLED_SOCKET_IDLE_MS };
     this.#originTls = {
       // Passing `ca` replaces Node's default trust store, so the system roots are named explicitly next to the bundle.

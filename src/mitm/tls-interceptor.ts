@@ -9,7 +9,7 @@
  */
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { ProxyError } from '../core/errors.js';
+import { ProxyError, toProxyError } from '../core/errors.js';
 import type { TunnelFlow } from '../core/flow.js';
 import { endFlow } from '../core/flow-end.js';
 import type { MitmRuntime, ProxyRuntime } from '../core/runtime.js';
@@ -68,7 +68,7 @@ export async function runInterceptedTunnel(runtime: ProxyRuntime, mitm: MitmRunt
       ({ socket: upstream } = await dialAlongPlan(runtime, flow, { scheme: 'https', ...flow.target }));
     } catch (err) {
       // The 200 is already out; all that is left to say is closing the connection.
-      flow.error = err instanceof ProxyError ? err : new ProxyError('connection_refused', String(err));
+      flow.error = toProxyError(err, 'connection_refused');
       socket.destroy();
       await endFlow(runtime, flow, 'complete');
       return;
