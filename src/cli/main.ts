@@ -66,6 +66,7 @@ program
   .option('--ca-dir <dir>', 'where the interception CA lives', defaultCaDir())
   .option('--mitm-hosts <patterns>', 'comma-separated host patterns to intercept (default: all)', list)
   .option('--mitm-exclude <patterns>', 'comma-separated host patterns never to intercept (alias: --no-mitm-hosts)', list)
+  .option('--mitm-upstream-cert', 'copy the names of each origin\'s own certificate into its leaf (one extra connection per host)')
   .option('--ca-bundle <file>', 'extra trusted CA certificates (PEM) for origins and upstreams')
   .option('--insecure-upstream-tls', 'do not verify origins\' certificates (tests only; logged loudly)')
   .action(async (raw: Record<string, unknown>, command: Command) => {
@@ -96,6 +97,7 @@ program
       flags.mitm = { caDir: raw['caDir'] as string };
       if (raw['mitmHosts'] !== undefined) flags.mitm.hosts = raw['mitmHosts'] as string[];
       if (raw['mitmExclude'] !== undefined) flags.mitm.excludeHosts = raw['mitmExclude'] as string[];
+      if (raw['mitmUpstreamCert'] === true) flags.mitm.upstreamCert = true;
     }
     if (raw['caBundle'] !== undefined) flags.caBundle = [readFileSync(raw['caBundle'] as string, 'utf8')];
     if (raw['insecureUpstreamTls'] === true) flags.insecureUpstreamTls = true;

@@ -86,6 +86,12 @@ export interface MitmOptions {
   excludeHosts?: string[];
   /** Wait this long for a client's first bytes before tunnelling untouched (server-first protocols). Default 1000. */
   peekTimeoutMs?: number;
+  /**
+   * Before minting for a host, connect to it once and copy the names of its own certificate into the leaf
+   * (mitmproxy's upstream_cert): clients that check a name other than the SNI then still accept it. Costs one
+   * extra connection per host (remembered). Default false.
+   */
+  upstreamCert?: boolean;
 }
 
 export interface ResolvedProxyOptions {

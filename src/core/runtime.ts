@@ -20,6 +20,8 @@ export interface MitmRuntime {
   readonly policy: MitmPolicy;
   /** How long to wait for a client's first bytes before treating the tunnel as server-first (not TLS). */
   readonly peekTimeoutMs: number;
+  /** Set when leaves copy the names of the origin's own certificate: host:port|sni → names, remembered. */
+  readonly originNames: Map<string, string[]> | undefined;
 }
 
 export interface Interception {

@@ -14,5 +14,6 @@ export async function createMitm(options: MitmOptions): Promise<MitmRuntime> {
     leaves: new LeafCertificates(ca),
     policy: new MitmPolicy(options.hosts, options.excludeHosts),
     peekTimeoutMs: options.peekTimeoutMs ?? DEFAULT_PEEK_TIMEOUT_MS,
+    originNames: options.upstreamCert === true ? new Map() : undefined,
   };
 }

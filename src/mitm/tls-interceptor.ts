@@ -8,7 +8,8 @@
  *   client ══TLS (leaf for SNI, signed by the local CA)══▶ getaway ── HTTP requests ──▶ forward.ts ══TLS, verified══▶ origin
  */
 import type { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
+import { isIP } from 'node:net';
+import { connect as tlsConnect, TLSSocket } from 'node:tls';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import type { TunnelFlow } from '../core/flow.js';
 import { endFlow } from '../core/flow-end.js';
@@ -47,6 +48,41 @@ function peekFirstBytes(socket: Socket, head: Buffer, timeoutMs: number): Promis
   });
 }
 
+/** Remembered origins past this many are forgotten oldest first. */
+const MAX_REMEMBERED_ORIGINS = 10_000;
+
+/**
+ * Connects to the origin once (along the flow's routes) to read the names in its certificate, for leaves that
+ * carry them too. Verification is not the point here, only the names: the real requests verify as usual. A probe
+ * that fails leaves the leaf with the SNI and CONNECT host only.
+ */
+async function namesFromOrigin(runtime: ProxyRuntime, memo: Map<string, string[]>, flow: TunnelFlow, sni: string | undefined): Promise<string[]> {
+  const key = `${flow.target.host}:${flow.target.port}|${sni ?? ''}`;
+  const known = memo.get(key);
+  if (known !== undefined) return known;
+  let names: string[] = [];
+  try {
+    const { socket } = await dialAlongPlan(runtime, flow, { scheme: 'https', ...flow.target });
+    const servername = sni ?? (isIP(flow.target.host) === 0 ? flow.target.host : undefined);
+    names = await new Promise<string[]>((resolve, reject) => {
+      const tls = tlsConnect({ socket, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], ...(servername ? { servername } : {}) });
+      const timer = setTimeout(() => (tls.destroy(), reject(new Error('TLS handshake timed out'))), runtime.options.connectTimeoutMs);
+      tls.once('secureConnect', () => {
+        clearTimeout(timer);
+        const altNames = tls.getPeerCertificate().subjectaltname ?? '';
+        tls.destroy();
+        resolve(altNames.split(', ').map((entry) => entry.replace(/^(DNS|IP Address):/, '')).filter((name) => name !== ''));
+      });
+      tls.once('error', (err) => (clearTimeout(timer), reject(err)));
+    });
+  } catch (err) {
+    runtime.logger.debug({ err, flowId: flow.id }, 'could not read the origin certificate names; minting with the SNI only');
+  }
+  memo.set(key, names);
+  if (memo.size > MAX_REMEMBERED_ORIGINS) memo.delete(memo.keys().next().value!);
+  return names;
+}
+
 /** Alerts a client sends when it does not accept our certificate: a pinned or untrusting client. */
 const CERT_REJECTION = /ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|UNSUPPORTED_CERTIFICATE|DECRYPT_ERROR)/;
 
@@ -81,7 +117,8 @@ export async function runInterceptedTunnel(runtime: ProxyRuntime, mitm: MitmRunt
     return;
   }
 
-  const names = chooseLeafNames({ sni: hello.hello.serverName, connectHost: flow.target.host });
+  const originNames = mitm.originNames === undefined ? undefined : await namesFromOrigin(runtime, mitm.originNames, flow, hello.hello.serverName);
+  const names = chooseLeafNames({ sni: hello.hello.serverName, connectHost: flow.target.host, ...(originNames ? { originNames } : {}) });
   const keyKind = hello.hello.supportsEcdsa ? 'ecdsa' : 'rsa';
   const leaf = await mitm.leaves.get(names, keyKind);
   flow.intercepted = true;

@@ -195,3 +195,24 @@ test('an IP target without SNI gets an IP SAN that curl accepts', async (t) => {
   const result = await curl(['--cacert', certPath, '-x', url, `https://127.0.0.1:${origin.port}/`]);
   assert.equal(result.stdout, 'by address', result.stderr);
 });
+
+test('upstreamCert: the leaf also carries the names of the origin\'s own certificate', async (t) => {
+  const certs = testCertificates();
+  const { certPath } = await testGetawayCa();
+  const origin = await startTlsOrigin(t, certs, (_req, res) => res.end('ok'));
+  const { port } = await startMitmProxy(t, { mitm: { upstreamCert: true } });
+  const output = await new Promise<string>((resolve, reject) => {
+    const child = execFile(
+      'openssl',
+      ['s_client', '-proxy', `127.0.0.1:${port}`, '-connect', `localhost:${origin.port}`, '-servername', 'localhost', '-CAfile', certPath, '-showcerts'],
+      { timeout: 15_000 },
+      (err, stdout) => (err ? reject(err) : resolve(stdout)),
+    );
+    child.stdin!.end('\n');
+  });
+  const leafPem = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/.exec(output)?.[0];
+  assert.ok(leafPem !== undefined, output);
+  const { X509Certificate } = await import('node:crypto');
+  // The origin's certificate names localhost and 127.0.0.1; the SNI alone would give only localhost.
+  assert.equal(new X509Certificate(leafPem).subjectAltName, 'DNS:localhost, IP Address:127.0.0.1');
+});
