@@ -97,10 +97,6 @@ export class ProxyError extends Error {
   }
 }
 
-export function isProxyError(value: unknown): value is ProxyError {
-  return value instanceof ProxyError;
-}
-
 /** errno / library code → Proxy-Status type, for failures while reaching or talking to the next hop. */
 const TYPE_BY_CODE: Record<string, ProxyErrorType> = {
   ENOTFOUND: 'dns_error',
