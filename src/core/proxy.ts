@@ -31,6 +31,9 @@ import { rootCertificates } from 'node:tls';
  */
 const POOLED_SOCKET_IDLE_MS = 4000;
 
+/** How long a just-accepted connection gets to send its first request once shutdown has begun. */
+const FRESH_CONNECTION_MS = 250;
+
 export interface Proxy {
   /** Starts listening; resolves with the bound address (read the port here when you asked for port 0). */
   listen(): Promise<AddressInfo>;
@@ -53,7 +56,7 @@ export interface Proxy {
 
 export interface ProxyStats {
   connectionsAccepted: number;
-  /** Refused at accept: over maxConnections or maxConnectionsPerClient, or while shutting down. */
+  /** Refused at accept: over maxConnections or maxConnectionsPerClient. */
   connectionsRefused: number;
   /** Requests answered with an error before they became flows: malformed, over a size limit. */
   requestsRejected: number;
@@ -196,11 +199,6 @@ class ProxyServer implements Proxy {
       if (left === 0) this.#clientsByAddress.delete(info.remoteAddress);
       else this.#clientsByAddress.set(info.remoteAddress, left);
     });
-    if (this.#closing !== undefined) {
-      this.#stats.connectionsRefused++;
-      socket.destroy();
-      return;
-    }
     const { maxConnections, maxConnectionsPerClient } = this.#options;
     if (this.#clients.size > maxConnections || fromAddress > maxConnectionsPerClient) {
       this.#refuseOverLimit(socket, info, this.#clients.size > maxConnections ? `more than ${maxConnections} client connections` : `more than ${maxConnectionsPerClient} connections from ${info.remoteAddress}`);
@@ -325,6 +323,9 @@ class ProxyServer implements Proxy {
     const httpServer = this.#httpServer;
     if (netServer === undefined || httpServer === undefined) return;
     const stopped = new Promise<void>((resolve) => netServer.close(() => resolve()));
+    // A connection accepted just before the listener closed has not sent its request yet, and closing it as idle
+    // would fail a client that did nothing wrong (seen in rolling restarts). Give such connections a moment.
+    await this.#letFreshConnectionsSpeak();
     httpServer.closeIdleConnections();
 
     if (this.#hasHttpFlows()) {
@@ -353,6 +354,18 @@ class ProxyServer implements Proxy {
       if (pending !== undefined) await pending;
     } catch (err) {
       this.#logger.error({ err }, 'addon failed in done');
+    }
+  }
+
+  /** Waits until no client connection is younger than FRESH_CONNECTION_MS, within the shutdown grace. */
+  async #letFreshConnectionsSpeak(): Promise<void> {
+    const deadline = Date.now() + Math.min(this.#options.shutdownGraceMs, FRESH_CONNECTION_MS * 4);
+    for (;;) {
+      let youngest = 0;
+      for (const socket of this.#clients) youngest = Math.max(youngest, this.#clientInfo.get(socket)?.connectedAt ?? 0);
+      const wait = youngest + FRESH_CONNECTION_MS - Date.now();
+      if (wait <= 0 || Date.now() >= deadline) return;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(wait, deadline - Date.now())));
     }
   }
 
