@@ -19,3 +19,4 @@ export { HeaderList } from './core/header-list.js';
 export { ProxyError, type ProxyErrorType } from './core/errors.js';
 export { flowLog, describeFlow, type FlowLogRecord } from './addons/flow-log.js';
 export { createLogger } from './log/create-logger.js';
+export { diagnosticChannels } from './core/diagnostics.js';

@@ -21,6 +21,7 @@ import type { ClientInfo } from './connection.js';
 import { ProxyError, type ProxyErrorType } from './errors.js';
 import type { Flow } from './flow.js';
 import { HookRunner } from './hook-runner.js';
+import { publishClientConnect, publishFlow } from './diagnostics.js';
 import type { Interception, MitmRuntime, OriginTlsOptions, ProxyRuntime } from './runtime.js';
 import { createMitm } from '../mitm/create-mitm.js';
 import { rootCertificates } from 'node:tls';
@@ -191,6 +192,7 @@ class ProxyServer implements Proxy {
     };
     this.#clientInfo.set(socket, info);
     this.#clients.add(socket);
+    publishClientConnect(info);
     const fromAddress = (this.#clientsByAddress.get(info.remoteAddress) ?? 0) + 1;
     this.#clientsByAddress.set(info.remoteAddress, fromAddress);
     socket.once('close', () => {
@@ -272,10 +274,12 @@ class ProxyServer implements Proxy {
       },
       flowStarted: (flow) => {
         this.#flows.add(flow);
+        publishFlow('flowStart', flow);
         if (flow.kind === 'tunnel' || flow.isUpgrade) this.#tunnels++;
       },
       flowEnded: (flow) => {
         if (!this.#flows.delete(flow)) return;
+        publishFlow('flowEnd', flow);
         if (flow.kind === 'tunnel' || flow.isUpgrade) this.#tunnels--;
         this.#stats.flowsCompleted++;
         if (flow.error !== undefined) this.#stats.flowErrors[flow.error.type] = (this.#stats.flowErrors[flow.error.type] ?? 0) + 1;
