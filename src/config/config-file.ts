@@ -5,14 +5,14 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { checkRouting, DURATION_KEYS, LIMIT_KEYS, OptionsError, type ProxyOptions } from './options.js';
+import { checkRouting, checkTls, DURATION_KEYS, LIMIT_KEYS, OptionsError, type ProxyOptions } from './options.js';
 import { LOG_LEVELS } from '../log/create-logger.js';
 import type { LevelWithSilent } from 'pino';
 
 /** What `getaway serve` takes from a config file or flags: the library options plus the listener and log level. */
 export type ServeSettings = Omit<ProxyOptions, 'addons' | 'logger'> & { logLevel?: LevelWithSilent };
 
-const ROUTING_FILE_KEYS = new Set<string>(['upstreams', 'strategy', 'routes', 'bind']);
+const ROUTING_FILE_KEYS = new Set<string>(['upstreams', 'strategy', 'routes', 'bind', 'mitm']);
 const FILE_KEYS = new Set<string>(['listen', 'logLevel', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_FILE_KEYS]);
 const DURATIONS = new Set<string>(DURATION_KEYS);
 
@@ -83,6 +83,7 @@ export async function loadConfigFile(path: string): Promise<ServeSettings> {
     }
   }
   problems.push(...checkRouting(settings, path));
+  problems.push(...checkTls(settings, path));
   if (problems.length > 0) throw new OptionsError(problems);
   return settings;
 }

@@ -167,7 +167,7 @@ const TLS_KEYS = ['mitm', 'caBundle', 'insecureUpstreamTls'] as const;
 
 const KNOWN_KEYS = new Set<string>(['host', 'port', 'addons', 'logger', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_KEYS, ...TLS_KEYS]);
 
-function checkTls(input: ProxyOptions, source: string): string[] {
+export function checkTls(input: ProxyOptions, source: string): string[] {
   const problems: string[] = [];
   const { mitm } = input;
   if (mitm !== undefined) {

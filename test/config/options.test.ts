@@ -75,3 +75,15 @@ test('a config file that is not valid YAML says so', async () => {
   const path = tempFile('bad.yml', 'listen: [unclosed\n');
   await assert.rejects(loadConfigFile(path), /bad\.yml: not valid YAML/);
 });
+
+test('a config file can turn interception on, and its mistakes are named', async () => {
+  const ok = tempFile('mitm.yaml', 'mitm:\n  caDir: /tmp/some-ca\n  hosts: ["*.example.test"]\n  excludeHosts: ["bank.example.test"]\n');
+  assert.deepEqual(await loadConfigFile(ok), { mitm: { caDir: '/tmp/some-ca', hosts: ['*.example.test'], excludeHosts: ['bank.example.test'] } });
+  const bad = tempFile('bad-mitm.yaml', 'mitm:\n  hosts: ["exa mple"]\n  peekTimeoutMs: -5\n');
+  await assert.rejects(loadConfigFile(bad), (err: unknown) => {
+    assert.ok(err instanceof OptionsError);
+    assert.match(err.problems.join('\n'), /bad-mitm\.yaml\.mitm\.hosts: bad host pattern "exa mple"/);
+    assert.match(err.problems.join('\n'), /bad-mitm\.yaml\.mitm\.peekTimeoutMs: expected a positive integer number of milliseconds, got -5/);
+    return true;
+  });
+});
