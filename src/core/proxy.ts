@@ -291,8 +291,13 @@ class ProxyServer implements Proxy {
       },
       tunnelCount: () => this.#tunnels,
       answeredBeforeBodyEnd: new WeakSet(),
-      countRejectedRequest: () => {
+      requestRejected: (socket, error) => {
         this.#stats.requestsRejected++;
+        const client = this.#clientInfo.get(socket);
+        this.#logger.info(
+          { client: client && `${client.remoteAddress}:${client.remotePort}`, status: error.status, error: error.type, errorDetails: error.message },
+          `rejected request: ${error.message}`,
+        );
       },
       trackUpstreamSocket: (socket) => {
         this.#upstreamSockets.add(socket);

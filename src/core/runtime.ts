@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ResolvedProxyOptions } from '../config/options.js';
 import type { ClientInfo } from './connection.js';
+import type { ProxyError } from './errors.js';
 import type { Flow, TunnelFlow } from './flow.js';
 import type { CertificateAuthority } from '../mitm/certificate-authority.js';
 import type { LeafCertificates } from '../mitm/leaf-certificates.js';
@@ -76,8 +77,8 @@ export interface ProxyRuntime {
   interceptionOf(socket: Socket): Interception | undefined;
   /** Tunnels and upgrades in progress, this one included. */
   tunnelCount(): number;
-  /** Counts a request refused before it became a flow (malformed, over a limit). */
-  countRejectedRequest(): void;
+  /** A request refused before it became a flow (malformed, over a limit): counted and logged once, here. */
+  requestRejected(socket: Socket, error: ProxyError): void;
   /**
    * Client connections that already got their final answer with `Connection: close` while bytes of the request
    * were still unread. llhttp keeps parsing those bytes; a parse error in them needs no second answer.

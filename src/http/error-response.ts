@@ -67,9 +67,14 @@ export function writeRawResponse(socket: Duplex, response: FlowResponse): void {
   for (const name of ['content-length', 'transfer-encoding', 'connection']) headers.delete(name);
   headers.append('Content-Length', String(body.length));
   headers.append('Connection', 'close');
-  let head = `HTTP/1.1 ${response.status} ${reasonFor(response.status, response.reason)}\r\n`;
+  socket.end(Buffer.concat([serializeHead(response.status, response.reason, headers), body]));
+}
+
+/** A response head as bytes, for the paths that write to a raw socket (CONNECT, Upgrade). */
+export function serializeHead(status: number, reason: string | undefined, headers: HeaderList): Buffer {
+  let head = `HTTP/1.1 ${status} ${reasonFor(status, reason)}\r\n`;
   for (const [name, value] of headers) head += `${name}: ${value}\r\n`;
-  socket.end(Buffer.concat([Buffer.from(`${head}\r\n`, 'latin1'), body]));
+  return Buffer.from(`${head}\r\n`, 'latin1');
 }
 
 /**

@@ -14,9 +14,9 @@ import { ProxyError, toProxyError } from '../core/errors.js';
 import type { HttpFlow } from '../core/flow.js';
 import type { ProxyRuntime } from '../core/runtime.js';
 import { createGuardedLookup } from '../upstream/dialer.js';
-import type { Route, RouteRequest } from '../upstream/route-planner.js';
+import { noRouteAvailable, routeRequestFor, type Route } from '../upstream/route-planner.js';
 import { parseRetryAfter } from '../upstream/upstream-health.js';
-import { proxyAuthorization, proxyUserOf } from '../upstream/upstream-proxy.js';
+import { proxyAuthorization } from '../upstream/upstream-proxy.js';
 import { relayResponse } from './relay-response.js';
 import { formatAbsoluteUrl } from './request-target.js';
 
@@ -202,17 +202,11 @@ function attempt(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, re
  */
 export async function forwardRequest(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const { request } = flow;
-  const routeRequest: RouteRequest = {
-    scheme: request.scheme,
-    host: request.host,
-    port: request.port,
-    clientAddress: flow.client.remoteAddress,
-    proxyUser: proxyUserOf(flow.clientRequest.headers),
-  };
+  const routeRequest = routeRequestFor(flow, request);
   const plan = runtime.routes.plan(routeRequest, Date.now());
   flow.routeAttempts.push(...plan.skipped);
   if (plan.routes.length === 0) {
-    throw new ProxyError('destination_unavailable', `no upstream available: ${plan.skipped.map((s) => `${s.route} ${s.reason ?? ''}`).join('; ')}`);
+    throw noRouteAvailable(plan.skipped);
   }
   const body: BodyState = { hasBody: requestHasBody(req), chunked: req.headers['transfer-encoding'] !== undefined, consumed: false };
   let lastError: ProxyError | undefined;

@@ -13,8 +13,7 @@ export function createHttpRequestHandler(runtime: ProxyRuntime) {
     const client = runtime.clientInfo(req.socket);
     const flow = createHttpFlow(runtime.options, client, req, false, runtime.interceptionOf(req.socket));
     if (flow instanceof ProxyError) {
-      runtime.countRejectedRequest();
-      runtime.logger.info({ client: `${client.remoteAddress}:${client.remotePort}`, status: flow.status, error: flow.type, errorDetails: flow.message }, `rejected request: ${flow.message}`);
+      runtime.requestRejected(req.socket, flow);
       if (!req.complete) runtime.answeredBeforeBodyEnd.add(req.socket);
       writeResponse(res, errorResponse(flow, true), req.method === 'HEAD');
       return;

@@ -7,7 +7,7 @@
  *   client ◀──────── 101 ─────── getaway ◀────── 101 ────── origin
  *   client ◀══════════════ spliced both ways ═════════════▶ origin
  */
-import { request as httpRequest, STATUS_CODES, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import { pipeline } from 'node:stream';
 import { ProxyError, toProxyError } from '../core/errors.js';
@@ -19,7 +19,7 @@ import { dialAlongPlan } from '../tunnel/dial-along-plan.js';
 import { splice } from '../tunnel/splice.js';
 import { connect as tlsConnect } from 'node:tls';
 import { createHttpFlow } from './create-http-flow.js';
-import { closeSoon, errorResponse, PROXY_NAME, writeRawResponse } from './error-response.js';
+import { closeSoon, errorResponse, PROXY_NAME, serializeHead, writeRawResponse } from './error-response.js';
 import { appendVia, requestedUpgrades, stripHopByHopHeaders } from './hop-by-hop.js';
 import { checkResponseFraming } from './response-framing.js';
 
@@ -30,12 +30,12 @@ export function createUpgradeHandler(runtime: ProxyRuntime) {
     const client = runtime.clientInfo(socket);
     const flow = createHttpFlow(runtime.options, client, req, true, runtime.interceptionOf(socket));
     if (flow instanceof ProxyError) {
-      runtime.countRejectedRequest();
+      runtime.requestRejected(socket, flow);
       writeRawResponse(socket, errorResponse(flow, true));
       closeSoon(socket);
       return;
     }
-    const received = new HeaderList(req.rawHeaders);
+    const received = flow.clientRequest.headers;
     const protocols = requestedUpgrades(received);
     // Upgrade and Connection are hop-by-hop, yet the origin must see them to switch: restore exactly one of each.
     flow.request.headers.append('Connection', 'Upgrade');
@@ -78,12 +78,6 @@ async function runUpgradeFlow(runtime: ProxyRuntime, flow: HttpFlow, socket: Soc
   await endFlow(runtime, flow, 'complete');
 }
 
-function serializeHead(status: number, reason: string | undefined, headers: HeaderList): Buffer {
-  let text = `HTTP/1.1 ${status} ${reason ?? STATUS_CODES[status] ?? 'Unknown'}\r\n`;
-  for (const [name, value] of headers) text += `${name}: ${value}\r\n`;
-  return Buffer.from(`${text}\r\n`, 'latin1');
-}
-
 /** Opens the connection to the origin along the flow's routes, with TLS on top for wss:// (https://). */
 async function openOriginConnection(runtime: ProxyRuntime, flow: HttpFlow): Promise<Socket> {
   const { request } = flow;
@@ -91,7 +85,6 @@ async function openOriginConnection(runtime: ProxyRuntime, flow: HttpFlow): Prom
   runtime.trackUpstreamSocket(socket);
   if (request.scheme === 'http') return socket;
   const tls = tlsConnect({ socket, ...runtime.originTls, ...(isIP(request.host) === 0 ? { servername: request.host } : {}), ALPNProtocols: ['http/1.1'] });
-  runtime.trackUpstreamSocket(tls);
   return new Promise((resolve, reject) => {
     tls.once('secureConnect', () => resolve(tls));
     tls.once('error', (err) => {

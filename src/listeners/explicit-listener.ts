@@ -66,8 +66,7 @@ export function createExplicitListener(runtime: ProxyRuntime): Server {
     const detail =
       status === 408 ? 'request head not received in time' : `malformed request (${code}${'reason' in err ? `: ${String(err.reason)}` : ''})`;
     const error = new ProxyError('http_request_error', detail, { status });
-    runtime.countRejectedRequest();
-    runtime.logger.info({ client: clientAddress, status, error: error.type, errorDetails: detail }, `rejected request: ${detail}`);
+    runtime.requestRejected(socket, error);
     writeRawResponse(socket, errorResponse(error, true));
     socket.destroySoon();
   });

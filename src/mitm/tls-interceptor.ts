@@ -23,25 +23,26 @@ import { parseClientHello, type ClientHelloResult } from './client-hello.js';
  * Reads from the (paused) client socket until the first bytes decide it: a complete ClientHello, something
  * that is not TLS, the client closing, or nothing within `timeoutMs` (a server-first protocol).
  */
-function peekFirstBytes(socket: Socket, head: Buffer, timeoutMs: number): Promise<{ bytes: Buffer; verdict: ClientHelloResult['kind'] | 'silent' }> {
+function peekFirstBytes(socket: Socket, head: Buffer, timeoutMs: number): Promise<{ bytes: Buffer; hello: ClientHelloResult }> {
   let bytes = head;
-  const first = bytes.length > 0 ? parseClientHello(bytes).kind : 'incomplete';
-  if (first !== 'incomplete') return Promise.resolve({ bytes, verdict: first });
+  const first: ClientHelloResult = bytes.length > 0 ? parseClientHello(bytes) : { kind: 'incomplete' };
+  if (first.kind !== 'incomplete') return Promise.resolve({ bytes, hello: first });
   return new Promise((resolve) => {
-    const finish = (verdict: ClientHelloResult['kind'] | 'silent'): void => {
+    const finish = (hello: ClientHelloResult): void => {
       clearTimeout(timer);
       socket.removeListener('data', onData);
       socket.removeListener('end', onEnd);
       socket.pause();
-      resolve({ bytes, verdict });
+      resolve({ bytes, hello });
     };
     const onData = (chunk: Buffer): void => {
       bytes = Buffer.concat([bytes, chunk]);
-      const result = parseClientHello(bytes).kind;
-      if (result !== 'incomplete') finish(result);
+      const result = parseClientHello(bytes);
+      if (result.kind !== 'incomplete') finish(result);
     };
-    const onEnd = (): void => finish(bytes.length === 0 ? 'silent' : 'not-tls');
-    const timer = setTimeout(() => finish(bytes.length === 0 ? 'silent' : 'not-tls'), timeoutMs);
+    // Silence and an early end both mean "not a TLS client speaking first".
+    const onEnd = (): void => finish({ kind: 'not-tls' });
+    const timer = setTimeout(() => finish({ kind: 'not-tls' }), timeoutMs);
     socket.on('data', onData);
     socket.once('end', onEnd);
     socket.resume();
@@ -94,9 +95,8 @@ export async function runInterceptedTunnel(runtime: ProxyRuntime, mitm: MitmRunt
     await endFlow(runtime, flow, 'complete');
     return;
   }
-  const { bytes, verdict } = await peekFirstBytes(socket, head, mitm.peekTimeoutMs);
-  const hello = parseClientHello(bytes);
-  if (verdict !== 'tls' || hello.kind !== 'tls' || socket.destroyed) {
+  const { bytes, hello } = await peekFirstBytes(socket, head, mitm.peekTimeoutMs);
+  if (hello.kind !== 'tls' || socket.destroyed) {
     // Not TLS, or a server-first protocol: carry it untouched, with what was already read.
     flow.intercepted = false;
     let upstream: Socket;

@@ -50,12 +50,7 @@ export function createConnectHandler(runtime: ProxyRuntime) {
 
 /** A CONNECT refused before it became a flow (malformed, over a limit): counted, logged, answered, closed. */
 function refuseConnect(runtime: ProxyRuntime, socket: Socket, error: ProxyError): void {
-  const client = runtime.clientInfo(socket);
-  runtime.countRejectedRequest();
-  runtime.logger.info(
-    { client: `${client.remoteAddress}:${client.remotePort}`, status: error.status, error: error.type, errorDetails: error.message },
-    `rejected CONNECT: ${error.message}`,
-  );
+  runtime.requestRejected(socket, error);
   writeRawResponse(socket, errorResponse(error, true));
   closeSoon(socket);
 }

@@ -8,8 +8,7 @@ import { ProxyError, toProxyError } from '../core/errors.js';
 import type { Flow } from '../core/flow.js';
 import type { ProxyRuntime } from '../core/runtime.js';
 import { connectThrough } from '../upstream/connect-through.js';
-import type { Route, RouteRequest } from '../upstream/route-planner.js';
-import { proxyUserOf } from '../upstream/upstream-proxy.js';
+import { noRouteAvailable, routeRequestFor, type Route } from '../upstream/route-planner.js';
 
 export interface DialedRoute {
   socket: Socket;
@@ -21,7 +20,7 @@ export async function dialAlongPlan(
   flow: Flow,
   target: { scheme: 'http' | 'https'; host: string; port: number },
 ): Promise<DialedRoute> {
-  const request: RouteRequest = { ...target, clientAddress: flow.client.remoteAddress, proxyUser: proxyUserOf(flow.clientRequest.headers) };
+  const request = routeRequestFor(flow, target);
   const plan = runtime.routes.plan(request, Date.now());
   flow.routeAttempts.push(...plan.skipped);
   let lastError: ProxyError | undefined;
@@ -52,5 +51,5 @@ export async function dialAlongPlan(
     }
   }
   if (lastError !== undefined) throw lastError;
-  throw new ProxyError('destination_unavailable', `no upstream available: ${plan.skipped.map((s) => `${s.route} ${s.reason ?? ''}`).join('; ')}`);
+  throw noRouteAvailable(plan.skipped);
 }
