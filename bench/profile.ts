@@ -1,0 +1,90 @@
+/**
+ * `npm run bench:profile -- keepalive|setup|bulk`: where a getaway process spends its CPU under one benchmark
+ * row. The proxy runs in this process (library, flow log on, written to /dev/null) under the V8 profiler; the
+ * load (wrk, or the Go tunnel client) and the Go origin run beside it. Self time is summed by where the code lives,
+ * so the shares answer "is it getaway, its log line, Node's HTTP machinery or the kernel".
+ */
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { createProxy, flowLog } from '../src/index.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const row = process.argv[2] ?? 'keepalive';
+const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4);
+const work = mkdtempSync(join(tmpdir(), 'getaway-profile-'));
+
+function buildGo(name: string): string {
+  const out = join(work, name);
+  execFileSync('go', ['build', '-o', out, join(ROOT, 'bench', 'peers', `${name}.go`)], {
+    stdio: 'inherit',
+    env: { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '', CGO_ENABLED: '0', GOCACHE: join(work, 'gocache'), GOPATH: join(work, 'gopath') },
+  });
+  return out;
+}
+
+/** Runs a load generator without blocking this process's event loop, which serves the proxy. */
+function runLoad(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(command, args, { env: { ...process.env, ...env }, timeout: SECONDS * 1000 + 30_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+  );
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string };
+}
+
+function category(node: ProfileNode): string {
+  const { functionName, url } = node.callFrame;
+  if (functionName === '(idle)') return 'idle';
+  if (functionName === '(garbage collector)') return 'garbage collector';
+  if (url.includes('/addons/flow-log') || url.includes('/node_modules/pino') || url.includes('/node_modules/sonic-boom')) return 'flow log line (pino)';
+  if (url.includes('/dist/src/')) return "getaway's own code";
+  if (url.startsWith('node:') || url === '') return url === '' ? 'native: syscalls and V8 builtins' : "Node's own JS (http, net, streams)";
+  return 'other';
+}
+
+const origin = spawn(buildGo('origin'), [], { stdio: ['ignore', 'pipe', 'inherit'] });
+const children: ChildProcess[] = [origin];
+process.on('exit', () => children.forEach((child) => child.kill('SIGKILL')));
+const [httpPort, rawPort] = await new Promise<number[]>((resolve) =>
+  origin.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim().split(' ').map(Number))),
+);
+const tunnelbench = row === 'keepalive' ? '' : buildGo('tunnelbench');
+
+const proxy = createProxy({ port: 0, logger: pino({ base: undefined }, pino.destination({ dest: '/dev/null', sync: false })), addons: [flowLog()] });
+const { port } = await proxy.listen();
+const session = new Session();
+session.connect();
+await session.post('Profiler.enable');
+await session.post('Profiler.start');
+let summary: string;
+if (row === 'keepalive') {
+  const out = await runLoad('wrk', ['-t1', '-c50', `-d${SECONDS}s`, '-s', join(ROOT, 'bench', 'wrk-proxy.lua'), `http://127.0.0.1:${port}`], {
+    TARGET: `http://127.0.0.1:${httpPort}/1k`,
+  });
+  summary = `${/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]} req/s`;
+} else {
+  const args = row === 'bulk' ? ['-mode', 'bulk', '-c', '2', '-mib', '512'] : ['-mode', 'setup', '-c', '50', '-d', `${SECONDS}s`];
+  summary = (await runLoad(tunnelbench, ['-proxy', `127.0.0.1:${port}`, '-target', `127.0.0.1:${rawPort}`, ...args])).trim();
+}
+const { profile } = await session.post('Profiler.stop');
+await proxy.close();
+
+const byId = new Map<number, ProfileNode>((profile.nodes as ProfileNode[]).map((node) => [node.id, node]));
+const totals = new Map<string, number>();
+profile.samples!.forEach((id: number, i: number) => {
+  const name = category(byId.get(id)!);
+  totals.set(name, (totals.get(name) ?? 0) + (profile.timeDeltas![i] ?? 0));
+});
+const busy = [...totals].filter(([name]) => name !== 'idle').reduce((sum, [, us]) => sum + us, 0);
+console.log(`row ${row}: ${summary}`);
+console.log(`busy CPU ${(busy / 1000).toFixed(0)} ms; shares of it, by where the code lives:`);
+for (const [name, us] of [...totals].filter(([n]) => n !== 'idle').sort((a, b) => b[1] - a[1])) {
+  console.log(`  ${((100 * us) / busy).toFixed(1).padStart(5)} %  ${name}`);
+}
