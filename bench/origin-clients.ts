@@ -50,6 +50,13 @@ for (let rep = 0; rep < REPS; rep++) {
       env: { ...process.env, TARGET: `http://127.0.0.1:${httpPort}/1k` },
     }).toString();
     const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+    // A contender that answers errors fast would look fast: a run with any non-2xx answer or socket error counts as 0.
+    const failed = /Non-2xx or 3xx responses: (\d+)|Socket errors: .*/.exec(out);
+    if (failed !== null) {
+      process.stderr.write(`rep ${rep + 1} ${name}: ${failed[0]}; counted as 0\n`);
+      results.set(name, [...(results.get(name) ?? []), 0]);
+      continue;
+    }
     results.set(name, [...(results.get(name) ?? []), rps]);
     process.stderr.write(`rep ${rep + 1} ${name}: ${rps.toFixed(0)} req/s\n`);
   }
@@ -57,3 +64,4 @@ for (let rep = 0; rep < REPS; rep++) {
 const median = (v: number[]): number => v.slice().sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 console.log(`keep-alive 1 KiB, wrk -t1 -c50, ${REPS} × ${SECONDS} s, medians:`);
 for (const [name, values] of results) console.log(`  ${name}: ${median(values).toFixed(0)} req/s`);
+for (const child of children) child.kill('SIGKILL');

@@ -18,7 +18,10 @@ function forwardable(raw: string[]): string[] {
 }
 
 function viaHttp(req: IncomingMessage, res: ServerResponse, url: URL): void {
-  const out = request({ host: url.hostname, port: url.port, path: url.pathname + url.search, method: req.method, headers: forwardable(req.rawHeaders), agent }, (up) => {
+  // With headers given as an array node:http adds no Host of its own, so it is set here (as undici does).
+  const headers = forwardable(req.rawHeaders);
+  headers.push('Host', url.host);
+  const out = request({ host: url.hostname, port: url.port, path: url.pathname + url.search, method: req.method, headers, agent, setHost: false }, (up) => {
     res.writeHead(up.statusCode ?? 502, forwardable(up.rawHeaders));
     up.pipe(res);
   });
