@@ -74,6 +74,21 @@ export class HeaderList {
     return removed;
   }
 
+  /** Removes, in one pass, every field whose lower-cased name `drop` accepts. Returns how many were removed. */
+  deleteWhere(drop: (lowerCaseName: string) => boolean): number {
+    const raw = this.#raw;
+    let kept = 0;
+    for (let i = 0; i < raw.length; i += 2) {
+      if (drop(raw[i]!.toLowerCase())) continue;
+      raw[kept] = raw[i]!;
+      raw[kept + 1] = raw[i + 1]!;
+      kept += 2;
+    }
+    const removed = (raw.length - kept) / 2;
+    raw.length = kept;
+    return removed;
+  }
+
   *entries(): IterableIterator<[string, string]> {
     for (let i = 0; i < this.#raw.length; i += 2) yield [this.#raw[i]!, this.#raw[i + 1]!];
   }

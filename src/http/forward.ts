@@ -7,13 +7,13 @@
  *   client ──req──▶ getaway ──upstreamReq──▶ origin  (or ──▶ upstream proxy ──▶ origin)
  *   client ◀──res── getaway ◀──upstreamRes── origin
  */
-import { request as httpRequest, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions, type ServerResponse } from 'node:http';
+import { request as httpsRequest, type RequestOptions as HttpsRequestOptions } from 'node:https';
 import { isIP, type Socket } from 'node:net';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import type { HttpFlow } from '../core/flow.js';
 import type { ProxyRuntime } from '../core/runtime.js';
-import { createGuardedLookup } from '../upstream/dialer.js';
+import { guardedLookupFor } from '../upstream/dialer.js';
 import { noRouteAvailable, routeRequestFor, type Route } from '../upstream/route-planner.js';
 import { parseRetryAfter } from '../upstream/upstream-health.js';
 import { proxyAuthorization } from '../upstream/upstream-proxy.js';
@@ -39,43 +39,51 @@ interface BodyState {
   readonly chunked: boolean;
   /** Set once the body started flowing to some upstream: from then on no other route can be tried. */
   consumed: boolean;
+  /** The client sent Expect: 100-continue, so the origin's 100 is relayed. */
+  readonly expectsContinue: boolean;
 }
 
-/** Opens the request along `route` with the flow's outbound head. Does not send anything yet. */
+/**
+ * Opens the request along `route` with the flow's outbound head. Does not send anything yet. Options are one
+ * literal with optional fields assigned after (no spreads): this runs per request.
+ */
 function openUpstreamRequest(runtime: ProxyRuntime, flow: HttpFlow, route: Route, body: BodyState): ClientRequest {
   const { request } = flow;
   const raw = request.headers.toRaw();
   if (body.chunked && !request.headers.has('content-length')) raw.push('Transfer-Encoding', 'chunked');
   const https = request.scheme === 'https';
-  const common = { method: request.method, timeout: runtime.options.responseTimeoutMs };
+  // Host is always in `raw` (set from the request target); node must not add its own.
+  const options: RequestOptions = {
+    method: request.method,
+    host: request.host,
+    port: request.port,
+    path: request.path,
+    headers: raw,
+    setHost: false,
+    timeout: runtime.options.responseTimeoutMs,
+    agent: undefined,
+  };
   if (route.kind === 'direct') {
-    return (https ? httpsRequest : httpRequest)({
-      ...common,
-      host: request.host,
-      port: request.port,
-      path: request.path,
-      headers: raw,
-      agent: https ? runtime.httpsAgent : runtime.httpAgent,
-      // Per request, because whether an address is this proxy depends on the port too.
-      lookup: createGuardedLookup(runtime.guard, request.port),
-      ...(route.localAddress === undefined ? {} : { localAddress: route.localAddress }),
-      ...(https && isIP(request.host) === 0 ? { servername: request.host } : {}),
-    });
+    options.agent = https ? runtime.httpsAgent : runtime.httpAgent;
+    if (isIP(request.host) === 0) {
+      // Whether an address is this proxy depends on the port too; IP literals were checked before dialling.
+      options.lookup = guardedLookupFor(runtime.guard, request.port);
+      if (https) (options as HttpsRequestOptions).servername = request.host;
+    }
+    if (route.localAddress !== undefined) options.localAddress = route.localAddress;
+    return https ? httpsRequest(options) : httpRequest(options);
   }
   const { agent, absoluteForm } = runtime.routeAgents.agentFor(route, request.scheme);
-  if (!absoluteForm) return httpRequest({ ...common, host: request.host, port: request.port, path: request.path, headers: raw, agent });
+  options.agent = agent;
+  if (!absoluteForm) return httpRequest(options);
   // Credentials for the upstream go on this hop only; the client's own Proxy-Authorization was removed as hop-by-hop.
   const authorization = proxyAuthorization(route.upstream);
   if (authorization !== undefined) raw.push('Proxy-Authorization', authorization);
   const upstream = route.upstream;
-  return (upstream.protocol === 'https' ? httpsRequest : httpRequest)({
-    ...common,
-    host: upstream.host,
-    port: upstream.port,
-    path: formatAbsoluteUrl(request),
-    headers: raw,
-    agent,
-  });
+  options.host = upstream.host;
+  options.port = upstream.port;
+  options.path = formatAbsoluteUrl(request);
+  return upstream.protocol === 'https' ? httpsRequest(options) : httpRequest(options);
 }
 
 /**
@@ -142,9 +150,11 @@ function attempt(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, re
         req.pipe(upstreamReq);
       } else upstreamReq.end();
     });
-    upstreamReq.on('information', (info) => {
-      if (info.statusCode === 100 && !res.headersSent) res.writeContinue();
-    });
+    if (body.expectsContinue) {
+      upstreamReq.on('information', (info) => {
+        if (info.statusCode === 100 && !res.headersSent) res.writeContinue();
+      });
+    }
     upstreamReq.on('timeout', () => {
       timedOut = responded
         ? new ProxyError('connection_read_timeout', `origin sent nothing for ${runtime.options.responseTimeoutMs} ms`)
@@ -208,7 +218,12 @@ export async function forwardRequest(runtime: ProxyRuntime, flow: HttpFlow, req:
   if (plan.routes.length === 0) {
     throw noRouteAvailable(plan.skipped);
   }
-  const body: BodyState = { hasBody: requestHasBody(req), chunked: req.headers['transfer-encoding'] !== undefined, consumed: false };
+  const body: BodyState = {
+    hasBody: requestHasBody(req),
+    chunked: req.headers['transfer-encoding'] !== undefined,
+    consumed: false,
+    expectsContinue: req.headers.expect !== undefined,
+  };
   let lastError: ProxyError | undefined;
   for (const route of plan.routes) {
     if (route.kind === 'direct' && isIP(request.host) !== 0) {

@@ -10,7 +10,7 @@ import { PROXY_NAME } from './error-response.js';
 import { appendVia, stripHopByHopHeaders } from './hop-by-hop.js';
 import { checkResponseFraming } from './response-framing.js';
 
-export async function relayResponse(
+export function relayResponse(
   runtime: ProxyRuntime,
   flow: HttpFlow,
   req: IncomingMessage,
@@ -20,18 +20,36 @@ export async function relayResponse(
   flow.timestamps.responseHeaders = Date.now();
   const headers = new HeaderList(upstreamRes.rawHeaders);
   const ambiguous = checkResponseFraming(headers);
-  if (ambiguous !== undefined) throw ambiguous;
+  if (ambiguous !== undefined) return Promise.reject(ambiguous);
   const declaredTrailers = headers.get('trailer');
+  const chunked = headers.has('transfer-encoding');
   stripHopByHopHeaders(headers);
   appendVia(headers, upstreamRes.httpVersion, PROXY_NAME);
   const status = upstreamRes.statusCode ?? 502;
   flow.response = { status, reason: upstreamRes.statusMessage, headers };
 
-  const pending = runtime.hooks.run('responseHeaders', flow);
-  if (pending !== undefined) await pending;
-  if (flow.killed) throw flow.error;
+  let pending: Promise<void> | undefined;
+  try {
+    pending = runtime.hooks.run('responseHeaders', flow);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  // Without an asynchronous hook the body starts flowing in this same tick.
+  if (pending === undefined) return sendResponse(runtime, flow, req, res, upstreamRes, declaredTrailers, chunked);
+  return pending.then(() => sendResponse(runtime, flow, req, res, upstreamRes, declaredTrailers, chunked));
+}
 
-  const response = flow.response;
+function sendResponse(
+  runtime: ProxyRuntime,
+  flow: HttpFlow,
+  req: IncomingMessage,
+  res: ServerResponse,
+  upstreamRes: IncomingMessage,
+  declaredTrailers: string | undefined,
+  chunked: boolean,
+): Promise<void> {
+  if (flow.killed) return Promise.reject(flow.error);
+  const response = flow.response!;
   const outbound = response.headers.toRaw();
   // Trailer is hop-by-hop, but the trailers themselves are relayed, so announce them again (as Go's ReverseProxy does).
   if (declaredTrailers !== undefined && req.httpVersion === '1.1') outbound.push('Trailer', declaredTrailers);
@@ -41,11 +59,13 @@ export async function relayResponse(
   upstreamRes.on('data', (chunk: Buffer) => {
     flow.bytes.responseBody += chunk.length;
   });
-  // Registered before pipe() so the trailers are added before pipe() calls res.end().
-  upstreamRes.once('end', () => {
-    if (upstreamRes.rawTrailers.length > 0) res.addTrailers(pairs(upstreamRes.rawTrailers));
-  });
-  await relayBody(upstreamRes, res);
+  // Trailers only come with a chunked body. Registered before pipe() so they are added before pipe() calls res.end().
+  if (chunked) {
+    upstreamRes.once('end', () => {
+      if (upstreamRes.rawTrailers.length > 0) res.addTrailers(pairs(upstreamRes.rawTrailers));
+    });
+  }
+  return relayBody(upstreamRes, res);
 }
 
 /**
@@ -65,7 +85,7 @@ function relayBody(source: IncomingMessage, destination: ServerResponse): Promis
       reject(err);
     };
     source.once('error', fail);
-    source.once('aborted', () => fail(Object.assign(new Error('origin closed the connection mid-response'), { code: 'ECONNRESET' })));
+    // An origin that closes mid-body ends the response with 'close' before 'end' ('aborted' is deprecated).
     source.once('close', () => {
       if (!source.complete) fail(Object.assign(new Error('origin closed the connection mid-response'), { code: 'ECONNRESET' }));
     });

@@ -42,6 +42,23 @@ export function createGuardedLookup(guard: DestinationGuard, port: number): Look
   };
 }
 
+const lookupsByGuard = new WeakMap<DestinationGuard, Map<number, LookupFunction>>();
+
+/** createGuardedLookup, made once per guard and port instead of once per request. */
+export function guardedLookupFor(guard: DestinationGuard, port: number): LookupFunction {
+  let byPort = lookupsByGuard.get(guard);
+  if (byPort === undefined) {
+    byPort = new Map();
+    lookupsByGuard.set(guard, byPort);
+  }
+  let lookup = byPort.get(port);
+  if (lookup === undefined) {
+    lookup = createGuardedLookup(guard, port);
+    byPort.set(port, lookup);
+  }
+  return lookup;
+}
+
 export interface DirectDialerOptions {
   connectTimeoutMs: number;
   guard: DestinationGuard;

@@ -40,3 +40,16 @@ test('clone and toRaw return copies', () => {
   assert.deepEqual(headers.toRaw(), ['A', '1']);
   assert.deepEqual(HeaderList.fromPairs(copy).toJSON(), [['A', '1'], ['B', '2']]);
 });
+
+test('deleteWhere removes in one pass by lower-cased name and keeps the order of the rest', () => {
+  const headers = new HeaderList(['Keep-Alive', '1', 'A', 'x', 'Connection', 'close', 'B', 'y', 'KEEP-ALIVE', '2']);
+  const seen: string[] = [];
+  const removed = headers.deleteWhere((name) => {
+    seen.push(name);
+    return name === 'keep-alive' || name === 'connection';
+  });
+  assert.equal(removed, 3);
+  assert.deepEqual(seen, ['keep-alive', 'a', 'connection', 'b', 'keep-alive']);
+  assert.deepEqual(headers.toRaw(), ['A', 'x', 'B', 'y']);
+  assert.equal(headers.deleteWhere(() => false), 0);
+});
