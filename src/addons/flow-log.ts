@@ -61,9 +61,12 @@ export function flowLog(): Addon {
   let logger: Logger | undefined;
   const write = (flow: Flow): void => {
     if (logger === undefined) return;
+    const failed = flow.error !== undefined && flow.error.type !== 'client_aborted';
+    // Checked first so that `--log-level warn` costs nothing per successful flow, not even building the record.
+    if (!logger.isLevelEnabled(failed ? 'warn' : 'info')) return;
     const record = describeFlow(flow);
     const message = `${record.method} ${record.target} ${record.status ?? '-'}`;
-    if (flow.error !== undefined && flow.error.type !== 'client_aborted') logger.warn(record, message);
+    if (failed) logger.warn(record, message);
     else logger.info(record, message);
   };
   return {

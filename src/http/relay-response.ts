@@ -84,16 +84,17 @@ function relayBody(source: IncomingMessage, destination: ServerResponse): Promis
       destination.destroy();
       reject(err);
     };
-    source.once('error', fail);
+    // Both streams live for this one response only, so plain on() (no once() wrapper per event) leaks nothing.
+    source.on('error', fail);
     // An origin that closes mid-body ends the response with 'close' before 'end' ('aborted' is deprecated).
-    source.once('close', () => {
+    source.on('close', () => {
       if (!source.complete) fail(Object.assign(new Error('origin closed the connection mid-response'), { code: 'ECONNRESET' }));
     });
-    destination.once('error', fail);
-    destination.once('close', () => {
+    destination.on('error', fail);
+    destination.on('close', () => {
       if (!destination.writableFinished) fail(Object.assign(new Error('client closed the connection'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
     });
-    destination.once('finish', () => {
+    destination.on('finish', () => {
       done = true;
       resolve();
     });
