@@ -7,9 +7,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { buildGo, median, ROOT } from './support.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const REPS = Number(process.env['BENCH_REPS'] ?? 3);
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 3);
 const work = mkdtempSync(join(tmpdir(), 'getaway-clients-'));
@@ -18,11 +17,7 @@ function firstLine(child: ChildProcess): Promise<string> {
   return new Promise((resolve) => child.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim())));
 }
 
-const origin = join(work, 'origin');
-execFileSync('go', ['build', '-o', origin, join(ROOT, 'bench', 'peers', 'origin.go')], {
-  stdio: 'inherit',
-  env: { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '', CGO_ENABLED: '0', GOCACHE: join(work, 'gocache'), GOPATH: join(work, 'gopath') },
-});
+const origin = buildGo(work, 'origin');
 const children: ChildProcess[] = [];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 const originProcess = spawn(origin, [], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -61,7 +56,6 @@ for (let rep = 0; rep < REPS; rep++) {
     process.stderr.write(`rep ${rep + 1} ${name}: ${rps.toFixed(0)} req/s\n`);
   }
 }
-const median = (v: number[]): number => v.slice().sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 console.log(`keep-alive 1 KiB, wrk -t1 -c50, ${REPS} × ${SECONDS} s, medians:`);
 for (const [name, values] of results) console.log(`  ${name}: ${median(values).toFixed(0)} req/s`);
 for (const child of children) child.kill('SIGKILL');

@@ -4,28 +4,20 @@
  * load (wrk, or the Go tunnel client) and the Go origin run beside it. Self time is summed by where the code lives,
  * so the shares answer "is it getaway, its log line, Node's HTTP machinery or the kernel".
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { createProxy, flowLog } from '../src/index.js';
+import { buildGo as buildGoIn, ROOT } from './support.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const row = process.argv[2] ?? 'keepalive';
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4);
 const work = mkdtempSync(join(tmpdir(), 'getaway-profile-'));
 
-function buildGo(name: string): string {
-  const out = join(work, name);
-  execFileSync('go', ['build', '-o', out, join(ROOT, 'bench', 'peers', `${name}.go`)], {
-    stdio: 'inherit',
-    env: { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '', CGO_ENABLED: '0', GOCACHE: join(work, 'gocache'), GOPATH: join(work, 'gopath') },
-  });
-  return out;
-}
+const buildGo = (name: string): string => buildGoIn(work, name);
 
 /** Runs a load generator without blocking this process's event loop, which serves the proxy. */
 function runLoad(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {

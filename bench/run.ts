@@ -5,93 +5,24 @@
  * against the Go proxy within each repetition before the median. Loopback only; every process started here is
  * stopped by PID (process group). Env: BENCH_REPS (3), BENCH_SECONDS (2), BENCH_PEERS (comma list to narrow).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { buildGo as buildGoIn, ensureDebianTools, freePort, groupCpuSeconds, groupPids, launch, median, ROOT, stopGroup, waitForPort } from './support.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const REPS = Number(process.env['BENCH_REPS'] ?? 3);
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 2);
 const WORK = mkdtempSync(join(tmpdir(), 'getaway-bench-'));
 // squid drops to its own user and must reach its config and log directory.
 chmodSync(WORK, 0o755);
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-
-function have(command: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** wrk, squid, tinyproxy and Go come from Debian; install what is missing (as root) or say what to install. */
 function ensureTools(): void {
-  const wanted: Record<string, string> = { wrk: 'wrk', squid: 'squid', tinyproxy: 'tinyproxy', go: 'golang-go' };
-  const missing = Object.entries(wanted).filter(([command]) => !have(command)).map(([, pkg]) => pkg);
-  if (missing.length === 0) return;
-  if (process.getuid?.() !== 0) throw new Error(`missing tools; install them with: sudo apt-get install ${missing.join(' ')}`);
-  console.error(`installing ${missing.join(' ')} from Debian…`);
-  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
-  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  ensureDebianTools({ wrk: 'wrk', squid: 'squid', tinyproxy: 'tinyproxy', go: 'golang-go' });
 }
 
-function buildGo(name: string): string {
-  const out = join(WORK, name);
-  execFileSync('go', ['build', '-o', out, join(ROOT, 'bench', 'peers', `${name}.go`)], {
-    stdio: 'inherit',
-    env: { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '', CGO_ENABLED: '0', GOCACHE: join(WORK, 'gocache'), GOPATH: join(WORK, 'gopath') },
-  });
-  return out;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Runs a command in its own process group with a high fd limit, so it and its children can be measured and stopped. */
-function launch(command: string, args: string[], stdout: 'ignore' | 'pipe' = 'ignore'): ChildProcess {
-  return spawn('bash', ['-c', 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bench', command, ...args], {
-    detached: true,
-    stdio: ['ignore', stdout, 'inherit'],
-  });
-}
-
-function groupPids(pgid: number): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const fields = readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      if (Number(fields[2]) === pgid) pids.push(Number(name));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
-}
-
-/** CPU seconds used so far by every process of the group. */
-function groupCpuSeconds(pgid: number): number {
-  let ticks = 0;
-  for (const pid of groupPids(pgid)) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return ticks / CLK_TCK;
-}
+const buildGo = (name: string): string => buildGoIn(WORK, name);
 
 function groupRssKiB(pgid: number): number {
   let total = 0;
@@ -103,21 +34,6 @@ function groupRssKiB(pgid: number): number {
     }
   }
   return total;
-}
-
-async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
-  const { connect } = await import('node:net');
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect({ port, host: '127.0.0.1' });
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listening on ${port}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 interface RunningPeer {
@@ -186,11 +102,7 @@ async function startPeer(name: PeerName, goproxy: string): Promise<RunningPeer> 
     port,
     pgid,
     stop() {
-      try {
-        process.kill(-pgid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+      stopGroup(pgid);
     },
   };
 }
@@ -310,13 +222,6 @@ async function idleTunnels(peer: RunningPeer, rawPort: number, tunnelbench: stri
   return (after - before) / opened;
 }
 
-function median(values: number[]): number {
-  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 function fmt(value: number | undefined, digits = 0): string {
   return value === undefined || !Number.isFinite(value) ? '–' : value.toFixed(digits);
 }
@@ -336,11 +241,7 @@ async function main(): Promise<void> {
   const peers: RunningPeer[] = [];
   const stopAll = (): void => {
     for (const peer of peers) peer.stop();
-    try {
-      process.kill(-originProcess.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
+    stopGroup(originProcess.pid!);
   };
   process.on('exit', stopAll);
   process.on('SIGINT', () => process.exit(130));
