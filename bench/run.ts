@@ -196,6 +196,17 @@ async function measure(row: RowName, peer: RunningPeer | undefined, origin: { ht
 }
 
 /** Holds `count` idle tunnels and returns the proxy's extra RSS per tunnel, in KiB. */
+/**
+ * Memory per idle tunnel is measured on a fresh process: after the bulk rows a peer holds garbage whose collection
+ * during the measurement made the RSS difference negative (seen for Node peers).
+ */
+async function restartPeer(peers: RunningPeer[], peer: RunningPeer, goproxy: string): Promise<RunningPeer> {
+  peer.stop();
+  const fresh = await startPeer(peer.name as PeerName, goproxy);
+  peers[peers.indexOf(peer)] = fresh;
+  return fresh;
+}
+
 async function idleTunnels(peer: RunningPeer, rawPort: number, tunnelbench: string, count: number): Promise<number> {
   await new Promise((resolve) => setTimeout(resolve, 300));
   const before = groupRssKiB(peer.pgid);
@@ -256,8 +267,9 @@ async function main(): Promise<void> {
         // Rotate the order each repetition so no peer always runs first (warm caches, thermal state).
         const order = [...peers.slice(rep % peers.length), ...peers.slice(0, rep % peers.length)];
         const targets: Array<RunningPeer | undefined> = row.direct ? [undefined, ...order] : order;
-        for (const peer of targets) {
+        for (let peer of targets) {
           const name = peer?.name ?? 'direct';
+          if (row.name === 'idle-2000' && peer !== undefined) peer = await restartPeer(peers, peer, goproxy);
           const m = await measure(row.name, peer, origin, tunnelbench).catch((err: Error) => {
             console.error(`${row.name} ${name}: ${err.message}`);
             return { value: NaN } as Measurement;
@@ -267,7 +279,8 @@ async function main(): Promise<void> {
         }
       }
     }
-    const getawayPeer = peers.find((p) => p.name === 'getaway');
+    const previous = peers.find((p) => p.name === 'getaway');
+    const getawayPeer = previous ? await restartPeer(peers, previous, goproxy) : undefined;
     const idle10k = getawayPeer ? await idleTunnels(getawayPeer, origin.raw, tunnelbench, 10_000).catch((err: Error) => (console.error(err.message), NaN)) : NaN;
 
     const lines: string[] = [];

@@ -3,8 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { CaError, defaultCaDir } from '../mitm/certificate-authority.js';
-import { caExport, caInit, caPath } from './ca.js';
+import { CaError, defaultCaDir } from '../mitm/ca-files.js';
 import { parseListen } from '../config/config-file.js';
 import { OptionsError } from '../config/options.js';
 import { LOG_LEVELS } from '../log/create-logger.js';
@@ -113,16 +112,16 @@ const caDirOption = (): Option => new Option('--ca-dir <dir>', 'where the CA liv
 ca.command('init')
   .description('create a CA (an existing one is kept, never overwritten)')
   .addOption(caDirOption())
-  .action((options: { caDir: string }) => caInit(options.caDir));
+  .action(async (options: { caDir: string }) => (await import('./ca.js')).caInit(options.caDir));
 ca.command('path')
   .description("print the CA certificate's path")
   .addOption(caDirOption())
-  .action((options: { caDir: string }) => caPath(options.caDir));
+  .action(async (options: { caDir: string }) => (await import('./ca.js')).caPath(options.caDir));
 ca.command('export')
   .description('print the CA certificate (PEM, or DER with --der)')
   .addOption(caDirOption())
   .option('--der', 'binary DER instead of PEM')
-  .action((options: { caDir: string; der?: boolean }) => caExport(options.caDir, options.der === true));
+  .action(async (options: { caDir: string; der?: boolean }) => (await import('./ca.js')).caExport(options.caDir, options.der === true));
 
 // commander reads any --no-x as the negation of --x, so the spelling the docs promise is mapped by hand.
 const argv = process.argv.map((arg) => arg.replace(/^--no-mitm-hosts(?==|$)/, '--mitm-exclude'));

@@ -4,7 +4,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { checkRouting, checkTls, DURATION_KEYS, LIMIT_KEYS, OptionsError, type ProxyOptions } from './options.js';
 import { LOG_LEVELS } from '../log/create-logger.js';
 import type { LevelWithSilent } from 'pino';
@@ -45,8 +44,11 @@ export async function loadConfigFile(path: string): Promise<ServeSettings> {
     throw new OptionsError([`${path}: cannot read config file (${err.code ?? err.message})`]);
   });
   let data: unknown;
+  const yaml = ['.yaml', '.yml'].includes(extname(path).toLowerCase());
+  // The YAML parser is loaded only for YAML files (a proxy's start-up heap matters, see core/proxy.ts).
+  const parseYaml = yaml ? (await import('yaml')).parse : undefined;
   try {
-    data = ['.yaml', '.yml'].includes(extname(path).toLowerCase()) ? parseYaml(text) : JSON.parse(text);
+    data = parseYaml !== undefined ? parseYaml(text) : JSON.parse(text);
   } catch (err) {
     throw new OptionsError([`${path}: not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`]);
   }

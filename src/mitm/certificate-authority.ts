@@ -5,12 +5,12 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { homedir, hostname } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { CA_CERT_FILE, CA_KEY_FILE, CaError, defaultCaDir } from './ca-files.js';
 import { createCaCertificate, exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, toPem } from './x509.js';
 
-export const CA_CERT_FILE = 'getaway-ca.pem';
-export const CA_KEY_FILE = 'getaway-ca-key.pem';
+export { CA_CERT_FILE, CA_KEY_FILE, CaError, defaultCaDir } from './ca-files.js';
 
 export interface CertificateAuthority {
   readonly certPem: string;
@@ -20,15 +20,6 @@ export interface CertificateAuthority {
   readonly certPath: string | undefined;
 }
 
-/** $GETAWAY_CA_DIR, else $XDG_CONFIG_HOME/getaway, else ~/.config/getaway. Per user, like mitmproxy's ~/.mitmproxy. */
-export function defaultCaDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env['GETAWAY_CA_DIR']) return env['GETAWAY_CA_DIR'];
-  return join(env['XDG_CONFIG_HOME'] || join(homedir(), '.config'), 'getaway');
-}
-
-export class CaError extends Error {
-  override readonly name = 'CaError';
-}
 
 function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException).code === 'ENOENT';

@@ -11,7 +11,6 @@ import { lookup } from 'node:dns/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { SocksClient } from 'socks';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import { formatAuthority } from '../http/request-target.js';
 import type { DialTarget, Dialer } from './dialer.js';
@@ -119,6 +118,8 @@ async function socksConnect(hop: Socket, upstream: UpstreamProxy, target: DialTa
       },
     );
   }
+  // Loaded on first use: most proxies never see a SOCKS upstream, and every module loaded at start grows the heap.
+  const { SocksClient } = await import('socks');
   const handshake = SocksClient.createConnection({
     existing_socket: hop,
     command: 'connect',
