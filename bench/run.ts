@@ -207,6 +207,19 @@ async function restartPeer(peers: RunningPeer[], peer: RunningPeer, goproxy: str
   return fresh;
 }
 
+/**
+ * One second of plain HTTP and one of tunnel setups through a freshly started peer, unmeasured: a Node peer's
+ * first seconds run cold code (seen: 997 req/s in a cold first repetition, 2,800 in the next), which is no
+ * property of the proxy worth a row.
+ */
+function warmUp(peer: RunningPeer, origin: { http: number; raw: number }, tunnelbench: string): void {
+  execFileSync('wrk', ['-t1', '-c20', '-d1s', '-s', join(ROOT, 'bench', 'wrk-proxy.lua'), `http://127.0.0.1:${peer.port}`], {
+    env: { ...process.env, TARGET: `http://127.0.0.1:${origin.http}/1k` },
+    stdio: 'ignore',
+  });
+  execFileSync(tunnelbench, ['-proxy', `127.0.0.1:${peer.port}`, '-target', `127.0.0.1:${origin.raw}`, '-mode', 'setup', '-c', '20', '-d', '1s'], { stdio: 'ignore' });
+}
+
 async function idleTunnels(peer: RunningPeer, rawPort: number, tunnelbench: string, count: number): Promise<number> {
   await new Promise((resolve) => setTimeout(resolve, 300));
   const before = groupRssKiB(peer.pgid);
@@ -259,6 +272,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => process.exit(143));
   try {
     for (const name of names) peers.push(await startPeer(name, goproxy));
+    for (const peer of peers) warmUp(peer, origin, tunnelbench);
     const results = new Map<string, Measurement[]>();
     const key = (row: string, peer: string): string => `${row}|${peer}`;
     const started = Date.now();
@@ -274,6 +288,8 @@ async function main(): Promise<void> {
             console.error(`${row.name} ${name}: ${err.message}`);
             return { value: NaN } as Measurement;
           });
+          // The idle row measured a fresh process; the next repetition's rows get a warmed one, as the first did.
+          if (row.name === 'idle-2000' && peer !== undefined) warmUp(peer, origin, tunnelbench);
           results.set(key(row.name, name), [...(results.get(key(row.name, name)) ?? []), m]);
           process.stderr.write(`rep ${rep + 1}/${REPS} ${row.name} ${name}: ${fmt(m.value, 1)} ${ROWS.find((r) => r.name === row.name)!.unit}\n`);
         }
