@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { ClientInfo } from './connection.js';
 import { ProxyError } from './errors.js';
 import type { HeaderList } from './header-list.js';
+import type { LiveEntry } from './live-list.js';
 import type { TargetScheme } from '../http/request-target.js';
 import type { RouteAttempt } from '../upstream/route-planner.js';
 
@@ -56,6 +57,9 @@ export interface FlowTimestamps {
   end?: number;
 }
 
+/** @internal Where the proxy keeps a flow's place among the active flows (see live-list.ts). */
+export const activeEntry: unique symbol = Symbol('getaway.activeEntry');
+
 abstract class BaseFlow {
   readonly id: string = randomUUID();
   readonly client: ClientInfo;
@@ -71,6 +75,8 @@ abstract class BaseFlow {
   readonly metadata: Record<string, unknown> = {};
   #killed = false;
   #onKill: (() => void) | undefined;
+  /** @internal */
+  [activeEntry]: LiveEntry | undefined = undefined;
 
   constructor(client: ClientInfo, clientRequest: ClientRequestHead) {
     this.client = client;

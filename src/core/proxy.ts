@@ -19,7 +19,8 @@ import { describeSelfAddresses, isSelfTarget, type SelfAddresses } from '../upst
 import type { AddonContext } from './addon.js';
 import type { ClientInfo } from './connection.js';
 import { ProxyError, type ProxyErrorType } from './errors.js';
-import type { Flow } from './flow.js';
+import { activeEntry, type Flow } from './flow.js';
+import { LiveList } from './live-list.js';
 import { HookRunner } from './hook-runner.js';
 import { publishClientConnect, publishFlow } from './diagnostics.js';
 import type { Interception, MitmRuntime, OriginTlsOptions, ProxyRuntime } from './runtime.js';
@@ -73,11 +74,11 @@ class ProxyServer implements Proxy {
   readonly #options: ResolvedProxyOptions;
   readonly #logger: Logger;
   readonly #hooks: HookRunner;
-  readonly #clients = new Set<Socket>();
-  readonly #upstreamSockets = new Set<Socket>();
+  readonly #clients = new LiveList<Socket>();
+  readonly #upstreamSockets = new LiveList<Socket>();
   readonly #clientInfo = new WeakMap<Socket, ClientInfo>();
-  readonly #splices = new Set<SpliceHandle>();
-  readonly #flows = new Set<Flow>();
+  readonly #splices = new LiveList<SpliceHandle>();
+  readonly #flows = new LiveList<Flow>();
   readonly #shutdown = new AbortController();
   readonly #httpAgent: HttpAgent;
   readonly #httpsAgent: HttpsAgent;
@@ -195,12 +196,12 @@ class ProxyServer implements Proxy {
       connectedAt: Date.now(),
     };
     this.#clientInfo.set(socket, info);
-    this.#clients.add(socket);
+    const tracked = this.#clients.add(socket);
     publishClientConnect(info);
     const fromAddress = (this.#clientsByAddress.get(info.remoteAddress) ?? 0) + 1;
     this.#clientsByAddress.set(info.remoteAddress, fromAddress);
     socket.once('close', () => {
-      this.#clients.delete(socket);
+      tracked.remove();
       const left = (this.#clientsByAddress.get(info.remoteAddress) ?? 1) - 1;
       if (left === 0) this.#clientsByAddress.delete(info.remoteAddress);
       else this.#clientsByAddress.set(info.remoteAddress, left);
@@ -277,12 +278,14 @@ class ProxyServer implements Proxy {
         return server.#clientInfo.get(socket) ?? server.#unknownClient(socket);
       },
       flowStarted: (flow) => {
-        this.#flows.add(flow);
+        flow[activeEntry] = this.#flows.add(flow);
         publishFlow('flowStart', flow);
         if (flow.kind === 'tunnel' || flow.isUpgrade) this.#tunnels++;
       },
       flowEnded: (flow) => {
-        if (!this.#flows.delete(flow)) return;
+        const entry = flow[activeEntry];
+        if (entry === undefined || !entry.remove()) return;
+        flow[activeEntry] = undefined;
         publishFlow('flowEnd', flow);
         if (flow.kind === 'tunnel' || flow.isUpgrade) this.#tunnels--;
         this.#stats.flowsCompleted++;
@@ -290,8 +293,8 @@ class ProxyServer implements Proxy {
         if (this.#httpFlowsDrained !== undefined && !this.#hasHttpFlows()) this.#httpFlowsDrained();
       },
       spliceStarted: (handle) => {
-        this.#splices.add(handle);
-        return () => this.#splices.delete(handle);
+        const entry = this.#splices.add(handle);
+        return () => void entry.remove();
       },
       tunnelCount: () => this.#tunnels,
       answeredBeforeBodyEnd: new WeakSet(),
@@ -304,8 +307,8 @@ class ProxyServer implements Proxy {
         );
       },
       trackUpstreamSocket: (socket) => {
-        this.#upstreamSockets.add(socket);
-        socket.once('close', () => this.#upstreamSockets.delete(socket));
+        const entry = this.#upstreamSockets.add(socket);
+        socket.once('close', () => entry.remove());
       },
     };
   }
@@ -322,8 +325,7 @@ class ProxyServer implements Proxy {
   }
 
   #hasHttpFlows(): boolean {
-    for (const flow of this.#flows) if (flow.kind === 'http' && !flow.isUpgrade) return true;
-    return false;
+    return this.#flows.some((flow) => flow.kind === 'http' && !flow.isUpgrade);
   }
 
   close(): Promise<void> {
@@ -353,10 +355,10 @@ class ProxyServer implements Proxy {
 
     this.#shutdown.abort();
     const reason = new ProxyError('connection_terminated', 'proxy shut down');
-    for (const handle of this.#splices) handle.abort(reason);
+    for (const handle of this.#splices.values()) handle.abort(reason);
     httpServer.close();
-    for (const socket of this.#clients) socket.destroy();
-    for (const socket of this.#upstreamSockets) socket.destroy();
+    for (const socket of this.#clients.values()) socket.destroy();
+    for (const socket of this.#upstreamSockets.values()) socket.destroy();
     this.#httpAgent.destroy();
     this.#httpsAgent.destroy();
     this.#routeAgents.destroy();
@@ -375,7 +377,7 @@ class ProxyServer implements Proxy {
     const deadline = Date.now() + Math.min(this.#options.shutdownGraceMs, FRESH_CONNECTION_MS * 4);
     for (;;) {
       let youngest = 0;
-      for (const socket of this.#clients) youngest = Math.max(youngest, this.#clientInfo.get(socket)?.connectedAt ?? 0);
+      for (const socket of this.#clients.values()) youngest = Math.max(youngest, this.#clientInfo.get(socket)?.connectedAt ?? 0);
       const wait = youngest + FRESH_CONNECTION_MS - Date.now();
       if (wait <= 0 || Date.now() >= deadline) return;
       await new Promise((resolve) => setTimeout(resolve, Math.min(wait, deadline - Date.now())));
