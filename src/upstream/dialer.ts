@@ -1,6 +1,7 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { connect, isIP, type LookupFunction, type Socket, type TcpNetConnectOpts } from 'node:net';
 import { ProxyError, toProxyError } from '../core/errors.js';
+import { LiveList, type LiveEntry } from '../core/live-list.js';
 
 export interface DialTarget {
   host: string;
@@ -70,7 +71,7 @@ export class DirectDialer implements Dialer {
    * Dials in progress per abort signal. One 'abort' listener per signal serves them all: adding and removing an
    * EventTarget listener per dial showed up in the CONNECT-setup profile.
    */
-  readonly #inProgress = new WeakMap<AbortSignal, Set<() => void>>();
+  readonly #inProgress = new WeakMap<AbortSignal, LiveList<() => void>>();
 
   constructor(options: DirectDialerOptions) {
     this.#options = options;
@@ -91,6 +92,7 @@ export class DirectDialer implements Dialer {
       if (!literal) options.lookup = guardedLookupFor(guard, target.port);
       const socket = connect(options);
       const pending = signal === undefined ? undefined : this.#pendingFor(signal);
+      let tracked: LiveEntry | undefined;
       const fail = (err: unknown): void => {
         cleanup();
         socket.destroy();
@@ -103,7 +105,7 @@ export class DirectDialer implements Dialer {
       );
       const cleanup = (): void => {
         clearTimeout(timer);
-        pending?.delete(onAbort);
+        tracked?.remove();
         socket.removeListener('error', fail);
         socket.removeListener('connect', onConnect);
       };
@@ -114,18 +116,19 @@ export class DirectDialer implements Dialer {
         socket.on('error', keepErrorOnSocket);
         resolve(socket);
       };
-      pending?.add(onAbort);
+      tracked = pending?.add(onAbort);
       socket.once('connect', onConnect);
       socket.on('error', fail);
     });
   }
 
-  #pendingFor(signal: AbortSignal): Set<() => void> {
+  #pendingFor(signal: AbortSignal): LiveList<() => void> {
     let pending = this.#inProgress.get(signal);
     if (pending === undefined) {
-      const dials = new Set<() => void>();
+      // A list, not a Set: a long-lived Set that every dial passes through makes V8 promote each dial's objects.
+      const dials = new LiveList<() => void>();
       signal.addEventListener('abort', () => {
-        for (const abort of [...dials]) abort();
+        for (const abort of dials.values()) abort();
       }, { once: true });
       this.#inProgress.set(signal, dials);
       pending = dials;
