@@ -22,7 +22,7 @@ export async function dialAlongPlan(
 ): Promise<DialedRoute> {
   const request = routeRequestFor(flow, target);
   const plan = runtime.routes.plan(request, Date.now());
-  flow.routeAttempts.push(...plan.skipped);
+  if (plan.skipped.length > 0) flow.routeAttempts.push(...plan.skipped);
   let lastError: ProxyError | undefined;
   for (const route of plan.routes) {
     if (runtime.shutdownSignal.aborted) break;
@@ -36,8 +36,8 @@ export async function dialAlongPlan(
       runtime.routes.report(route, 'success', request, Date.now());
       flow.routeAttempts.push({ route: route.id, outcome: 'served' });
       flow.upstream = route.id;
-      // The route stays busy (for least-busy) as long as the tunnel over it is open.
-      socket.once('close', () => runtime.routes.release(route));
+      // The route stays busy (for least-busy) as long as the tunnel over it is open. Direct routes are not counted.
+      if (route.kind === 'upstream') socket.once('close', () => runtime.routes.release(route));
       return { socket, route };
     } catch (err) {
       const error = toProxyError(err, 'connection_refused');

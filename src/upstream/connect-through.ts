@@ -25,9 +25,16 @@ export interface ConnectThroughOptions {
   signal?: AbortSignal;
 }
 
-export async function connectThrough(route: Route, target: DialTarget, options: ConnectThroughOptions): Promise<Socket> {
-  if (route.kind === 'direct') return options.dialer.dial({ ...target, localAddress: route.localAddress }, options.signal);
-  const upstream = route.upstream;
+export function connectThrough(route: Route, target: DialTarget, options: ConnectThroughOptions): Promise<Socket> {
+  // Direct is every tunnel's path without upstreams: no async frame and no copy of the target for it.
+  if (route.kind === 'direct') {
+    const direct = route.localAddress === undefined ? target : { host: target.host, port: target.port, localAddress: route.localAddress };
+    return options.dialer.dial(direct, options.signal);
+  }
+  return connectThroughUpstream(route.upstream, target, options);
+}
+
+async function connectThroughUpstream(upstream: UpstreamProxy, target: DialTarget, options: ConnectThroughOptions): Promise<Socket> {
   const deadline = Date.now() + options.connectTimeoutMs;
   const first = await options.dialer.dial({ host: upstream.host, port: upstream.port }, options.signal).catch((err: unknown) => {
     throw relabel(toProxyError(err, 'connection_refused'), upstream);
