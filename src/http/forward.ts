@@ -14,7 +14,8 @@ import { ProxyError, toProxyError } from '../core/errors.js';
 import type { HttpFlow } from '../core/flow.js';
 import type { ProxyRuntime } from '../core/runtime.js';
 import { guardedLookupFor } from '../upstream/dialer.js';
-import { noRouteAvailable, routeRequestFor, type Route } from '../upstream/route-planner.js';
+import { FlowRoutes, type RouteHealth } from '../upstream/flow-routes.js';
+import type { Route } from '../upstream/route-planner.js';
 import { parseRetryAfter } from '../upstream/upstream-health.js';
 import { proxyAuthorization } from '../upstream/upstream-proxy.js';
 import { relayResponse } from './relay-response.js';
@@ -31,7 +32,7 @@ function requestHasBody(req: IncomingMessage): boolean {
 /** How one route did: the response went out, or it failed before any byte of a response reached the client. */
 type AttemptResult =
   | { kind: 'done' }
-  | { kind: 'failed'; error: ProxyError; health: 'failure' | { tooManyRequests: number | undefined }; requestSent: boolean };
+  | { kind: 'failed'; error: ProxyError; health: RouteHealth; requestSent: boolean };
 
 /** What an attempt needs to know about the request body across attempts. */
 interface BodyState {
@@ -212,12 +213,8 @@ function attempt(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, re
  */
 export async function forwardRequest(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const { request } = flow;
-  const routeRequest = routeRequestFor(flow, request);
-  const plan = runtime.routes.plan(routeRequest, Date.now());
-  flow.routeAttempts.push(...plan.skipped);
-  if (plan.routes.length === 0) {
-    throw noRouteAvailable(plan.skipped);
-  }
+  const routes = new FlowRoutes(runtime.routes, flow, request);
+  if (routes.routes.length === 0) throw routes.noRoute();
   const body: BodyState = {
     hasBody: requestHasBody(req),
     chunked: req.headers['transfer-encoding'] !== undefined,
@@ -225,31 +222,28 @@ export async function forwardRequest(runtime: ProxyRuntime, flow: HttpFlow, req:
     expectsContinue: req.headers.expect !== undefined,
   };
   let lastError: ProxyError | undefined;
-  for (const route of plan.routes) {
+  for (const route of routes.routes) {
     if (route.kind === 'direct' && isIP(request.host) !== 0) {
       const refused = runtime.guard(request.host, request.port);
       if (refused) throw refused;
     }
     flow.upstream = route.id;
-    runtime.routes.begin(route, Date.now());
+    routes.begin(route);
     let result: AttemptResult;
     try {
       result = await attempt(runtime, flow, req, res, route, body, true);
     } catch (err) {
       // The origin answered through this route; what broke afterwards is no reason to distrust the route.
-      runtime.routes.report(route, 'success', routeRequest, Date.now());
-      runtime.routes.release(route);
-      flow.routeAttempts.push({ route: route.id, outcome: 'served' });
+      routes.served(route);
+      routes.release(route);
       throw err;
     }
-    runtime.routes.release(route);
+    routes.release(route);
     if (result.kind === 'done') {
-      runtime.routes.report(route, 'success', routeRequest, Date.now());
-      flow.routeAttempts.push({ route: route.id, outcome: 'served' });
+      routes.served(route);
       return;
     }
-    runtime.routes.report(route, result.health, routeRequest, Date.now());
-    flow.routeAttempts.push({ route: route.id, outcome: 'failed', reason: result.error.message });
+    routes.failed(route, result.health, result.error);
     lastError = result.error;
     const safeToRetry = !body.consumed && (!result.requestSent || IDEMPOTENT.has(request.method));
     if (!safeToRetry || res.destroyed) break;

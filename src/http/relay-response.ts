@@ -62,7 +62,7 @@ function sendResponse(
   // Trailers only come with a chunked body. Registered before pipe() so they are added before pipe() calls res.end().
   if (chunked) {
     upstreamRes.once('end', () => {
-      if (upstreamRes.rawTrailers.length > 0) res.addTrailers(pairs(upstreamRes.rawTrailers));
+      if (upstreamRes.rawTrailers.length > 0) res.addTrailers(new HeaderList(upstreamRes.rawTrailers).toJSON());
     });
   }
   return relayBody(upstreamRes, res);
@@ -100,10 +100,4 @@ function relayBody(source: IncomingMessage, destination: ServerResponse): Promis
     });
     source.pipe(destination);
   });
-}
-
-function pairs(raw: readonly string[]): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
-  return out;
 }

@@ -8,7 +8,8 @@ import { ProxyError, toProxyError } from '../core/errors.js';
 import type { Flow } from '../core/flow.js';
 import type { ProxyRuntime } from '../core/runtime.js';
 import { connectThrough } from '../upstream/connect-through.js';
-import { noRouteAvailable, routeRequestFor, type Route } from '../upstream/route-planner.js';
+import { FlowRoutes } from '../upstream/flow-routes.js';
+import type { Route } from '../upstream/route-planner.js';
 
 export interface DialedRoute {
   socket: Socket;
@@ -20,36 +21,30 @@ export async function dialAlongPlan(
   flow: Flow,
   target: { scheme: 'http' | 'https'; host: string; port: number },
 ): Promise<DialedRoute> {
-  const request = routeRequestFor(flow, target);
-  const plan = runtime.routes.plan(request, Date.now());
-  if (plan.skipped.length > 0) flow.routeAttempts.push(...plan.skipped);
+  const routes = new FlowRoutes(runtime.routes, flow, target);
   let lastError: ProxyError | undefined;
-  for (const route of plan.routes) {
+  for (const route of routes.routes) {
     if (runtime.shutdownSignal.aborted) break;
-    runtime.routes.begin(route, Date.now());
+    routes.begin(route);
     try {
       const socket = await connectThrough(route, target, {
         connectTimeoutMs: runtime.options.connectTimeoutMs,
         dialer: runtime.dialer,
         signal: runtime.shutdownSignal,
       });
-      runtime.routes.report(route, 'success', request, Date.now());
-      flow.routeAttempts.push({ route: route.id, outcome: 'served' });
+      routes.served(route);
       flow.upstream = route.id;
-      // The route stays busy (for least-busy) as long as the tunnel over it is open. Direct routes are not counted.
-      if (route.kind === 'upstream') socket.once('close', () => runtime.routes.release(route));
+      // The route stays busy (for least-busy) as long as the tunnel over it is open.
+      socket.once('close', () => routes.release(route));
       return { socket, route };
     } catch (err) {
       const error = toProxyError(err, 'connection_refused');
-      const health = error.upstreamStatus === 429 ? { tooManyRequests: error.retryAfterMs } : ('failure' as const);
-      runtime.routes.report(route, health, request, Date.now());
-      runtime.routes.release(route);
-      flow.routeAttempts.push({ route: route.id, outcome: 'failed', reason: error.message });
+      routes.failed(route, error.upstreamStatus === 429 ? { tooManyRequests: error.retryAfterMs } : 'failure', error);
+      routes.release(route);
       lastError = error;
       // A loop back to this proxy is a property of the target, not of the route: no other route helps.
       if (error.type === 'proxy_loop_detected') break;
     }
   }
-  if (lastError !== undefined) throw lastError;
-  throw noRouteAvailable(plan.skipped);
+  throw lastError ?? routes.noRoute();
 }
