@@ -14,7 +14,9 @@
  * worktree of an earlier commit:
  *   git worktree add /tmp/getaway-base HEAD~1 && (cd /tmp/getaway-base && npm ci && npm run build)
  *   npm run bench:pair -- /tmp/getaway-base . keepalive
- * Env: BENCH_REPS (5), BENCH_SECONDS (4). Both run the CLI's default setup (flow log on, to /dev/null).
+ * `minimal` in place of a checkout runs bench/peers/minimal-proxy.js (node:http, no flows, hooks or log):
+ *   npm run bench:pair -- minimal . setup     # what getaway costs over the least a Node proxy does
+ * Env: BENCH_REPS (5), BENCH_SECONDS (4). Checkouts run the CLI's default setup (flow log on, to /dev/null).
  */
 import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
@@ -22,24 +24,28 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildGo, ensureDebianTools, freePort, groupCpuSeconds, launch, median, ROOT, stopGroup, waitForPort } from './support.js';
 
-type Row = 'keepalive' | 'setup';
+type Row = 'keepalive' | 'setup' | 'bulk';
 
 const [dirA, dirB, rowArg = 'keepalive'] = process.argv.slice(2);
-if (dirA === undefined || dirB === undefined || (rowArg !== 'keepalive' && rowArg !== 'setup')) {
-  console.error('usage: npm run bench:pair -- <checkout A> <checkout B> [keepalive|setup]');
+if (dirA === undefined || dirB === undefined || (rowArg !== 'keepalive' && rowArg !== 'setup' && rowArg !== 'bulk')) {
+  console.error('usage: npm run bench:pair -- <checkout A | minimal> <checkout B> [keepalive|setup|bulk]');
   process.exit(2);
 }
 const row: Row = rowArg;
 const REPS = Number(process.env['BENCH_REPS'] ?? 5);
+// With BENCH_GC=1 both run under --trace-gc and the old-generation promotion per operation is reported too.
+const TRACE_GC = process.env['BENCH_GC'] === '1';
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4);
 // Both proxies share CPU 0; load generators and the origin get the rest.
 const PROXY_CPU = '0';
 const LOAD_CPUS = availableParallelism() > 1 ? `1-${availableParallelism() - 1}` : '0';
 
-function cliOf(dir: string): string {
-  const cli = join(resolve(dir), 'dist', 'src', 'cli', 'main.js');
-  if (!existsSync(cli)) throw new Error(`${cli} not found: run npm ci && npm run build in ${dir}`);
-  return cli;
+/** The command line that serves on `port`: a checkout's CLI, or `minimal` for bench/peers/minimal-proxy. */
+function commandOf(side: string): (port: number) => string[] {
+  if (side === 'minimal') return (port) => [join(ROOT, 'dist', 'bench', 'peers', 'minimal-proxy.js'), 'http', String(port)];
+  const cli = join(resolve(side), 'dist', 'src', 'cli', 'main.js');
+  if (!existsSync(cli)) throw new Error(`${cli} not found: run npm ci && npm run build in ${side}`);
+  return (port) => [cli, 'serve', '--listen', `127.0.0.1:${port}`];
 }
 
 function runLoad(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
@@ -60,6 +66,12 @@ async function drive(port: number, seconds: number, origin: { http: number; raw:
     if (failed !== null) throw new Error(`proxy on ${port}: ${failed[0]}`);
     return Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
   }
+  if (row === 'bulk') {
+    // Two tunnels each pulling 128 MiB per second asked for; an operation is one MiB.
+    const mib = Math.max(16, 128 * seconds);
+    const out = await runLoad([tunnelbench, '-proxy', `127.0.0.1:${port}`, '-target', `127.0.0.1:${origin.raw}`, '-mode', 'bulk', '-c', '2', '-mib', String(mib)]);
+    return (JSON.parse(out) as { bytes: number }).bytes / 1048576;
+  }
   const out = await runLoad([tunnelbench, '-proxy', `127.0.0.1:${port}`, '-target', `127.0.0.1:${origin.raw}`, '-mode', 'setup', '-c', '50', '-d', `${seconds}s`]);
   const result = JSON.parse(out) as { tunnels: number; failures: number };
   if (result.failures > 0) throw new Error(`proxy on ${port}: ${result.failures} tunnels failed`);
@@ -69,19 +81,50 @@ async function drive(port: number, seconds: number, origin: { http: number; raw:
 interface Started {
   port: number;
   pgid: number;
+  /** --trace-gc lines so far (BENCH_GC=1). */
+  gcLines: string[];
 }
 
-async function startGetaway(cli: string): Promise<Started> {
+/**
+ * Megabytes promoted to the old generation in `lines`: how much the heap after each scavenge grew over the one
+ * before (a mark-compact resets the baseline). Objects that outlive a scavenge interval show up here.
+ */
+function promotedMiB(lines: readonly string[]): { promoted: number; markCompacts: number } {
+  let previous: number | undefined;
+  let promoted = 0;
+  let markCompacts = 0;
+  for (const line of lines) {
+    const match = /(Scavenge|Mark-Compact)[^>]*-> ([\d.]+) \(/.exec(line);
+    if (match === null) continue;
+    const after = Number(match[2]);
+    if (match[1] === 'Mark-Compact') markCompacts++;
+    else if (previous !== undefined && after > previous) promoted += after - previous;
+    previous = after;
+  }
+  return { promoted, markCompacts };
+}
+
+async function startProxy(command: (port: number) => string[]): Promise<Started> {
   const port = await freePort();
-  const child: ChildProcess = launch(process.execPath, [cli, 'serve', '--listen', `127.0.0.1:${port}`], 'ignore', PROXY_CPU);
+  const child: ChildProcess = launch(process.execPath, TRACE_GC ? ['--trace-gc', ...command(port)] : command(port), TRACE_GC ? 'pipe' : 'ignore', PROXY_CPU);
+  const gcLines: string[] = [];
+  if (TRACE_GC) {
+    let partial = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      const text = partial + chunk.toString();
+      const lines = text.split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) if (line.includes('Scavenge') || line.includes('Mark-Compact')) gcLines.push(line);
+    });
+  }
   await waitForPort(port);
-  return { port, pgid: child.pid! };
+  return { port, pgid: child.pid!, gcLines };
 }
 
 async function main(): Promise<void> {
   ensureDebianTools({ wrk: 'wrk', go: 'golang-go', taskset: 'util-linux' });
-  const cliA = cliOf(dirA!);
-  const cliB = cliOf(dirB!);
+  const commandA = commandOf(dirA!);
+  const commandB = commandOf(dirB!);
   const work = mkdtempSync(join(tmpdir(), 'getaway-pair-'));
   const originBin = buildGo(work, 'origin');
   const tunnelbench = buildGo(work, 'tunnelbench');
@@ -92,24 +135,35 @@ async function main(): Promise<void> {
     originProcess.stdout!.once('data', (chunk: Buffer) => done(chunk.toString().trim().split(' ').map(Number))),
   );
   const origin = { http: http!, raw: raw! };
-  const unit = row === 'keepalive' ? 'µs/request' : 'µs/tunnel';
+  const unit = row === 'keepalive' ? 'µs/request' : row === 'setup' ? 'µs/tunnel' : 'µs/MiB';
+  const perThousand = row === 'keepalive' ? 'requests' : row === 'setup' ? 'tunnels' : 'MiB';
   console.log(`${row}: proxy CPU per operation, A = ${dirA}, B = ${dirB}, both pinned to CPU ${PROXY_CPU}, ${REPS} × ${SECONDS} s`);
   const ratios: number[] = [];
   for (let rep = 1; rep <= REPS; rep++) {
-    const a = await startGetaway(cliA);
-    const b = await startGetaway(cliB);
+    const a = await startProxy(commandA);
+    const b = await startProxy(commandB);
     groups.push(a.pgid, b.pgid);
     // Warm-up (JIT, pools) before anything is counted.
     await Promise.all([drive(a.port, 1, origin, tunnelbench), drive(b.port, 1, origin, tunnelbench)]);
     const cpuA = groupCpuSeconds(a.pgid);
     const cpuB = groupCpuSeconds(b.pgid);
+    const gcFromA = a.gcLines.length;
+    const gcFromB = b.gcLines.length;
     const [opsA, opsB] = await Promise.all([drive(a.port, SECONDS, origin, tunnelbench), drive(b.port, SECONDS, origin, tunnelbench)]);
     const perOpA = ((groupCpuSeconds(a.pgid) - cpuA) / opsA!) * 1e6;
     const perOpB = ((groupCpuSeconds(b.pgid) - cpuB) / opsB!) * 1e6;
     stopGroup(a.pgid);
     stopGroup(b.pgid);
     ratios.push(perOpB / perOpA);
-    console.log(`  rep ${rep}: A ${perOpA.toFixed(1)} ${unit} (${opsA} ops), B ${perOpB.toFixed(1)} ${unit} (${opsB} ops), B/A ${(perOpB / perOpA).toFixed(2)}`);
+    console.log(`  rep ${rep}: A ${perOpA.toFixed(1)} ${unit} (${opsA!.toFixed(0)} ops), B ${perOpB.toFixed(1)} ${unit} (${opsB!.toFixed(0)} ops), B/A ${(perOpB / perOpA).toFixed(2)}`);
+    if (TRACE_GC) {
+      const gcA = promotedMiB(a.gcLines.slice(gcFromA));
+      const gcB = promotedMiB(b.gcLines.slice(gcFromB));
+      const rate = (mib: number, ops: number): string => ((mib * 1000) / ops).toFixed(2);
+      console.log(
+        `         promoted MB per 1000 ${perThousand}: A ${rate(gcA.promoted, opsA!)}, B ${rate(gcB.promoted, opsB!)}; mark-compacts: A ${gcA.markCompacts}, B ${gcB.markCompacts}`,
+      );
+    }
   }
   console.log(`median B/A: ${median(ratios).toFixed(2)} (below 1: B spends less CPU per operation)`);
 }

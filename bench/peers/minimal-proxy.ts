@@ -1,9 +1,11 @@
 /**
- * A minimal absolute-form forward proxy with a choice of origin client, for one question only: how much does
- * the client library cost? `node dist/bench/peers/minimal-proxy.js http|undici PORT`. No hop-by-hop handling,
- * no errors worth the name: not a peer, a measuring stick.
+ * A minimal forward proxy with a choice of origin client: how much does the client library cost
+ * (bench:clients), and how much does getaway cost over the least a Node proxy does (bench:pair with `minimal`).
+ * `node dist/bench/peers/minimal-proxy.js http|undici PORT`. Absolute-form HTTP and CONNECT; no hop-by-hop
+ * handling, no errors worth the name, no log: not a peer, a measuring stick.
  */
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { Pool } from 'undici';
 
 const mode = process.argv[2] === 'undici' ? 'undici' : 'http';
@@ -56,6 +58,18 @@ const server = createServer((req, res) => {
   const url = new URL(req.url ?? '/');
   if (mode === 'undici') viaUndici(req, res, url);
   else viaHttp(req, res, url);
+});
+// CONNECT: dial, 200, pipe both ways. Enough for the setup and bulk rows.
+server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+  const colon = (req.url ?? '').lastIndexOf(':');
+  const upstream = connect({ host: req.url!.slice(0, colon), port: Number(req.url!.slice(colon + 1)) }, () => {
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head.length > 0) upstream.write(head);
+    upstream.pipe(socket);
+    socket.pipe(upstream);
+  });
+  upstream.on('error', () => socket.destroy());
+  socket.on('error', () => upstream.destroy());
 });
 server.listen(Number(process.argv[3] ?? 0), '127.0.0.1', () => {
   const address = server.address();
