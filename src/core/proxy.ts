@@ -152,8 +152,8 @@ class ProxyServer implements Proxy {
   async listen(): Promise<AddressInfo> {
     if (this.#netServer !== undefined) throw new Error('listen() was already called');
     if (this.#options.mitm !== undefined) {
-      // Loaded only when interception is on: the X.509 library is a third of the heap a proxy starts with, and a
-      // bigger heap measurably raised GC work (mark-compacts during bulk tunnels) for everyone else.
+      // Loaded only when interception is on: with the X.509 library in the start-up heap, V8 ran mark-compacts
+      // during bulk tunnels for everyone else (docs/performance.md, "Heap size at start-up").
       const { createMitm } = await import('../mitm/create-mitm.js');
       this.#mitm = await createMitm(this.#options.mitm);
     }

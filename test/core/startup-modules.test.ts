@@ -1,7 +1,7 @@
 /**
  * A proxy that does not intercept, use SOCKS or read YAML does not load the libraries for them. Not a matter of
- * taste: the X.509 library alone was a third of the start-up heap, and with it V8 ran a mark-compact every ~60 ms
- * during bulk tunnels (about 1.6x the CPU per GiB, docs/performance.md). Module loading is recorded by a
+ * taste: with them in the start-up heap V8 ran mark-compacts during bulk tunnels (docs/performance.md, "Heap size
+ * at start-up"). Module loading is recorded by a
  * resolve hook in a child process, so this asserts what was loaded, not how fast anything ran.
  */
 import assert from 'node:assert/strict';
