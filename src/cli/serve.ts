@@ -23,7 +23,7 @@ export async function serve(flags: ServeCommandOptions): Promise<void> {
   const settings: ServeSettings = { ...fromFile, ...definedOnly(fromFlags) };
   const level: LevelWithSilent = settings.logLevel ?? 'info';
   const inCluster = workers > 1 || cluster.isWorker;
-  const { logger, flush } = createLogger({ level, pretty: process.stdout.isTTY === true, syncWrites: inCluster });
+  const { logger, flush } = createLogger({ level, pretty: process.stdout.isTTY === true, sharedOutput: inCluster });
   const { logLevel: _level, ...proxySettings } = settings;
   if (workers > 1 && cluster.isPrimary) {
     await runPrimary(workers, settings.shutdownGraceMs ?? DEFAULT_OPTIONS.shutdownGraceMs, logger, flush);
