@@ -28,7 +28,8 @@ function runLoad(command: string, args: string[], env: NodeJS.ProcessEnv = {}): 
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string };
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
 }
 
 function category(node: ProfileNode): string {
@@ -79,4 +80,45 @@ console.log(`row ${row}: ${summary}`);
 console.log(`busy CPU ${(busy / 1000).toFixed(0)} ms; shares of it, by where the code lives:`);
 for (const [name, us] of [...totals].filter(([n]) => n !== 'idle').sort((a, b) => b[1] - a[1])) {
   console.log(`  ${((100 * us) / busy).toFixed(1).padStart(5)} %  ${name}`);
+}
+
+// BENCH_TOP=N also lists the N functions with the most self time and the N getaway functions with the most
+// inclusive time (their own plus everything they called), which is what points at a change to make.
+const top = Number(process.env['BENCH_TOP'] ?? 0);
+if (top > 0) {
+  const where = (node: ProfileNode): string => {
+    const { functionName, url, lineNumber } = node.callFrame;
+    return `${functionName || '(anonymous)'} ${url.replace(/^.*\/(dist|node_modules)\//, '$1/')}:${lineNumber + 1}`;
+  };
+  const self = new Map<number, number>();
+  profile.samples!.forEach((id: number, i: number) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas![i] ?? 0)));
+  const selfByFunction = new Map<string, number>();
+  for (const [id, us] of self) {
+    const node = byId.get(id)!;
+    if (category(node) === 'idle') continue;
+    selfByFunction.set(where(node), (selfByFunction.get(where(node)) ?? 0) + us);
+  }
+  const inclusive = new Map<string, number>();
+  const walk = (id: number, onStack: Set<string>): number => {
+    const node = byId.get(id)!;
+    let total = self.get(id) ?? 0;
+    const key = where(node);
+    const counts = node.callFrame.url.includes('/dist/src/') && !onStack.has(key);
+    if (counts) onStack.add(key);
+    for (const child of node.children ?? []) total += walk(child, onStack);
+    if (counts) {
+      onStack.delete(key);
+      inclusive.set(key, (inclusive.get(key) ?? 0) + total);
+    }
+    return total;
+  };
+  walk((profile.nodes as ProfileNode[])[0]!.id, new Set());
+  const print = (title: string, entries: Map<string, number>): void => {
+    console.log(title);
+    for (const [name, us] of [...entries].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+      console.log(`  ${((100 * us) / busy).toFixed(1).padStart(5)} %  ${name}`);
+    }
+  };
+  print('most self time:', selfByFunction);
+  print("getaway's functions by inclusive time:", inclusive);
 }
