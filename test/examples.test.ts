@@ -6,9 +6,12 @@ import { test, type TestContext } from 'node:test';
 import { curl, rawConnect } from './helpers/clients.js';
 import { startOrigin } from './helpers/servers.js';
 
-async function runExample(t: TestContext, name: string): Promise<string> {
+/** What the last example printed, for examples that report more than their URL. */
+let lastOutput = '';
+
+async function runExample(t: TestContext, name: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
   const path = fileURLToPath(new URL(`../examples/${name}.js`, import.meta.url));
-  const child = spawn(process.execPath, [path], { env: { ...process.env, PORT: '0' }, stdio: 'pipe' });
+  const child = spawn(process.execPath, [path], { env: { ...process.env, PORT: '0', ...env }, stdio: 'pipe' });
   t.after(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
@@ -18,6 +21,7 @@ async function runExample(t: TestContext, name: string): Promise<string> {
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       const url = /"url":"(http:\/\/[^"]+)"/.exec(output)?.[1];
+      lastOutput = output;
       if (url !== undefined) {
         clearTimeout(timer);
         resolve(url);
@@ -50,4 +54,14 @@ test('examples/stamp-requests: the origin sees the tag, the client sees the stam
   const result = await curl(['-x', url, '-i', origin.url]);
   assert.equal(tag, 'example');
   assert.match(result.stdout, /X-Getaway-Seen: GET 127\.0\.0\.1\r\n/);
+});
+
+test('examples/metrics: a request through the proxy shows up on the metrics endpoint', async (t) => {
+  const origin = await startOrigin(t, (_req, res) => res.end('counted'));
+  const url = await runExample(t, 'metrics', { ADMIN_PORT: '0' });
+  const metricsUrl = /"metrics":"(http:\/\/[^"]+)"/.exec(lastOutput)?.[1];
+  assert.ok(metricsUrl !== undefined, lastOutput);
+  assert.equal((await curl(['-x', url, origin.url])).stdout, 'counted');
+  const text = await (await fetch(metricsUrl)).text();
+  assert.match(text, /^getaway_flows_total\{kind="http",outcome="complete"\} 1$/m);
 });

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { CaError, defaultCaDir } from '../mitm/ca-files.js';
-import { parseListen } from '../config/config-file.js';
+import { parseAdmin, parseListen } from '../config/config-file.js';
 import { OptionsError } from '../config/options.js';
 import { LOG_LEVELS } from '../log/create-logger.js';
 import { STRATEGY_NAMES } from '../upstream/upstream-strategy.js';
@@ -60,6 +60,7 @@ program
   .option('--upstream-attempts <n>', 'most upstreams tried for one request or tunnel', positiveInteger('--upstream-attempts'))
   .option('--sticky-ttl <ms>', 'how long sticky strategies keep a key on one upstream', milliseconds('--sticky-ttl'))
   .option('--bind <address>', 'local address for direct connections; repeat to rotate', collect, [])
+  .option('--admin <host:port>', 'serve /metrics (Prometheus) and /healthz on this address; "9090" means 127.0.0.1:9090')
   .option('-w, --workers <n>', 'processes sharing the listener ("auto": one per core)', workerCount)
   .option('--mitm', 'intercept HTTPS with certificates signed by the local CA (getaway ca init)')
   .option('--ca-dir <dir>', 'where the interception CA lives', defaultCaDir())
@@ -100,6 +101,7 @@ program
     }
     if (raw['caBundle'] !== undefined) flags.caBundle = [readFileSync(raw['caBundle'] as string, 'utf8')];
     if (raw['insecureUpstreamTls'] === true) flags.insecureUpstreamTls = true;
+    if (raw['admin'] !== undefined) flags.admin = parseAdmin(raw['admin'], '--admin');
     // The default --listen must not override a config file's `listen`; only an explicit flag does.
     if (command.getOptionValueSource('listen') === 'cli' || raw['config'] === undefined) {
       Object.assign(flags, parseListen(String(raw['listen']), '--listen'));

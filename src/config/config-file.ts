@@ -9,10 +9,14 @@ import { LOG_LEVELS } from '../log/create-logger.js';
 import type { LevelWithSilent } from 'pino';
 
 /** What `getaway serve` takes from a config file or flags: the library options plus the listener and log level. */
-export type ServeSettings = Omit<ProxyOptions, 'addons' | 'logger'> & { logLevel?: LevelWithSilent };
+export type ServeSettings = Omit<ProxyOptions, 'addons' | 'logger'> & {
+  logLevel?: LevelWithSilent;
+  /** Where the admin endpoint (/metrics, /healthz) listens; off when absent. */
+  admin?: { host: string; port: number };
+};
 
 const ROUTING_FILE_KEYS = new Set<string>(['upstreams', 'strategy', 'routes', 'bind', 'mitm']);
-const FILE_KEYS = new Set<string>(['listen', 'logLevel', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_FILE_KEYS]);
+const FILE_KEYS = new Set<string>(['listen', 'admin', 'logLevel', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_FILE_KEYS]);
 const DURATIONS = new Set<string>(DURATION_KEYS);
 
 /** "127.0.0.1:8080", "[::1]:8080", ":8080" or "8080" (the last two keep the default host). */
@@ -37,6 +41,13 @@ export function parseListen(value: string, where: string): { host?: string; port
     throw new OptionsError([`${where}: expected HOST:PORT (for example 127.0.0.1:8080, [::1]:8080 or 0.0.0.0:0), got ${JSON.stringify(value)}`]);
   }
   return host === undefined ? { port } : { host, port };
+}
+
+/** The admin address: like `listen`, but on loopback unless a host is given (metrics are not for the network). */
+export function parseAdmin(value: unknown, where: string): { host: string; port: number } {
+  if (typeof value !== 'string' && typeof value !== 'number') throw new OptionsError([`${where}: expected "HOST:PORT", got ${JSON.stringify(value)}`]);
+  const { host, port } = parseListen(String(value), where);
+  return { host: host ?? '127.0.0.1', port };
 }
 
 export async function loadConfigFile(path: string): Promise<ServeSettings> {
@@ -67,6 +78,12 @@ export async function loadConfigFile(path: string): Promise<ServeSettings> {
         } catch (err) {
           problems.push(...(err as OptionsError).problems);
         }
+      }
+    } else if (key === 'admin') {
+      try {
+        settings.admin = parseAdmin(value, `${path}: admin`);
+      } catch (err) {
+        problems.push(...(err as OptionsError).problems);
       }
     } else if (key === 'upstreams' && value === 'env') {
       // `upstreams: env` is the file's spelling of `--upstream env`.

@@ -87,3 +87,9 @@ test('a config file can turn interception on, and its mistakes are named', async
     return true;
   });
 });
+
+test('admin in a config file: a port alone stays on loopback, a bad address is named', async () => {
+  assert.deepEqual(await loadConfigFile(tempFile('admin.yaml', 'admin: 9090\n')), { admin: { host: '127.0.0.1', port: 9090 } });
+  assert.deepEqual(await loadConfigFile(tempFile('admin6.yaml', "admin: '[::1]:0'\n")), { admin: { host: '::1', port: 0 } });
+  await assert.rejects(loadConfigFile(tempFile('admin-bad.json', JSON.stringify({ admin: { port: 1 } }))), /admin-bad\.json: admin: expected "HOST:PORT"/);
+});

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 
-const LAZY_LIBRARIES = ['pkijs', 'asn1js', 'socks', 'yaml'];
+const LAZY_LIBRARIES = ['pkijs', 'asn1js', 'socks', 'yaml', 'prom-client'];
 
 function loadedModules(script: string): Promise<string[]> {
   const dir = mkdtempSync(join(tmpdir(), 'getaway-modules-'));
@@ -41,7 +41,7 @@ export async function resolve(specifier, context, next) {
 
 const index = pathToFileURL(join(import.meta.dirname, '..', '..', 'src', 'index.js')).href;
 
-test('a plain proxy (no interception, no SOCKS) starts, serves a tunnel and stops without loading X.509, SOCKS or YAML code', async () => {
+test('a plain proxy (no interception, no SOCKS) starts, serves a tunnel and stops without loading X.509, SOCKS, YAML or metrics code', async () => {
   const modules = await loadedModules(`
 import { createServer } from 'node:net';
 import { connect } from 'node:net';
@@ -77,6 +77,7 @@ test('the lazily loaded libraries are still found when needed', async () => {
 await import(${JSON.stringify(pathToFileURL(join(import.meta.dirname, '..', '..', 'src', 'mitm', 'create-mitm.js')).href)});
 await import('socks');
 await import('yaml');
+await import(${JSON.stringify(pathToFileURL(join(import.meta.dirname, '..', '..', 'src', 'metrics.js')).href)});
 `);
   for (const library of LAZY_LIBRARIES) assert.ok(modules.some((url) => url.includes(`/node_modules/${library}/`)), `${library} not resolved`);
 });

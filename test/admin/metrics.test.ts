@@ -1,0 +1,119 @@
+/** The metrics addon and the admin endpoint, with real clients: curl through the proxy, fetch for scrapes. */
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { createAdminServer, metrics, registerProxyMetrics } from '../../src/metrics.js';
+import { curl, rawConnect } from '../helpers/clients.js';
+import { startCliProxy } from '../helpers/cli-process.js';
+import { startOrigin, startProxy, startTcpServer, waitFor } from '../helpers/servers.js';
+
+/** Parses the Prometheus text format into `name{labels}` → value (label order as printed). */
+function parseMetrics(text: string): Map<string, number> {
+  const values = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const space = line.lastIndexOf(' ');
+    values.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return values;
+}
+
+async function scrape(url: string): Promise<Map<string, number>> {
+  const response = await fetch(`${url}/metrics`);
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  return parseMetrics(await response.text());
+}
+
+async function startAdmin(t: TestContext, registry: Registry): Promise<string> {
+  const admin = createAdminServer({
+    host: '127.0.0.1',
+    port: 0,
+    collect: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
+    logger: pino({ level: 'silent' }),
+  });
+  const { port } = await admin.listen();
+  t.after(() => admin.close());
+  return `http://127.0.0.1:${port}`;
+}
+
+test('flows, errors, status codes, bytes and durations are counted as the flows end', async (t) => {
+  const origin = await startOrigin(t, (_req, res) => res.end('0123456789'));
+  const echo = await startTcpServer(t, (socket) => socket.pipe(socket));
+  const closed = await startTcpServer(t, (socket) => socket.destroy());
+  closed.server.close(); // nothing listens there any more: connection refused
+  const registry = new Registry();
+  const { proxy, url } = await startProxy(t, { addons: [metrics({ registry })] });
+  registerProxyMetrics(registry, proxy);
+  const admin = await startAdmin(t, registry);
+
+  for (let i = 0; i < 3; i++) assert.equal((await curl(['-x', url, `${origin.url}/${i}`])).stdout, '0123456789');
+  assert.match((await curl(['-s', '-o', '/dev/null', '-w', '%{http_code}', '-x', url, `http://127.0.0.1:${closed.port}/`])).stdout, /^502$/);
+  const tunnel = await rawConnect(proxy.address()!.port);
+  tunnel.socket.write(`CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\nHost: 127.0.0.1:${echo.port}\r\n\r\n`);
+  await tunnel.waitFor('\r\n\r\n');
+  tunnel.socket.write('hello');
+  await tunnel.waitFor('hello');
+  tunnel.socket.end();
+  await waitFor(() => proxy.activeFlows === 0, 3000, 'the tunnel to end');
+
+  const values = await scrape(admin);
+  assert.equal(values.get('getaway_flows_total{kind="http",outcome="complete"}'), 3);
+  assert.equal(values.get('getaway_flows_total{kind="http",outcome="error"}'), 1);
+  assert.equal(values.get('getaway_flows_total{kind="tunnel",outcome="complete"}'), 1);
+  assert.equal(values.get('getaway_flow_errors_total{type="connection_refused"}'), 1);
+  // Three GETs and the CONNECT's "200 Connection Established"; the refused dial was answered 502 by the proxy.
+  assert.equal(values.get('getaway_http_responses_total{code="200"}'), 4);
+  assert.equal(values.get('getaway_http_responses_total{code="502"}'), 1);
+  assert.equal(values.get('getaway_bytes_total{direction="origin_to_client"}'), 30 + 5);
+  assert.equal(values.get('getaway_bytes_total{direction="client_to_origin"}'), 5);
+  assert.equal(values.get('getaway_flow_duration_seconds_count{kind="http"}'), 4);
+  assert.equal(values.get('getaway_flow_duration_seconds_count{kind="tunnel"}'), 1);
+  assert.equal(values.get('getaway_connections_accepted_total'), 5);
+  assert.equal(values.get('getaway_active_flows'), 0);
+});
+
+test('the admin endpoint answers /healthz, refuses other paths and methods, and a scrape does not disturb the proxy', async (t) => {
+  const registry = new Registry();
+  const origin = await startOrigin(t, (_req, res) => res.end('still here'));
+  const { url } = await startProxy(t, { addons: [metrics({ registry })] });
+  const admin = await startAdmin(t, registry);
+  assert.equal(await (await fetch(`${admin}/healthz`)).text(), 'ok\n');
+  assert.equal((await fetch(`${admin}/`)).status, 404);
+  assert.equal((await fetch(`${admin}/metrics`, { method: 'POST' })).status, 405);
+  const head = await fetch(`${admin}/metrics`, { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal(await head.text(), '');
+  assert.equal((await curl(['-x', url, origin.url])).stdout, 'still here');
+});
+
+test('serve --admin: one process serves its metrics, Node process metrics included', async (t) => {
+  const origin = await startOrigin(t, (_req, res) => res.end('ok'));
+  const cli = await startCliProxy(t, ['--admin', '127.0.0.1:0']);
+  await waitFor(() => cli.lines.some((line) => typeof line['admin'] === 'string'), 5000, 'the admin line');
+  const admin = cli.lines.find((line) => typeof line['admin'] === 'string')!['admin'] as string;
+  for (let i = 0; i < 2; i++) assert.equal((await curl(['-x', cli.url, origin.url])).stdout, 'ok');
+  const values = await scrape(admin);
+  assert.equal(values.get('getaway_flows_total{kind="http",outcome="complete"}'), 2);
+  assert.ok((values.get('process_resident_memory_bytes') ?? 0) > 0, 'default Node process metrics are there');
+  cli.child.kill('SIGTERM');
+  assert.equal(await cli.exited, 0);
+});
+
+test('serve --workers 2 --admin: the primary serves the sum of every worker\'s metrics', async (t) => {
+  const origin = await startOrigin(t, (_req, res) => res.end('ok'));
+  const cli = await startCliProxy(t, ['--workers', '2', '--admin', '127.0.0.1:0']);
+  await waitFor(() => cli.lines.some((line) => typeof line['admin'] === 'string'), 5000, 'the admin line');
+  const admin = cli.lines.find((line) => typeof line['admin'] === 'string')!['admin'] as string;
+  const requests = 24;
+  // A connection each (curl runs once per request), so the kernel spreads them over both workers' accept queues.
+  for (let i = 0; i < requests; i++) assert.equal((await curl(['-x', cli.url, `${origin.url}/${i}`])).stdout, 'ok');
+  await waitFor(() => cli.lines.filter((line) => typeof line['flowId'] === 'string').length === requests, 5000, 'every flow line');
+  const served = new Set(cli.lines.filter((line) => typeof line['flowId'] === 'string').map((line) => line['pid']));
+  const values = await scrape(admin);
+  assert.equal(values.get('getaway_flows_total{kind="http",outcome="complete"}'), requests, `summed over workers ${[...served].join(', ')}`);
+  assert.equal(values.get('getaway_http_responses_total{code="200"}'), requests);
+  cli.child.kill('SIGTERM');
+  assert.equal(await cli.exited, 0);
+});
