@@ -16,7 +16,9 @@
  *   npm run bench:pair -- /tmp/getaway-base . keepalive
  * `minimal` in place of a checkout runs bench/peers/minimal-proxy.js (node:http, no flows, hooks or log):
  *   npm run bench:pair -- minimal . setup     # what getaway costs over the least a Node proxy does
- * Env: BENCH_REPS (5), BENCH_SECONDS (4). Checkouts run the CLI's default setup (flow log on, to /dev/null).
+ * Env: BENCH_REPS (5), BENCH_SECONDS (4). Checkouts run the CLI's default setup (flow log on, to /dev/null);
+ * BENCH_ARGS_A / BENCH_ARGS_B add serve flags to one side, so one build can be compared with itself under an option:
+ *   BENCH_ARGS_B='--admin 0' npm run bench:pair -- . . keepalive      # what keeping metrics costs
  */
 import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
@@ -41,11 +43,12 @@ const PROXY_CPU = '0';
 const LOAD_CPUS = availableParallelism() > 1 ? `1-${availableParallelism() - 1}` : '0';
 
 /** The command line that serves on `port`: a checkout's CLI, or `minimal` for bench/peers/minimal-proxy. */
-function commandOf(side: string): (port: number) => string[] {
+function commandOf(side: string, extraArgs: string | undefined): (port: number) => string[] {
   if (side === 'minimal') return (port) => [join(ROOT, 'dist', 'bench', 'peers', 'minimal-proxy.js'), 'http', String(port)];
   const cli = join(resolve(side), 'dist', 'src', 'cli', 'main.js');
   if (!existsSync(cli)) throw new Error(`${cli} not found: run npm ci && npm run build in ${side}`);
-  return (port) => [cli, 'serve', '--listen', `127.0.0.1:${port}`];
+  const extra = extraArgs === undefined || extraArgs.trim() === '' ? [] : extraArgs.trim().split(/\s+/);
+  return (port) => [cli, 'serve', '--listen', `127.0.0.1:${port}`, ...extra];
 }
 
 function runLoad(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
@@ -123,8 +126,8 @@ async function startProxy(command: (port: number) => string[]): Promise<Started>
 
 async function main(): Promise<void> {
   ensureDebianTools({ wrk: 'wrk', go: 'golang-go', taskset: 'util-linux' });
-  const commandA = commandOf(dirA!);
-  const commandB = commandOf(dirB!);
+  const commandA = commandOf(dirA!, process.env['BENCH_ARGS_A']);
+  const commandB = commandOf(dirB!, process.env['BENCH_ARGS_B']);
   const work = mkdtempSync(join(tmpdir(), 'getaway-pair-'));
   const originBin = buildGo(work, 'origin');
   const tunnelbench = buildGo(work, 'tunnelbench');
