@@ -35,7 +35,7 @@ if (dirA === undefined || dirB === undefined || (rowArg !== 'keepalive' && rowAr
 }
 const row: Row = rowArg;
 const REPS = Number(process.env['BENCH_REPS'] ?? 5);
-// With BENCH_GC=1 both run under --trace-gc and the old-generation promotion per operation is reported too.
+// With BENCH_GC=1 both run under --trace-gc and the allocation and old-generation promotion per operation are reported too.
 const TRACE_GC = process.env['BENCH_GC'] === '1';
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4);
 // Both proxies share CPU 0; load generators and the origin get the rest.
@@ -89,22 +89,27 @@ interface Started {
 }
 
 /**
- * Megabytes promoted to the old generation in `lines`: how much the heap after each scavenge grew over the one
- * before (a mark-compact resets the baseline). Objects that outlive a scavenge interval show up here.
+ * From --trace-gc lines ("Scavenge 3.9 (4.0) -> 3.0 (5.0) MB"): megabytes allocated, as what the heap held at
+ * each collection over what the one before left (everything allocated in between is there); and megabytes
+ * promoted to the old generation, as how much the heap after each scavenge grew over the one before (a
+ * mark-compact resets the baseline): objects that outlive a scavenge interval show up there.
  */
-function promotedMiB(lines: readonly string[]): { promoted: number; markCompacts: number } {
+function gcFigures(lines: readonly string[]): { allocated: number; promoted: number; markCompacts: number } {
   let previous: number | undefined;
+  let allocated = 0;
   let promoted = 0;
   let markCompacts = 0;
   for (const line of lines) {
-    const match = /(Scavenge|Mark-Compact)[^>]*-> ([\d.]+) \(/.exec(line);
+    const match = /(Scavenge|Mark-Compact)\s+([\d.]+) \([\d.]+\) -> ([\d.]+) \(/.exec(line);
     if (match === null) continue;
-    const after = Number(match[2]);
+    const before = Number(match[2]);
+    const after = Number(match[3]);
+    if (previous !== undefined && before > previous) allocated += before - previous;
     if (match[1] === 'Mark-Compact') markCompacts++;
     else if (previous !== undefined && after > previous) promoted += after - previous;
     previous = after;
   }
-  return { promoted, markCompacts };
+  return { allocated, promoted, markCompacts };
 }
 
 async function startProxy(command: (port: number) => string[]): Promise<Started> {
@@ -160,11 +165,11 @@ async function main(): Promise<void> {
     ratios.push(perOpB / perOpA);
     console.log(`  rep ${rep}: A ${perOpA.toFixed(1)} ${unit} (${opsA!.toFixed(0)} ops), B ${perOpB.toFixed(1)} ${unit} (${opsB!.toFixed(0)} ops), B/A ${(perOpB / perOpA).toFixed(2)}`);
     if (TRACE_GC) {
-      const gcA = promotedMiB(a.gcLines.slice(gcFromA));
-      const gcB = promotedMiB(b.gcLines.slice(gcFromB));
+      const gcA = gcFigures(a.gcLines.slice(gcFromA));
+      const gcB = gcFigures(b.gcLines.slice(gcFromB));
       const rate = (mib: number, ops: number): string => ((mib * 1000) / ops).toFixed(2);
       console.log(
-        `         promoted MB per 1000 ${perThousand}: A ${rate(gcA.promoted, opsA!)}, B ${rate(gcB.promoted, opsB!)}; mark-compacts: A ${gcA.markCompacts}, B ${gcB.markCompacts}`,
+        `         per 1000 ${perThousand}: allocated MB A ${rate(gcA.allocated, opsA!)}, B ${rate(gcB.allocated, opsB!)}; promoted MB A ${rate(gcA.promoted, opsA!)}, B ${rate(gcB.promoted, opsB!)}; mark-compacts: A ${gcA.markCompacts}, B ${gcB.markCompacts}`,
       );
     }
   }
