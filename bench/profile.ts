@@ -2,7 +2,8 @@
  * `npm run bench:profile -- keepalive|setup|bulk`: where a getaway process spends its CPU under one benchmark
  * row. The proxy runs in this process (library, flow log on, written to /dev/null) under the V8 profiler; the
  * load (wrk, or the Go tunnel client) and the Go origin run beside it. Self time is summed by where the code lives,
- * so the shares answer "is it getaway, its log line, Node's HTTP machinery or the kernel".
+ * so the shares answer "is it getaway, its log line, Node's HTTP machinery or the kernel". BENCH_TOP=N lists
+ * functions; BENCH_ALLOC=1 adds what each function allocates per operation (garbage included).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { createProxy, flowLog } from '../src/index.js';
+import { TurnBatchedDestination } from '../src/log/turn-batched-destination.js';
 import { buildGo as buildGoIn, ROOT } from './support.js';
 
 const row = process.argv[2] ?? 'keepalive';
@@ -50,23 +52,37 @@ const [httpPort, rawPort] = await new Promise<number[]>((resolve) =>
 );
 const tunnelbench = row === 'keepalive' ? '' : buildGo('tunnelbench');
 
-const proxy = createProxy({ port: 0, logger: pino({ base: undefined }, pino.destination({ dest: '/dev/null', sync: false })), addons: [flowLog()] });
+// The CLI's destination (log/create-logger.ts), writing to /dev/null.
+const destination = new TurnBatchedDestination(pino.destination({ dest: '/dev/null', sync: true }));
+const proxy = createProxy({ port: 0, logger: pino({ base: undefined }, destination), addons: [flowLog()] });
 const { port } = await proxy.listen();
 const session = new Session();
 session.connect();
 await session.post('Profiler.enable');
 await session.post('Profiler.start');
+// BENCH_ALLOC=1: V8's sampling heap profiler too, keeping samples of objects already collected, so the report
+// says who allocates per operation (garbage included), not who holds memory at the end.
+const ALLOC = process.env['BENCH_ALLOC'] === '1';
+if (ALLOC) {
+  await session.post('HeapProfiler.enable');
+  await session.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+}
 let summary: string;
+let operations: number;
 if (row === 'keepalive') {
   const out = await runLoad('wrk', ['-t1', '-c50', `-d${SECONDS}s`, '-s', join(ROOT, 'bench', 'wrk-proxy.lua'), `http://127.0.0.1:${port}`], {
     TARGET: `http://127.0.0.1:${httpPort}/1k`,
   });
   summary = `${/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]} req/s`;
+  operations = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
 } else {
   const args = row === 'bulk' ? ['-mode', 'bulk', '-c', '2', '-mib', '512'] : ['-mode', 'setup', '-c', '50', '-d', `${SECONDS}s`];
   summary = (await runLoad(tunnelbench, ['-proxy', `127.0.0.1:${port}`, '-target', `127.0.0.1:${rawPort}`, ...args])).trim();
+  const result = JSON.parse(summary) as { tunnels?: number; bytes?: number };
+  operations = row === 'bulk' ? (result.bytes ?? NaN) / 1048576 : (result.tunnels ?? NaN);
 }
 const { profile } = await session.post('Profiler.stop');
+const allocation = ALLOC ? (await session.post('HeapProfiler.stopSampling')).profile : undefined;
 await proxy.close();
 
 const byId = new Map<number, ProfileNode>((profile.nodes as ProfileNode[]).map((node) => [node.id, node]));
@@ -121,4 +137,27 @@ if (top > 0) {
   };
   print('most self time:', selfByFunction);
   print("getaway's functions by inclusive time:", inclusive);
+}
+
+interface AllocationNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: AllocationNode[];
+}
+
+if (allocation !== undefined) {
+  const bySite = new Map<string, number>();
+  let total = 0;
+  const visit = (node: AllocationNode): void => {
+    const { functionName, url, lineNumber } = node.callFrame;
+    const site = `${functionName || '(anonymous)'} ${url.replace(/^.*\/(dist|node_modules)\//, '$1/')}:${lineNumber + 1}`;
+    bySite.set(site, (bySite.get(site) ?? 0) + node.selfSize);
+    total += node.selfSize;
+    node.children.forEach(visit);
+  };
+  visit(allocation.head as AllocationNode);
+  console.log(`allocated ${(total / operations / 1024).toFixed(1)} KiB per operation (sampled); by allocating function:`);
+  for (const [site, bytes] of [...bySite].sort((a, b) => b[1] - a[1]).slice(0, Math.max(top, 25))) {
+    console.log(`  ${(bytes / operations).toFixed(0).padStart(6)} B  ${site}`);
+  }
 }
