@@ -1,5 +1,5 @@
 /**
- * `npm run bench:pair -- <checkout A> <checkout B> [keepalive|setup]`: which of two getaway builds spends less CPU
+ * `npm run bench:pair -- <checkout A> <checkout B> [keepalive|newconn|setup|bulk]`: which of two getaway builds spends less CPU
  * per request (or per tunnel), measured so that the machine's noise cancels out.
  *
  * Sequential runs on this kind of shared 2-core VM move 20–30 % between identical runs, which hides any change
@@ -14,11 +14,13 @@
  * worktree of an earlier commit:
  *   git worktree add /tmp/getaway-base HEAD~1 && (cd /tmp/getaway-base && npm ci && npm run build)
  *   npm run bench:pair -- /tmp/getaway-base . keepalive
- * `minimal` in place of a checkout runs bench/peers/minimal-proxy.js (node:http, no flows, hooks or log):
+ * `minimal` in place of a checkout runs bench/peers/minimal-proxy.js (node:http, no flows, hooks or log), and
+ * `npm-proxy` the npm `proxy` package (bench/peers/npm-proxy.js):
  *   npm run bench:pair -- minimal . setup     # what getaway costs over the least a Node proxy does
  * Env: BENCH_REPS (5), BENCH_SECONDS (4). Checkouts run the CLI's default setup (flow log on, to /dev/null);
  * BENCH_ARGS_A / BENCH_ARGS_B add serve flags to one side, so one build can be compared with itself under an option:
  *   BENCH_ARGS_B='--admin 0' npm run bench:pair -- . . keepalive      # what keeping metrics costs
+ * and BENCH_NODE_ARGS_A / BENCH_NODE_ARGS_B add Node flags (BENCH_NODE_ARGS_B='--single-threaded-gc').
  */
 import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
@@ -26,14 +28,14 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildGo, ensureDebianTools, freePort, groupCpuSeconds, launch, median, ROOT, stopGroup, waitForPort } from './support.js';
 
-type Row = 'keepalive' | 'setup' | 'bulk';
+type Row = 'keepalive' | 'newconn' | 'setup' | 'bulk';
 
 const [dirA, dirB, rowArg = 'keepalive'] = process.argv.slice(2);
-if (dirA === undefined || dirB === undefined || (rowArg !== 'keepalive' && rowArg !== 'setup' && rowArg !== 'bulk')) {
-  console.error('usage: npm run bench:pair -- <checkout A | minimal> <checkout B> [keepalive|setup|bulk]');
+if (dirA === undefined || dirB === undefined || !['keepalive', 'newconn', 'setup', 'bulk'].includes(rowArg)) {
+  console.error('usage: npm run bench:pair -- <checkout A | minimal | npm-proxy> <checkout B | minimal | npm-proxy> [keepalive|newconn|setup|bulk]');
   process.exit(2);
 }
-const row: Row = rowArg;
+const row = rowArg as Row;
 const REPS = Number(process.env['BENCH_REPS'] ?? 5);
 // With BENCH_GC=1 both run under --trace-gc and the allocation and old-generation promotion per operation are reported too.
 const TRACE_GC = process.env['BENCH_GC'] === '1';
@@ -45,6 +47,7 @@ const LOAD_CPUS = availableParallelism() > 1 ? `1-${availableParallelism() - 1}`
 /** The command line that serves on `port`: a checkout's CLI, or `minimal` for bench/peers/minimal-proxy. */
 function commandOf(side: string, extraArgs: string | undefined): (port: number) => string[] {
   if (side === 'minimal') return (port) => [join(ROOT, 'dist', 'bench', 'peers', 'minimal-proxy.js'), 'http', String(port)];
+  if (side === 'npm-proxy') return (port) => [join(ROOT, 'dist', 'bench', 'peers', 'npm-proxy.js'), String(port)];
   const cli = join(resolve(side), 'dist', 'src', 'cli', 'main.js');
   if (!existsSync(cli)) throw new Error(`${cli} not found: run npm ci && npm run build in ${side}`);
   const extra = extraArgs === undefined || extraArgs.trim() === '' ? [] : extraArgs.trim().split(/\s+/);
@@ -61,9 +64,11 @@ function runLoad(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
 
 /** Drives one proxy for `seconds`; resolves with the operations completed, refusing runs that saw errors. */
 async function drive(port: number, seconds: number, origin: { http: number; raw: number }, tunnelbench: string): Promise<number> {
-  if (row === 'keepalive') {
+  if (row === 'keepalive' || row === 'newconn') {
+    // newconn: "Connection: close" on every request, so each one opens a connection to the proxy.
     const out = await runLoad(['wrk', '-t1', '-c50', `-d${seconds}s`, '-s', join(ROOT, 'bench', 'wrk-proxy.lua'), `http://127.0.0.1:${port}`], {
       TARGET: `http://127.0.0.1:${origin.http}/1k`,
+      CLOSE: row === 'newconn' ? '1' : '0',
     });
     const failed = /Non-2xx or 3xx responses: \d+|Socket errors: .*/.exec(out);
     if (failed !== null) throw new Error(`proxy on ${port}: ${failed[0]}`);
@@ -112,9 +117,10 @@ function gcFigures(lines: readonly string[]): { allocated: number; promoted: num
   return { allocated, promoted, markCompacts };
 }
 
-async function startProxy(command: (port: number) => string[]): Promise<Started> {
+async function startProxy(command: (port: number) => string[], nodeArgs: string | undefined): Promise<Started> {
   const port = await freePort();
-  const child: ChildProcess = launch(process.execPath, TRACE_GC ? ['--trace-gc', ...command(port)] : command(port), TRACE_GC ? 'pipe' : 'ignore', PROXY_CPU);
+  const flags = [...(TRACE_GC ? ['--trace-gc'] : []), ...(nodeArgs?.trim().split(/\s+/).filter((arg) => arg !== '') ?? [])];
+  const child: ChildProcess = launch(process.execPath, [...flags, ...command(port)], TRACE_GC ? 'pipe' : 'ignore', PROXY_CPU);
   const gcLines: string[] = [];
   if (TRACE_GC) {
     let partial = '';
@@ -143,13 +149,13 @@ async function main(): Promise<void> {
     originProcess.stdout!.once('data', (chunk: Buffer) => done(chunk.toString().trim().split(' ').map(Number))),
   );
   const origin = { http: http!, raw: raw! };
-  const unit = row === 'keepalive' ? 'µs/request' : row === 'setup' ? 'µs/tunnel' : 'µs/MiB';
-  const perThousand = row === 'keepalive' ? 'requests' : row === 'setup' ? 'tunnels' : 'MiB';
+  const unit = row === 'keepalive' || row === 'newconn' ? 'µs/request' : row === 'setup' ? 'µs/tunnel' : 'µs/MiB';
+  const perThousand = row === 'keepalive' || row === 'newconn' ? 'requests' : row === 'setup' ? 'tunnels' : 'MiB';
   console.log(`${row}: proxy CPU per operation, A = ${dirA}, B = ${dirB}, both pinned to CPU ${PROXY_CPU}, ${REPS} × ${SECONDS} s`);
   const ratios: number[] = [];
   for (let rep = 1; rep <= REPS; rep++) {
-    const a = await startProxy(commandA);
-    const b = await startProxy(commandB);
+    const a = await startProxy(commandA, process.env['BENCH_NODE_ARGS_A']);
+    const b = await startProxy(commandB, process.env['BENCH_NODE_ARGS_B']);
     groups.push(a.pgid, b.pgid);
     // Warm-up (JIT, pools) before anything is counted.
     await Promise.all([drive(a.port, 1, origin, tunnelbench), drive(b.port, 1, origin, tunnelbench)]);

@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: getaway against real peers (squid, tinyproxy, the npm `proxy` package, a Go standard-library
- * proxy) and a direct baseline, on one local origin, with the same load generators (wrk for HTTP, our Go client
+ * proxy), a minimal node:http proxy as the floor of what Node costs (`node-floor`) and a direct baseline, on one local origin, with the same load generators (wrk for HTTP, our Go client
  * for tunnels). Rows are interleaved across peers and repeated; each figure is a median, and ratios are taken
  * against the Go proxy within each repetition before the median. Loopback only; every process started here is
  * stopped by PID (process group). Env: BENCH_REPS (3), BENCH_SECONDS (2), BENCH_PEERS (comma list to narrow).
@@ -43,7 +43,8 @@ interface RunningPeer {
   stop(): void;
 }
 
-type PeerName = 'getaway' | 'getaway-w2' | 'squid' | 'tinyproxy' | 'npm-proxy' | 'go';
+/** node-floor: bench/peers/minimal-proxy (node:http, no flows, hooks, log or limits), what Node itself costs. */
+type PeerName = 'getaway' | 'getaway-w2' | 'squid' | 'tinyproxy' | 'npm-proxy' | 'node-floor' | 'go';
 
 async function startPeer(name: PeerName, goproxy: string): Promise<RunningPeer> {
   const port = await freePort();
@@ -90,6 +91,9 @@ async function startPeer(name: PeerName, goproxy: string): Promise<RunningPeer> 
     }
     case 'npm-proxy':
       child = launch(process.execPath, [join(ROOT, 'dist', 'bench', 'peers', 'npm-proxy.js'), String(port)]);
+      break;
+    case 'node-floor':
+      child = launch(process.execPath, [join(ROOT, 'dist', 'bench', 'peers', 'minimal-proxy.js'), 'http', String(port)]);
       break;
     case 'go':
       child = launch(goproxy, [String(port)]);
@@ -261,7 +265,7 @@ async function main(): Promise<void> {
   );
   const origin = { http: httpPort!, raw: rawPort! };
   const only = process.env['BENCH_PEERS']?.split(',');
-  const names: PeerName[] = (['getaway', 'getaway-w2', 'squid', 'tinyproxy', 'npm-proxy', 'go'] as const).filter((n) => !only || only.includes(n) || n === 'go');
+  const names: PeerName[] = (['getaway', 'getaway-w2', 'squid', 'tinyproxy', 'npm-proxy', 'node-floor', 'go'] as const).filter((n) => !only || only.includes(n) || n === 'go');
   const peers: RunningPeer[] = [];
   const stopAll = (): void => {
     for (const peer of peers) peer.stop();
