@@ -45,7 +45,10 @@ export function createClusterCollector(): () => Promise<MetricsText> {
 
 export async function startAdminServer(address: { host: string; port: number }, collect: () => Promise<MetricsText>, logger: Logger): Promise<AdminServer> {
   const admin = createAdminServer({ ...address, collect, logger });
-  const bound = await admin.listen();
+  const bound = await admin.listen().catch((err: NodeJS.ErrnoException) => {
+    // Keeps the code, so the CLI reports it like a proxy port in use, and says which listener failed.
+    throw Object.assign(new Error(`admin endpoint: ${err.message}`), { code: err.code });
+  });
   const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
   const url = `http://${host}:${bound.port}`;
   logger.info({ admin: url, port: bound.port }, `admin endpoint on ${url}/metrics`);

@@ -31,6 +31,9 @@ export class TurnBatchedDestination {
     this.#scheduled = false;
     this.#writePending();
   };
+  // Registered only while lines wait, so a process that exits in the middle of a turn (process.exit, an
+  // uncaught exception) still writes them, and idle destinations hold no listener.
+  readonly #flushAtExit = (): void => this.#writePending();
 
   constructor(sink: LineSink, maxWriteBytes = 65536) {
     this.#sink = sink;
@@ -45,6 +48,7 @@ export class TurnBatchedDestination {
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(this.#flushAtTurnEnd);
+      process.on('exit', this.#flushAtExit);
     }
     return true;
   }
@@ -62,6 +66,7 @@ export class TurnBatchedDestination {
   }
 
   #writePending(): void {
+    process.off('exit', this.#flushAtExit);
     if (this.#pending.length === 0) return;
     const chunk = this.#pending;
     this.#pending = '';

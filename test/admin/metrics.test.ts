@@ -1,11 +1,12 @@
 /** The metrics addon and the admin endpoint, with real clients: curl through the proxy, fetch for scrapes. */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { createAdminServer, metrics, registerProxyMetrics } from '../../src/metrics.js';
 import { curl, rawConnect } from '../helpers/clients.js';
-import { startCliProxy } from '../helpers/cli-process.js';
+import { CLI_PATH, startCliProxy } from '../helpers/cli-process.js';
 import { startOrigin, startProxy, startTcpServer, waitFor } from '../helpers/servers.js';
 
 /** Parses the Prometheus text format into `name{labels}` → value (label order as printed). */
@@ -99,6 +100,17 @@ test('serve --admin: one process serves its metrics, Node process metrics includ
   assert.ok((values.get('process_resident_memory_bytes') ?? 0) > 0, 'default Node process metrics are there');
   cli.child.kill('SIGTERM');
   assert.equal(await cli.exited, 0);
+});
+
+test('serve --admin on a port already in use stops the start with exit 2, naming the admin endpoint', async (t) => {
+  const taken = await startTcpServer(t, (socket) => socket.destroy());
+  const child = spawn(process.execPath, [CLI_PATH, 'serve', '--listen', '127.0.0.1:0', '--admin', `127.0.0.1:${taken.port}`], { stdio: 'pipe' });
+  t.after(() => child.kill('SIGKILL'));
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  assert.equal(code, 2);
+  assert.match(stderr, /^getaway: cannot listen: admin endpoint: listen EADDRINUSE/);
 });
 
 test('serve --workers 2 --admin: the primary serves the sum of every worker\'s metrics', async (t) => {

@@ -72,3 +72,26 @@ test('pino writes through it to a file, and logger.flush(callback) completes', a
   const records = readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { i: number });
   assert.deepEqual(records.map((record) => record.i), Array.from({ length: 50 }, (_, i) => i));
 });
+
+test('lines logged just before process.exit() are written, and an idle destination leaves no exit listener', async () => {
+  const { execFile } = await import('node:child_process');
+  const module = new URL('../../src/log/turn-batched-destination.js', import.meta.url).href;
+  const script = `
+import { pino } from 'pino';
+const { TurnBatchedDestination } = await import(${JSON.stringify(module)});
+const logger = pino({ base: undefined, timestamp: false }, new TurnBatchedDestination(pino.destination({ dest: 1, sync: true })));
+logger.info('written in the last turn');
+process.exit(0);
+`;
+  const stdout = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, ['--input-type=module', '-e', script], { cwd: new URL('../../..', import.meta.url).pathname, timeout: 10_000 }, (err, out) => (err ? reject(err) : resolve(out))),
+  );
+  assert.match(stdout, /"msg":"written in the last turn"/);
+  const sink = recordingSink();
+  const listeners = process.listenerCount('exit');
+  const destination = new TurnBatchedDestination(sink);
+  destination.write('x\n');
+  assert.equal(process.listenerCount('exit'), listeners + 1);
+  await nextTurn();
+  assert.equal(process.listenerCount('exit'), listeners);
+});
