@@ -15,6 +15,8 @@ class FlowCounts {
   readonly flows = { http: { complete: 0, error: 0 }, tunnel: { complete: 0, error: 0 } };
   readonly errors = new Map<string, number>();
   readonly responses = new Map<number, number>();
+  /** Per route id ("direct" or an upstream proxy without credentials): how often it served, failed, was skipped. */
+  readonly routes = new Map<string, { served: number; failed: number; skipped: number }>();
   clientToOrigin = 0;
   originToClient = 0;
 }
@@ -25,7 +27,7 @@ function increment<K>(map: Map<K, number>, key: K): void {
 
 /**
  * Prometheus metrics of finished flows: counts by kind and outcome, errors by RFC 9209 type, HTTP responses by
- * status code, bytes each way, durations. Reads only the flow, like the flow log.
+ * status code, bytes each way, durations, and how each route (direct or an upstream proxy) fared. Reads only the flow, like the flow log.
  *
  * A finished flow adds to plain numbers, and the counters copy them when scraped: prom-client hashes the label
  * values on every inc(), even through a `labels()` child, which put four counters at about 2 % of a small
@@ -82,6 +84,20 @@ export function metrics(options: MetricsOptions): Addon {
       this.inc({ direction: 'origin_to_client' }, counts.originToClient);
     },
   });
+  new Counter({
+    name: 'getaway_route_attempts_total',
+    help: 'Routes tried for flows, by route ("direct" or an upstream proxy) and outcome: served, failed (and failed over), skipped (unhealthy or cooling down)',
+    labelNames: ['route', 'outcome'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const [route, outcomes] of counts.routes) {
+        for (const outcome of ['served', 'failed', 'skipped'] as const) {
+          if (outcomes[outcome] > 0) this.inc({ route, outcome }, outcomes[outcome]);
+        }
+      }
+    },
+  });
   const durations = new Histogram({ name: 'getaway_flow_duration_seconds', help: 'Time from a flow\'s start to its end, by kind', labelNames: ['kind'] as const, buckets: DURATION_BUCKETS, registers });
   const durationOf = { http: durations.labels('http'), tunnel: durations.labels('tunnel') };
 
@@ -97,6 +113,14 @@ export function metrics(options: MetricsOptions): Addon {
     }
     if (flow.response !== undefined) increment(counts.responses, flow.response.status);
     if (flow.error !== undefined) increment(counts.errors, flow.error.type);
+    for (const attempt of flow.routeAttempts) {
+      let outcomes = counts.routes.get(attempt.route);
+      if (outcomes === undefined) {
+        outcomes = { served: 0, failed: 0, skipped: 0 };
+        counts.routes.set(attempt.route, outcomes);
+      }
+      outcomes[attempt.outcome]++;
+    }
   };
 
   return {

@@ -8,6 +8,7 @@ import { createAdminServer, metrics, registerProxyMetrics } from '../../src/metr
 import { curl, rawConnect } from '../helpers/clients.js';
 import { CLI_PATH, startCliProxy } from '../helpers/cli-process.js';
 import { startOrigin, startProxy, startTcpServer, waitFor } from '../helpers/servers.js';
+import { startCountingProxy } from '../helpers/upstream-proxies.js';
 
 /** Parses the Prometheus text format into `name{labels}` → value (label order as printed). */
 function parseMetrics(text: string): Map<string, number> {
@@ -73,6 +74,25 @@ test('flows, errors, status codes, bytes and durations are counted as the flows 
   assert.equal(values.get('getaway_flow_duration_seconds_count{kind="tunnel"}'), 1);
   assert.equal(values.get('getaway_connections_accepted_total'), 5);
   assert.equal(values.get('getaway_active_flows'), 0);
+});
+
+test('route attempts are counted per upstream: a failing one counts failed, the one that took over served', async (t) => {
+  const origin = await startOrigin(t, (_req, res) => res.end('via the pool'));
+  const broken = await startCountingProxy(t, { mode: 'connect-403' });
+  const working = await startCountingProxy(t);
+  const registry = new Registry();
+  // primary-backup: the broken one is tried first (one failure does not open its circuit), so each flow fails
+  // over once.
+  const { proxy, url } = await startProxy(t, { upstreams: [broken.url, working.url], strategy: 'primary-backup', addons: [metrics({ registry })] });
+  const admin = await startAdmin(t, registry);
+  // -p: through a CONNECT tunnel, which an upstream answering 403 refuses without consuming anything.
+  for (let i = 0; i < 2; i++) assert.equal((await curl(['-s', '-p', '-x', url, origin.url, '--max-time', '5'])).stdout, 'via the pool');
+  // A tunnel's flow ends once both of its sides have closed, a moment after curl exits.
+  await waitFor(() => proxy.activeFlows === 0, 3000, 'both tunnels to end');
+  const values = await scrape(admin);
+  assert.equal(values.get(`getaway_route_attempts_total{route="${broken.url}",outcome="failed"}`), 2, [...values.keys()].filter((k) => k.includes('route')).join(', '));
+  assert.equal(values.get(`getaway_route_attempts_total{route="${working.url}",outcome="served"}`), 2);
+  assert.equal(working.connects.length, 2);
 });
 
 test('the admin endpoint answers /healthz, refuses other paths and methods, and a scrape does not disturb the proxy', async (t) => {
