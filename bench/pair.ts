@@ -17,7 +17,7 @@
  * `minimal` in place of a checkout runs bench/peers/minimal-proxy.js (node:http, no flows, hooks or log), and
  * `npm-proxy` the npm `proxy` package (bench/peers/npm-proxy.js):
  *   npm run bench:pair -- minimal . setup     # what getaway costs over the least a Node proxy does
- * Env: BENCH_REPS (5), BENCH_SECONDS (4). Checkouts run the CLI's default setup (flow log on, to /dev/null);
+ * Env: BENCH_REPS (5), BENCH_SECONDS (4), BENCH_WARMUP (5 s of load before each measurement). Checkouts run the CLI's default setup (flow log on, to /dev/null);
  * BENCH_ARGS_A / BENCH_ARGS_B add serve flags to one side, so one build can be compared with itself under an option:
  *   BENCH_ARGS_B='--admin 0' npm run bench:pair -- . . keepalive      # what keeping metrics costs
  * and BENCH_NODE_ARGS_A / BENCH_NODE_ARGS_B add Node flags (BENCH_NODE_ARGS_B='--single-threaded-gc').
@@ -40,6 +40,9 @@ const REPS = Number(process.env['BENCH_REPS'] ?? 5);
 // With BENCH_GC=1 both run under --trace-gc and the allocation and old-generation promotion per operation are reported too.
 const TRACE_GC = process.env['BENCH_GC'] === '1';
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4);
+// V8 was seen still optimising getaway's CONNECT path 3–4 s into a load (--trace-opt), and a profile taken then
+// showed TurboFan at a tenth of the CPU; the smaller minimal proxy settles sooner. Measure after that.
+const WARMUP_SECONDS = Number(process.env['BENCH_WARMUP'] ?? 5);
 // Both proxies share CPU 0; load generators and the origin get the rest.
 const PROXY_CPU = '0';
 const LOAD_CPUS = availableParallelism() > 1 ? `1-${availableParallelism() - 1}` : '0';
@@ -158,7 +161,7 @@ async function main(): Promise<void> {
     const b = await startProxy(commandB, process.env['BENCH_NODE_ARGS_B']);
     groups.push(a.pgid, b.pgid);
     // Warm-up (JIT, pools) before anything is counted.
-    await Promise.all([drive(a.port, 1, origin, tunnelbench), drive(b.port, 1, origin, tunnelbench)]);
+    await Promise.all([drive(a.port, WARMUP_SECONDS, origin, tunnelbench), drive(b.port, WARMUP_SECONDS, origin, tunnelbench)]);
     const cpuA = groupCpuSeconds(a.pgid);
     const cpuB = groupCpuSeconds(b.pgid);
     const gcFromA = a.gcLines.length;

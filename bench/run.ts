@@ -3,7 +3,8 @@
  * proxy), a minimal node:http proxy as the floor of what Node costs (`node-floor`) and a direct baseline, on one local origin, with the same load generators (wrk for HTTP, our Go client
  * for tunnels). Rows are interleaved across peers and repeated; each figure is a median, and ratios are taken
  * against the Go proxy within each repetition before the median. Loopback only; every process started here is
- * stopped by PID (process group). Env: BENCH_REPS (3), BENCH_SECONDS (2), BENCH_PEERS (comma list to narrow).
+ * stopped by PID (process group). Env: BENCH_REPS (3), BENCH_SECONDS (2), BENCH_WARMUP (4 s per load per peer), BENCH_PEERS (comma list to
+ * narrow).
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { buildGo as buildGoIn, ensureDebianTools, freePort, groupCpuSeconds, gro
 
 const REPS = Number(process.env['BENCH_REPS'] ?? 3);
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 2);
+const WARMUP_SECONDS = Number(process.env['BENCH_WARMUP'] ?? 4);
 const WORK = mkdtempSync(join(tmpdir(), 'getaway-bench-'));
 // squid drops to its own user and must reach its config and log directory.
 chmodSync(WORK, 0o755);
@@ -153,7 +155,14 @@ function wrk(proxy: RunningPeer | undefined, target: string, connections: number
 }
 
 type RowName = 'keepalive-1k' | 'newconn-1k' | 'get-64m' | 'connect-bulk' | 'connect-setup' | 'idle-2000';
-const ROWS: Array<{ name: RowName; unit: string; higherIsBetter: boolean; direct: boolean }> = [
+interface Row {
+  name: RowName;
+  unit: string;
+  higherIsBetter: boolean;
+  direct: boolean;
+}
+
+const ROWS: Row[] = [
   { name: 'keepalive-1k', unit: 'req/s', higherIsBetter: true, direct: true },
   { name: 'newconn-1k', unit: 'req/s', higherIsBetter: true, direct: true },
   { name: 'get-64m', unit: 'MiB/s', higherIsBetter: true, direct: true },
@@ -199,7 +208,6 @@ async function measure(row: RowName, peer: RunningPeer | undefined, origin: { ht
   }
 }
 
-/** Holds `count` idle tunnels and returns the proxy's extra RSS per tunnel, in KiB. */
 /**
  * Memory per idle tunnel is measured on a fresh process: after the bulk rows a peer holds garbage whose collection
  * during the measurement made the RSS difference negative (seen for Node peers).
@@ -212,18 +220,24 @@ async function restartPeer(peers: RunningPeer[], peer: RunningPeer, goproxy: str
 }
 
 /**
- * One second of plain HTTP and one of tunnel setups through a freshly started peer, unmeasured: a Node peer's
- * first seconds run cold code (seen: 997 req/s in a cold first repetition, 2,800 in the next), which is no
- * property of the proxy worth a row.
+ * Keep-alive, new-connection and tunnel-setup load through a freshly started peer, unmeasured, each for
+ * WARMUP_SECONDS: a Node peer's first seconds run cold code (seen: 997 req/s in a cold first repetition, 2,800 in
+ * the next), which is no property of the proxy worth a row. V8 was seen still optimising getaway's CONNECT path
+ * 3–4 s into a load (--trace-opt); with one second of warm-up, as before, `bench:pair -- minimal . <row>` read
+ * getaway at 1.73x / 2.64x / 2.19x the minimal proxy's CPU on keep-alive / new connections / CONNECT setup, and
+ * with five seconds 1.46x / 2.06x / 1.63x. A proxy runs for days: the steady state is the figure that matters.
  */
 function warmUp(peer: RunningPeer, origin: { http: number; raw: number }, tunnelbench: string): void {
-  execFileSync('wrk', ['-t1', '-c20', '-d1s', '-s', join(ROOT, 'bench', 'wrk-proxy.lua'), `http://127.0.0.1:${peer.port}`], {
-    env: { ...process.env, TARGET: `http://127.0.0.1:${origin.http}/1k` },
-    stdio: 'ignore',
-  });
-  execFileSync(tunnelbench, ['-proxy', `127.0.0.1:${peer.port}`, '-target', `127.0.0.1:${origin.raw}`, '-mode', 'setup', '-c', '20', '-d', '1s'], { stdio: 'ignore' });
+  for (const close of ['0', '1']) {
+    execFileSync('wrk', ['-t1', '-c20', `-d${WARMUP_SECONDS}s`, '-s', join(ROOT, 'bench', 'wrk-proxy.lua'), `http://127.0.0.1:${peer.port}`], {
+      env: { ...process.env, TARGET: `http://127.0.0.1:${origin.http}/1k`, CLOSE: close },
+      stdio: 'ignore',
+    });
+  }
+  execFileSync(tunnelbench, ['-proxy', `127.0.0.1:${peer.port}`, '-target', `127.0.0.1:${origin.raw}`, '-mode', 'setup', '-c', '20', '-d', `${WARMUP_SECONDS}s`], { stdio: 'ignore' });
 }
 
+/** Holds `count` idle tunnels and returns the proxy's extra RSS per tunnel, in KiB. */
 async function idleTunnels(peer: RunningPeer, rawPort: number, tunnelbench: string, count: number): Promise<number> {
   await new Promise((resolve) => setTimeout(resolve, 300));
   const before = groupRssKiB(peer.pgid);
@@ -280,22 +294,29 @@ async function main(): Promise<void> {
     const results = new Map<string, Measurement[]>();
     const key = (row: string, peer: string): string => `${row}|${peer}`;
     const started = Date.now();
-    for (let rep = 0; rep < REPS; rep++) {
-      for (const row of ROWS) {
-        // Rotate the order each repetition so no peer always runs first (warm caches, thermal state).
-        const order = [...peers.slice(rep % peers.length), ...peers.slice(0, rep % peers.length)];
-        const targets: Array<RunningPeer | undefined> = row.direct ? [undefined, ...order] : order;
-        for (let peer of targets) {
-          const name = peer?.name ?? 'direct';
-          if (row.name === 'idle-2000' && peer !== undefined) peer = await restartPeer(peers, peer, goproxy);
-          const m = await measure(row.name, peer, origin, tunnelbench).catch((err: Error) => {
-            console.error(`${row.name} ${name}: ${err.message}`);
-            return { value: NaN } as Measurement;
-          });
-          // The idle row measured a fresh process; the next repetition's rows get a warmed one, as the first did.
-          if (row.name === 'idle-2000' && peer !== undefined) warmUp(peer, origin, tunnelbench);
-          results.set(key(row.name, name), [...(results.get(key(row.name, name)) ?? []), m]);
-          process.stderr.write(`rep ${rep + 1}/${REPS} ${row.name} ${name}: ${fmt(m.value, 1)} ${ROWS.find((r) => r.name === row.name)!.unit}\n`);
+    // The throughput rows on warmed peers, then the idle row on freshly started ones (restarting a peer mid-way
+    // would need another warm-up before the next throughput row).
+    const idleRow = ROWS.find((row) => row.name === 'idle-2000')!;
+    const passes: Array<{ rows: Row[]; fresh: boolean }> = [
+      { rows: ROWS.filter((row) => row !== idleRow), fresh: false },
+      { rows: [idleRow], fresh: true },
+    ];
+    for (const { rows, fresh } of passes) {
+      for (let rep = 0; rep < REPS; rep++) {
+        for (const row of rows) {
+          // Rotate the order each repetition so no peer always runs first (warm caches, thermal state).
+          const order = [...peers.slice(rep % peers.length), ...peers.slice(0, rep % peers.length)];
+          const targets: Array<RunningPeer | undefined> = row.direct ? [undefined, ...order] : order;
+          for (let peer of targets) {
+            const name = peer?.name ?? 'direct';
+            if (fresh && peer !== undefined) peer = await restartPeer(peers, peer, goproxy);
+            const m = await measure(row.name, peer, origin, tunnelbench).catch((err: Error) => {
+              console.error(`${row.name} ${name}: ${err.message}`);
+              return { value: NaN } as Measurement;
+            });
+            results.set(key(row.name, name), [...(results.get(key(row.name, name)) ?? []), m]);
+            process.stderr.write(`rep ${rep + 1}/${REPS} ${row.name} ${name}: ${fmt(m.value, 1)} ${ROWS.find((r) => r.name === row.name)!.unit}\n`);
+          }
         }
       }
     }
