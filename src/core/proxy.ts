@@ -66,6 +66,10 @@ export interface ProxyStats {
   flowErrors: Partial<Record<ProxyErrorType, number>>;
 }
 
+function isWildcardAddress(address: string): boolean {
+  return address === '0.0.0.0' || address === '::' || address === '';
+}
+
 export function createProxy(input: ProxyOptions = {}): Proxy {
   return new ProxyServer(resolveProxyOptions(input));
 }
@@ -79,6 +83,8 @@ class ProxyServer implements Proxy {
   readonly #clientInfo = new WeakMap<Socket, ClientInfo>();
   readonly #splices = new LiveList<SpliceHandle>();
   readonly #flows = new LiveList<Flow>();
+  /** The listener's address when it is bound to one (not a wildcard): every client connection's local address. */
+  #boundAddress: { address: string; port: number } | undefined;
   readonly #shutdown = new AbortController();
   readonly #httpAgent: HttpAgent;
   readonly #httpsAgent: HttpsAgent;
@@ -178,6 +184,7 @@ class ProxyServer implements Proxy {
     });
     netServer.on('error', (err) => this.#logger.error({ err }, 'listener error'));
     const address = this.address()!;
+    if (!isWildcardAddress(address.address)) this.#boundAddress = { address: address.address, port: address.port };
     const interfaceAddresses = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((entry) => entry.address));
     this.#self = describeSelfAddresses(address.address, address.port, interfaceAddresses);
     const context: AddonContext = { logger: this.#logger, options: this.#options };
@@ -187,12 +194,16 @@ class ProxyServer implements Proxy {
   }
 
   #accept(socket: Socket, httpServer: HttpServer): void {
+    // A listener bound to one address accepts on that address and port only, so the socket's own address is
+    // known without a getsockname() per connection; a wildcard listener (0.0.0.0, ::) has to ask.
+    const bound = this.#boundAddress;
+    const local = bound === undefined ? { address: socket.localAddress ?? '', port: socket.localPort ?? 0 } : bound;
     const info: ClientInfo = {
       id: this.#nextClientId++,
       remoteAddress: socket.remoteAddress ?? '',
       remotePort: socket.remotePort ?? 0,
-      localAddress: socket.localAddress ?? '',
-      localPort: socket.localPort ?? 0,
+      localAddress: local.address,
+      localPort: local.port,
       connectedAt: Date.now(),
     };
     this.#clientInfo.set(socket, info);
