@@ -14,7 +14,7 @@ import { ProxyError, toProxyError } from '../core/errors.js';
 import type { HttpFlow } from '../core/flow.js';
 import type { ProxyRuntime } from '../core/runtime.js';
 import { guardedLookupFor } from '../upstream/dialer.js';
-import { FlowRoutes, type RouteHealth } from '../upstream/flow-routes.js';
+import { FlowRoutes } from '../upstream/flow-routes.js';
 import type { Route } from '../upstream/route-planner.js';
 import { parseRetryAfter } from '../upstream/upstream-health.js';
 import { proxyAuthorization } from '../upstream/upstream-proxy.js';
@@ -32,7 +32,7 @@ function requestHasBody(req: IncomingMessage): boolean {
 /** How one route did: the response went out, or it failed before any byte of a response reached the client. */
 type AttemptResult =
   | { kind: 'done' }
-  | { kind: 'failed'; error: ProxyError; health: RouteHealth; requestSent: boolean };
+  | { kind: 'failed'; error: ProxyError; requestSent: boolean };
 
 /** What an attempt needs to know about the request body across attempts. */
 interface BodyState {
@@ -171,7 +171,7 @@ function attempt(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, re
         attempt(runtime, flow, req, res, route, body, false).then(settle, settle);
         return;
       }
-      settle({ kind: 'failed', error, health: 'failure', requestSent });
+      settle({ kind: 'failed', error, requestSent });
     });
     upstreamReq.on('response', (upstreamRes: IncomingMessage) => {
       responded = true;
@@ -189,7 +189,6 @@ function attempt(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, re
             upstreamStatus: status,
             retryAfterMs: retryAfter,
           }),
-          health: status === 429 ? { tooManyRequests: retryAfter } : 'failure',
           requestSent: false,
         });
         return;
@@ -243,7 +242,7 @@ export async function forwardRequest(runtime: ProxyRuntime, flow: HttpFlow, req:
       routes.served(route);
       return;
     }
-    routes.failed(route, result.health, result.error);
+    routes.failed(route, result.error);
     lastError = result.error;
     const safeToRetry = !body.consumed && (!result.requestSent || IDEMPOTENT.has(request.method));
     if (!safeToRetry || res.destroyed) break;

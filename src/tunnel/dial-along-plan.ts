@@ -39,7 +39,7 @@ export async function dialAlongPlan(
       return { socket, route };
     } catch (err) {
       const error = toProxyError(err, 'connection_refused');
-      routes.failed(route, error.upstreamStatus === 429 ? { tooManyRequests: error.retryAfterMs } : 'failure', error);
+      routes.failed(route, error);
       routes.release(route);
       lastError = error;
       // A loop back to this proxy is a property of the target, not of the route: no other route helps.

@@ -6,9 +6,7 @@
 import { envProxyFor, readEnvProxy, type EnvProxySettings } from '../config/env-proxy.js';
 import { parseHostPattern, type HostPattern } from './host-pattern.js';
 import { UpstreamHealth, type HealthOptions, DEFAULT_HEALTH_OPTIONS } from './upstream-health.js';
-import { parseUpstreamProxy, proxyUserOf, type UpstreamProxy, type UpstreamSpec } from './upstream-proxy.js';
-import { ProxyError } from '../core/errors.js';
-import type { Flow } from '../core/flow.js';
+import { parseUpstreamProxy, type UpstreamProxy, type UpstreamSpec } from './upstream-proxy.js';
 import { createStrategyState, orderUpstreams, stickyKey, type SelectionInput, type StrategyName, type StrategyState } from './upstream-strategy.js';
 
 export type Route =
@@ -58,22 +56,6 @@ export interface RoutePlan {
   skipped: RouteAttempt[];
 }
 
-/** What the planner needs to know about a flow going to `target`. */
-export function routeRequestFor(flow: Flow, target: { scheme: 'http' | 'https'; host: string; port: number }): RouteRequest {
-  return {
-    scheme: target.scheme,
-    host: target.host,
-    port: target.port,
-    clientAddress: flow.client.remoteAddress,
-    proxyUser: proxyUserOf(flow.clientRequest.headers),
-  };
-}
-
-/** Every candidate was skipped (circuit open, cooling down): say which and why. */
-export function noRouteAvailable(skipped: readonly RouteAttempt[]): ProxyError {
-  return new ProxyError('destination_unavailable', `no upstream available: ${skipped.map((s) => `${s.route} ${s.reason ?? ''}`).join('; ')}`);
-}
-
 interface Rule {
   patterns: HostPattern[];
   via: string;
@@ -107,11 +89,6 @@ export class RoutePlanner {
     }
     this.#env = options.upstreamEnv === undefined ? undefined : readEnvProxy(options.upstreamEnv);
     this.#state = createStrategyState({ stickyTtlMs: options.stickyTtlMs, ...(options.random ? { random: options.random } : {}) });
-  }
-
-  /** True when anything but direct connections is configured: the fast path skips planning otherwise. */
-  get hasUpstreams(): boolean {
-    return this.#upstreams.length > 0 || this.#env !== undefined;
   }
 
   plan(request: RouteRequest, now: number): RoutePlan {
