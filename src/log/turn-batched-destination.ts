@@ -9,9 +9,9 @@ export interface LineSink {
  * with one synchronous write, when the turn ends (setImmediate).
  *
  * Why not pino's asynchronous destination: it hands each line to libuv's thread pool (fs.write), and with lines
- * coming one or two per turn, as under a proxy's load, every line paid a thread-pool round trip: strace counted
- * about five futex calls and an extra write and read (libuv's wake-up eventfd) per tunnel, and profiles put the
- * flow log line among the largest costs. Why not pino's synchronous destination: one write system call per line.
+ * coming one or two per turn, as under a proxy's load, every line paid a thread-pool round trip (`strace -f -c`
+ * of a loaded proxy showed futex calls and libuv's eventfd write and read per line, gone with
+ * `--log-level warn`). Against it `npm run bench:pair` read 0.96 on keep-alive and on CONNECT setup. Why not pino's synchronous destination: one write system call per line.
  * Here a busy turn costs one write and a quiet proxy's line still appears at once, not when a buffer fills.
  *
  * `maxWriteBytes` bounds one write at line boundaries: cluster workers share one pipe, and only writes of at most
@@ -29,10 +29,11 @@ export class TurnBatchedDestination {
   #scheduled = false;
   readonly #flushAtTurnEnd = (): void => {
     this.#scheduled = false;
+    process.off('exit', this.#flushAtExit);
     this.#writePending();
   };
-  // Registered only while lines wait, so a process that exits in the middle of a turn (process.exit, an
-  // uncaught exception) still writes them, and idle destinations hold no listener.
+  // Registered from a turn's first line to its end, so a process that exits in the middle of a turn
+  // (process.exit, an uncaught exception) still writes the turn's lines, and idle destinations hold no listener.
   readonly #flushAtExit = (): void => this.#writePending();
 
   constructor(sink: LineSink, maxWriteBytes = 65536) {
@@ -66,7 +67,6 @@ export class TurnBatchedDestination {
   }
 
   #writePending(): void {
-    process.off('exit', this.#flushAtExit);
     if (this.#pending.length === 0) return;
     const chunk = this.#pending;
     this.#pending = '';

@@ -95,3 +95,19 @@ process.exit(0);
   await nextTurn();
   assert.equal(process.listenerCount('exit'), listeners);
 });
+
+test('lines logged after a write that reached maxWriteBytes still reach the sink on process.exit()', async () => {
+  const { execFile } = await import('node:child_process');
+  const module = new URL('../../src/log/turn-batched-destination.js', import.meta.url).href;
+  const script = `
+const { TurnBatchedDestination } = await import(${JSON.stringify(module)});
+const destination = new TurnBatchedDestination({ write: (chunk) => process.stdout.write(chunk), flushSync() {} }, 10);
+destination.write('first line\\n');
+destination.write('second line\\n');
+process.exit(0);
+`;
+  const stdout = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 10_000 }, (err, out) => (err ? reject(err) : resolve(out))),
+  );
+  assert.equal(stdout, 'first line\nsecond line\n');
+});
