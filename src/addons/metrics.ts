@@ -27,11 +27,13 @@ function increment<K>(map: Map<K, number>, key: K): void {
 
 /**
  * Prometheus metrics of finished flows: counts by kind and outcome, errors by RFC 9209 type, HTTP responses by
- * status code, bytes each way, durations, and how each route (direct or an upstream proxy) fared. Reads only the flow, like the flow log.
+ * status code, bytes each way, durations, and how each route (direct or an upstream proxy) fared. Reads only the
+ * flow, like the flow log.
  *
  * A finished flow adds to plain numbers, and the counters copy them when scraped: prom-client hashes the label
- * values on every inc(), even through a `labels()` child, which put four counters at about 2 % of a small
- * request's CPU in `npm run bench:profile`. Only the duration histogram is observed per flow.
+ * values on every inc(), even through a `labels()` child, and with four counters incremented per flow
+ * `BENCH_ARGS_B='--admin 0' npm run bench:pair -- . . keepalive` read 1.10 and 1.13; now 1.01 (docs/metrics.md).
+ * Only the duration histogram is observed per flow.
  *
  * @example
  * const registry = new Registry();

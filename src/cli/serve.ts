@@ -24,15 +24,15 @@ export async function serve(flags: ServeCommandOptions): Promise<void> {
   const level: LevelWithSilent = settings.logLevel ?? 'info';
   const inCluster = workers > 1 || cluster.isWorker;
   const { logger, flush } = createLogger({ level, pretty: process.stdout.isTTY === true, sharedOutput: inCluster });
-  const { logLevel: _level, admin, ...proxySettings } = settings;
-  const adminEndpoint = admin === undefined ? undefined : await import('./admin-endpoint.js');
+  const { logLevel: _level, admin: adminAddress, ...proxySettings } = settings;
+  const admin = adminAddress === undefined ? undefined : { address: adminAddress, endpoint: await import('./admin-endpoint.js') };
   if (workers > 1 && cluster.isPrimary) {
     await runPrimary(workers, settings.shutdownGraceMs ?? DEFAULT_OPTIONS.shutdownGraceMs, logger, flush);
-    if (adminEndpoint !== undefined) await adminEndpoint.startAdminServer(admin!, adminEndpoint.createClusterCollector(), logger);
+    if (admin !== undefined) await admin.endpoint.startAdminServer(admin.address, admin.endpoint.createClusterCollector(), logger);
     return;
   }
 
-  const servingMetrics = adminEndpoint?.createServingMetrics();
+  const servingMetrics = admin?.endpoint.createServingMetrics();
   const proxy = createProxy({ ...proxySettings, logger, addons: servingMetrics === undefined ? [flowLog()] : [flowLog(), servingMetrics.addon] });
   servingMetrics?.observe(proxy);
   const address = await proxy.listen();
@@ -52,7 +52,7 @@ export async function serve(flags: ServeCommandOptions): Promise<void> {
     return;
   }
   logger.info({ url: proxy.url, address: address.address, port: address.port }, `getaway listening on ${proxy.url}`);
-  if (adminEndpoint !== undefined) await adminEndpoint.startAdminServer(admin!, servingMetrics!.collect, logger);
+  if (admin !== undefined && servingMetrics !== undefined) await admin.endpoint.startAdminServer(admin.address, servingMetrics.collect, logger);
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {

@@ -20,7 +20,6 @@ export interface CertificateAuthority {
   readonly certPath: string | undefined;
 }
 
-
 function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException).code === 'ENOENT';
 }
