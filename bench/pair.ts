@@ -40,12 +40,18 @@ const REPS = Number(process.env['BENCH_REPS'] ?? 5);
 // With BENCH_GC=1 both run under --trace-gc and the allocation and old-generation promotion per operation are reported too.
 const TRACE_GC = process.env['BENCH_GC'] === '1';
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4);
-// V8 was seen still optimising getaway's CONNECT path 3–4 s into a load (--trace-opt), and a profile taken then
-// showed TurboFan at a tenth of the CPU; the smaller minimal proxy settles sooner. Measure after that.
+// V8 was seen still optimising getaway's CONNECT path 3–4 s into a load (--trace-opt); the smaller minimal proxy
+// settles sooner. With BENCH_WARMUP=1 getaway read 1.73x/2.64x/2.19x the minimal proxy's CPU on keepalive/newconn/
+// setup, with the default 1.46x/2.06x/1.63x.
 const WARMUP_SECONDS = Number(process.env['BENCH_WARMUP'] ?? 5);
 // Both proxies share CPU 0; load generators and the origin get the rest.
 const PROXY_CPU = '0';
 const LOAD_CPUS = availableParallelism() > 1 ? `1-${availableParallelism() - 1}` : '0';
+
+/** An environment variable's value as command-line words (none when unset or blank). */
+function words(value: string | undefined): string[] {
+  return value?.split(/\s+/).filter((word) => word !== '') ?? [];
+}
 
 /** The command line that serves on `port`: a checkout's CLI, or `minimal` for bench/peers/minimal-proxy. */
 function commandOf(side: string, extraArgs: string | undefined): (port: number) => string[] {
@@ -53,8 +59,7 @@ function commandOf(side: string, extraArgs: string | undefined): (port: number) 
   if (side === 'npm-proxy') return (port) => [join(ROOT, 'dist', 'bench', 'peers', 'npm-proxy.js'), String(port)];
   const cli = join(resolve(side), 'dist', 'src', 'cli', 'main.js');
   if (!existsSync(cli)) throw new Error(`${cli} not found: run npm ci && npm run build in ${side}`);
-  const extra = extraArgs === undefined || extraArgs.trim() === '' ? [] : extraArgs.trim().split(/\s+/);
-  return (port) => [cli, 'serve', '--listen', `127.0.0.1:${port}`, ...extra];
+  return (port) => [cli, 'serve', '--listen', `127.0.0.1:${port}`, ...words(extraArgs)];
 }
 
 function runLoad(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
@@ -122,7 +127,7 @@ function gcFigures(lines: readonly string[]): { allocated: number; promoted: num
 
 async function startProxy(command: (port: number) => string[], nodeArgs: string | undefined): Promise<Started> {
   const port = await freePort();
-  const flags = [...(TRACE_GC ? ['--trace-gc'] : []), ...(nodeArgs?.trim().split(/\s+/).filter((arg) => arg !== '') ?? [])];
+  const flags = [...(TRACE_GC ? ['--trace-gc'] : []), ...words(nodeArgs)];
   const child: ChildProcess = launch(process.execPath, [...flags, ...command(port)], TRACE_GC ? 'pipe' : 'ignore', PROXY_CPU);
   const gcLines: string[] = [];
   if (TRACE_GC) {

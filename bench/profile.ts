@@ -54,6 +54,11 @@ const tunnelbench = row === 'keepalive' ? '' : buildGo('tunnelbench');
 
 // The CLI's destination (log/create-logger.ts), writing to /dev/null.
 const destination = new TurnBatchedDestination(pino.destination({ dest: '/dev/null', sync: true }));
+/** `function file:line`, with paths shortened to where the code lives (dist/… or node_modules/…). */
+function where(frame: { functionName: string; url: string; lineNumber: number }): string {
+  return `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*\/(dist|node_modules)\//, '$1/')}:${frame.lineNumber + 1}`;
+}
+
 const proxy = createProxy({ port: 0, logger: pino({ base: undefined }, destination), addons: [flowLog()] });
 const { port } = await proxy.listen();
 const session = new Session();
@@ -102,23 +107,20 @@ for (const [name, us] of [...totals].filter(([n]) => n !== 'idle').sort((a, b) =
 // inclusive time (their own plus everything they called), which is what points at a change to make.
 const top = Number(process.env['BENCH_TOP'] ?? 0);
 if (top > 0) {
-  const where = (node: ProfileNode): string => {
-    const { functionName, url, lineNumber } = node.callFrame;
-    return `${functionName || '(anonymous)'} ${url.replace(/^.*\/(dist|node_modules)\//, '$1/')}:${lineNumber + 1}`;
-  };
   const self = new Map<number, number>();
   profile.samples!.forEach((id: number, i: number) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas![i] ?? 0)));
   const selfByFunction = new Map<string, number>();
   for (const [id, us] of self) {
     const node = byId.get(id)!;
     if (category(node) === 'idle') continue;
-    selfByFunction.set(where(node), (selfByFunction.get(where(node)) ?? 0) + us);
+    const key = where(node.callFrame);
+    selfByFunction.set(key, (selfByFunction.get(key) ?? 0) + us);
   }
   const inclusive = new Map<string, number>();
   const walk = (id: number, onStack: Set<string>): number => {
     const node = byId.get(id)!;
     let total = self.get(id) ?? 0;
-    const key = where(node);
+    const key = where(node.callFrame);
     const counts = node.callFrame.url.includes('/dist/src/') && !onStack.has(key);
     if (counts) onStack.add(key);
     for (const child of node.children ?? []) total += walk(child, onStack);
@@ -149,8 +151,7 @@ if (allocation !== undefined) {
   const bySite = new Map<string, number>();
   let total = 0;
   const visit = (node: AllocationNode): void => {
-    const { functionName, url, lineNumber } = node.callFrame;
-    const site = `${functionName || '(anonymous)'} ${url.replace(/^.*\/(dist|node_modules)\//, '$1/')}:${lineNumber + 1}`;
+    const site = where(node.callFrame);
     bySite.set(site, (bySite.get(site) ?? 0) + node.selfSize);
     total += node.selfSize;
     node.children.forEach(visit);
