@@ -7,7 +7,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildGo, median, ROOT } from './support.js';
+import { buildGo, median, peerScript, ROOT } from './support.js';
 
 const REPS = Number(process.env['BENCH_REPS'] ?? 3);
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 3);
@@ -25,8 +25,8 @@ children.push(originProcess);
 const httpPort = Number((await firstLine(originProcess)).split(' ')[0]);
 
 const contenders: Record<string, string[]> = {
-  'minimal proxy, node:http Agent': [join(ROOT, 'dist', 'bench', 'peers', 'minimal-proxy.js'), 'http'],
-  'minimal proxy, undici Pool': [join(ROOT, 'dist', 'bench', 'peers', 'minimal-proxy.js'), 'undici'],
+  'minimal proxy, node:http Agent': [peerScript('minimal-proxy'), 'http'],
+  'minimal proxy, undici Pool': [peerScript('minimal-proxy'), 'undici'],
   'getaway (node:http Agent, flow log on)': [join(ROOT, 'dist', 'src', 'cli', 'main.js'), 'serve', '--listen', '127.0.0.1:0'],
 };
 const ports = new Map<string, number>();

@@ -26,7 +26,7 @@ import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { buildGo, ensureDebianTools, freePort, groupCpuSeconds, launch, median, ROOT, stopGroup, waitForPort } from './support.js';
+import { buildGo, ensureDebianTools, freePort, groupCpuSeconds, launch, median, peerScript, ROOT, stopGroup, waitForPort } from './support.js';
 
 type Row = 'keepalive' | 'newconn' | 'setup' | 'bulk';
 
@@ -55,8 +55,8 @@ function words(value: string | undefined): string[] {
 
 /** The command line that serves on `port`: a checkout's CLI, or `minimal` for bench/peers/minimal-proxy. */
 function commandOf(side: string, extraArgs: string | undefined): (port: number) => string[] {
-  if (side === 'minimal') return (port) => [join(ROOT, 'dist', 'bench', 'peers', 'minimal-proxy.js'), 'http', String(port)];
-  if (side === 'npm-proxy') return (port) => [join(ROOT, 'dist', 'bench', 'peers', 'npm-proxy.js'), String(port)];
+  if (side === 'minimal') return (port) => [peerScript('minimal-proxy'), 'http', String(port)];
+  if (side === 'npm-proxy') return (port) => [peerScript('npm-proxy'), String(port)];
   const cli = join(resolve(side), 'dist', 'src', 'cli', 'main.js');
   if (!existsSync(cli)) throw new Error(`${cli} not found: run npm ci && npm run build in ${side}`);
   return (port) => [cli, 'serve', '--listen', `127.0.0.1:${port}`, ...words(extraArgs)];

@@ -10,7 +10,7 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildGo as buildGoIn, ensureDebianTools, freePort, groupCpuSeconds, groupPids, launch, median, ROOT, stopGroup, waitForPort } from './support.js';
+import { buildGo as buildGoIn, ensureDebianTools, freePort, groupCpuSeconds, groupPids, launch, median, peerScript, ROOT, stopGroup, waitForPort } from './support.js';
 
 const REPS = Number(process.env['BENCH_REPS'] ?? 3);
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 2);
@@ -92,10 +92,10 @@ async function startPeer(name: PeerName, goproxy: string): Promise<RunningPeer> 
       break;
     }
     case 'npm-proxy':
-      child = launch(process.execPath, [join(ROOT, 'dist', 'bench', 'peers', 'npm-proxy.js'), String(port)]);
+      child = launch(process.execPath, [peerScript('npm-proxy'), String(port)]);
       break;
     case 'node-floor':
-      child = launch(process.execPath, [join(ROOT, 'dist', 'bench', 'peers', 'minimal-proxy.js'), 'http', String(port)]);
+      child = launch(process.execPath, [peerScript('minimal-proxy'), 'http', String(port)]);
       break;
     case 'go':
       child = launch(goproxy, [String(port)]);

@@ -11,6 +11,11 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
+/** A Node peer's script in the build: `peerScript('minimal-proxy')` → dist/bench/peers/minimal-proxy.js. */
+export function peerScript(name: 'minimal-proxy' | 'npm-proxy'): string {
+  return join(ROOT, 'dist', 'bench', 'peers', `${name}.js`);
+}
+
 export function have(command: string): boolean {
   try {
     execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
