@@ -22,8 +22,9 @@
  *   BENCH_ARGS_B='--admin 0' npm run bench:pair -- . . keepalive      # what keeping metrics costs
  * and BENCH_NODE_ARGS_A / BENCH_NODE_ARGS_B add Node flags (BENCH_NODE_ARGS_B='--single-threaded-gc').
  */
-import { execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildGo, ensureDebianTools, freePort, groupCpuSeconds, launch, median, peerScript, ROOT, stopGroup, waitForPort } from './support.js';
@@ -39,6 +40,14 @@ const row = rowArg as Row;
 const REPS = Number(process.env['BENCH_REPS'] ?? 5);
 // With BENCH_GC=1 both run under --trace-gc and the allocation and old-generation promotion per operation are reported too.
 const TRACE_GC = process.env['BENCH_GC'] === '1';
+// With BENCH_STRACE=1 the measured window runs under `strace -c -f` and the system calls per operation are listed by
+// name for both sides. strace slows both proxies, so the CPU ratio of such a run is not a result; the counts are.
+const STRACE = process.env['BENCH_STRACE'] === '1';
+// With BENCH_PERF=1 the measured window is sampled by `perf record -e cpu-clock` (both sides run with
+// --perf-basic-prof, so JIT-compiled JavaScript has names) and the CPU per operation is listed by function, kernel
+// and native code included, the functions whose cost differs most first. BENCH_PERF_TOP (25) rows.
+const PERF = process.env['BENCH_PERF'] === '1';
+const PERF_HZ = 4999;
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4);
 // V8 was seen still optimising getaway's CONNECT path 3–4 s into a load (--trace-opt); the smaller minimal proxy
 // settles sooner. With BENCH_WARMUP=1 getaway read 1.73x/2.64x/2.19x the minimal proxy's CPU on keepalive/newconn/
@@ -125,9 +134,75 @@ function gcFigures(lines: readonly string[]): { allocated: number; promoted: num
   return { allocated, promoted, markCompacts };
 }
 
+/** Counts the system calls of process `pid` and all its threads until the returned function is called. */
+function countSyscalls(pid: number, file: string): () => Promise<Map<string, number>> {
+  const strace = spawn('strace', ['-c', '-f', '-o', file, '-p', String(pid)], { stdio: 'ignore' });
+  return async () => {
+    strace.kill('SIGINT');
+    await once(strace, 'exit');
+    // strace -c rows: "% time  seconds  usecs/call  calls  [errors]  syscall".
+    const counts = new Map<string, number>();
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const match = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$/.exec(line);
+      if (match !== null && match[2] !== 'total') counts.set(match[2]!, Number(match[1]));
+    }
+    return counts;
+  };
+}
+
+/** Samples process `pid`'s CPU until the returned function is called; then µs of CPU per symbol. */
+function sampleCpu(pid: number, file: string): () => Promise<Map<string, number>> {
+  const perf = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', String(PERF_HZ), '-p', String(pid), '-o', file], { stdio: 'ignore' });
+  return async () => {
+    perf.kill('SIGINT');
+    await once(perf, 'exit');
+    const report = await new Promise<string>((done, fail) =>
+      execFile('perf', ['report', '-i', file, '--stdio', '--no-children', '--sort', 'sym', '-n', '-q'], { maxBuffer: 64 * 1048576 }, (err, stdout) =>
+        err ? fail(err) : done(stdout),
+      ),
+    );
+    // Rows: "  12.34%  1234  [k] tcp_sendmsg" ([k] kernel, [.] user space).
+    const micros = new Map<string, number>();
+    for (const line of report.split('\n')) {
+      const match = /^\s*[\d.]+%\s+(\d+)\s+(\[.\]\s+.*?)\s*$/.exec(line);
+      if (match !== null) micros.set(match[2]!, (micros.get(match[2]!) ?? 0) + (Number(match[1]) / PERF_HZ) * 1e6);
+    }
+    return micros;
+  };
+}
+
+/** Both sides' CPU per operation by function, the largest differences first. */
+function printProfiles(microsA: Map<string, number>, opsA: number, microsB: Map<string, number>, opsB: number): void {
+  const top = Number(process.env['BENCH_PERF_TOP'] ?? 25);
+  const perOp = (micros: Map<string, number>, name: string, ops: number): number => (micros.get(name) ?? 0) / ops;
+  const difference = (name: string): number => perOp(microsB, name, opsB) - perOp(microsA, name, opsA);
+  const names = [...new Set([...microsA.keys(), ...microsB.keys()])].sort((x, y) => Math.abs(difference(y)) - Math.abs(difference(x)));
+  const total = (micros: Map<string, number>, ops: number): string => ([...micros.values()].reduce((sum, n) => sum + n, 0) / ops).toFixed(1);
+  console.log(`         sampled CPU per operation: A ${total(microsA, opsA)} µs, B ${total(microsB, opsB)} µs; largest differences (µs):`);
+  for (const name of names.slice(0, top)) {
+    const shown = name.length > 90 ? `${name.slice(0, 87)}...` : name;
+    console.log(`           ${difference(name) >= 0 ? '+' : '-'}${Math.abs(difference(name)).toFixed(2).padStart(6)}  A ${perOp(microsA, name, opsA).toFixed(2).padStart(6)}  B ${perOp(microsB, name, opsB).toFixed(2).padStart(6)}  ${shown}`);
+  }
+}
+
+/** Both sides' system calls per operation, the calls whose counts differ most first. */
+function printSyscalls(countsA: Map<string, number>, opsA: number, countsB: Map<string, number>, opsB: number): void {
+  const names = [...new Set([...countsA.keys(), ...countsB.keys()])];
+  const perOp = (counts: Map<string, number>, name: string, ops: number): number => (counts.get(name) ?? 0) / ops;
+  names.sort((x, y) => Math.abs(perOp(countsB, y, opsB) - perOp(countsA, y, opsA)) - Math.abs(perOp(countsB, x, opsB) - perOp(countsA, x, opsA)));
+  const total = (counts: Map<string, number>, ops: number): string => ([...counts.values()].reduce((sum, n) => sum + n, 0) / ops).toFixed(2);
+  console.log(`         system calls per operation: A ${total(countsA, opsA)}, B ${total(countsB, opsB)}`);
+  for (const name of names) {
+    const a = perOp(countsA, name, opsA);
+    const b = perOp(countsB, name, opsB);
+    if (a < 0.01 && b < 0.01) continue;
+    console.log(`           ${name.padEnd(16)} A ${a.toFixed(2).padStart(6)}  B ${b.toFixed(2).padStart(6)}`);
+  }
+}
+
 async function startProxy(command: (port: number) => string[], nodeArgs: string | undefined): Promise<Started> {
   const port = await freePort();
-  const flags = [...(TRACE_GC ? ['--trace-gc'] : []), ...words(nodeArgs)];
+  const flags = [...(TRACE_GC ? ['--trace-gc'] : []), ...(PERF ? ['--perf-basic-prof'] : []), ...words(nodeArgs)];
   const child: ChildProcess = launch(process.execPath, [...flags, ...command(port)], TRACE_GC ? 'pipe' : 'ignore', PROXY_CPU);
   const gcLines: string[] = [];
   if (TRACE_GC) {
@@ -144,7 +219,7 @@ async function startProxy(command: (port: number) => string[], nodeArgs: string 
 }
 
 async function main(): Promise<void> {
-  ensureDebianTools({ wrk: 'wrk', go: 'golang-go', taskset: 'util-linux' });
+  ensureDebianTools({ wrk: 'wrk', go: 'golang-go', taskset: 'util-linux', ...(STRACE ? { strace: 'strace' } : {}), ...(PERF ? { perf: 'linux-perf' } : {}) });
   const commandA = commandOf(dirA!, process.env['BENCH_ARGS_A']);
   const commandB = commandOf(dirB!, process.env['BENCH_ARGS_B']);
   const work = mkdtempSync(join(tmpdir(), 'getaway-pair-'));
@@ -167,6 +242,11 @@ async function main(): Promise<void> {
     groups.push(a.pgid, b.pgid);
     // Warm-up (JIT, pools) before anything is counted.
     await Promise.all([drive(a.port, WARMUP_SECONDS, origin, tunnelbench), drive(b.port, WARMUP_SECONDS, origin, tunnelbench)]);
+    const syscallsA = STRACE ? countSyscalls(a.pgid, join(work, `strace-a-${rep}`)) : undefined;
+    const syscallsB = STRACE ? countSyscalls(b.pgid, join(work, `strace-b-${rep}`)) : undefined;
+    const profileA = PERF ? sampleCpu(a.pgid, join(work, `perf-a-${rep}`)) : undefined;
+    const profileB = PERF ? sampleCpu(b.pgid, join(work, `perf-b-${rep}`)) : undefined;
+    if (STRACE || PERF) await new Promise((done) => setTimeout(done, 500)); // strace or perf attaching to every thread
     const cpuA = groupCpuSeconds(a.pgid);
     const cpuB = groupCpuSeconds(b.pgid);
     const gcFromA = a.gcLines.length;
@@ -174,10 +254,16 @@ async function main(): Promise<void> {
     const [opsA, opsB] = await Promise.all([drive(a.port, SECONDS, origin, tunnelbench), drive(b.port, SECONDS, origin, tunnelbench)]);
     const perOpA = ((groupCpuSeconds(a.pgid) - cpuA) / opsA!) * 1e6;
     const perOpB = ((groupCpuSeconds(b.pgid) - cpuB) / opsB!) * 1e6;
+    const countsA = await syscallsA?.();
+    const countsB = await syscallsB?.();
+    const microsA = await profileA?.();
+    const microsB = await profileB?.();
     stopGroup(a.pgid);
     stopGroup(b.pgid);
     ratios.push(perOpB / perOpA);
     console.log(`  rep ${rep}: A ${perOpA.toFixed(1)} ${unit} (${opsA!.toFixed(0)} ops), B ${perOpB.toFixed(1)} ${unit} (${opsB!.toFixed(0)} ops), B/A ${(perOpB / perOpA).toFixed(2)}`);
+    if (countsA !== undefined && countsB !== undefined) printSyscalls(countsA, opsA!, countsB, opsB!);
+    if (microsA !== undefined && microsB !== undefined) printProfiles(microsA, opsA!, microsB, opsB!);
     if (TRACE_GC) {
       const gcA = gcFigures(a.gcLines.slice(gcFromA));
       const gcB = gcFigures(b.gcLines.slice(gcFromB));
@@ -187,6 +273,7 @@ async function main(): Promise<void> {
       );
     }
   }
+  if (STRACE) console.log('(under strace: the CPU figures above are slowed by it; compare the system call counts)');
   console.log(`median B/A: ${median(ratios).toFixed(2)} (below 1: B spends less CPU per operation)`);
 }
 
