@@ -11,7 +11,7 @@ import { pino, type Logger } from 'pino';
 import { resolveProxyOptions, type ProxyOptions, type ResolvedProxyOptions } from '../config/options.js';
 import { closeSoon, errorResponse, writeRawResponse } from '../http/error-response.js';
 import { createExplicitListener } from '../listeners/explicit-listener.js';
-import type { SpliceHandle } from '../tunnel/splice.js';
+import { IdleSweep } from '../tunnel/idle-sweep.js';
 import { DirectDialer, type DestinationGuard } from '../upstream/dialer.js';
 import { RouteAgents } from '../upstream/route-agents.js';
 import { RoutePlanner } from '../upstream/route-planner.js';
@@ -81,7 +81,8 @@ class ProxyServer implements Proxy {
   readonly #clients = new LiveList<Socket>();
   readonly #upstreamSockets = new LiveList<Socket>();
   readonly #clientInfo = new WeakMap<Socket, ClientInfo>();
-  readonly #splices = new LiveList<SpliceHandle>();
+  /** Open splices (tunnels, upgrades): idle ones are ended, shutdown cuts them all. */
+  readonly #splices: IdleSweep;
   readonly #flows = new LiveList<Flow>();
   /** The listener's address when it is bound to one (not a wildcard): every client connection's local address. */
   #boundAddress: { address: string; port: number } | undefined;
@@ -109,6 +110,7 @@ class ProxyServer implements Proxy {
     this.#options = options;
     this.#logger = options.logger ?? pino({ level: 'silent' });
     this.#hooks = new HookRunner(options.addons);
+    this.#splices = new IdleSweep(options.tunnelIdleTimeoutMs);
     // Every dial in progress listens on the shutdown signal; thousands at once are normal, not a leak.
     setMaxListeners(0, this.#shutdown.signal);
     const agentOptions = { keepAlive: true, scheduling: 'lifo' as const, timeout: POOLED_SOCKET_IDLE_MS };
@@ -304,7 +306,7 @@ class ProxyServer implements Proxy {
         if (this.#httpFlowsDrained !== undefined && !this.#hasHttpFlows()) this.#httpFlowsDrained();
       },
       spliceStarted: (handle) => {
-        const entry = this.#splices.add(handle);
+        const entry = this.#splices.watch(handle);
         return () => void entry.remove();
       },
       tunnelCount: () => this.#tunnels,
@@ -366,7 +368,7 @@ class ProxyServer implements Proxy {
 
     this.#shutdown.abort();
     const reason = new ProxyError('connection_terminated', 'proxy shut down');
-    for (const handle of this.#splices.values()) handle.abort(reason);
+    for (const handle of this.#splices.streams()) handle.abort(reason);
     httpServer.close();
     for (const socket of this.#clients.values()) socket.destroy();
     for (const socket of this.#upstreamSockets.values()) socket.destroy();

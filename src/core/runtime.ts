@@ -63,7 +63,10 @@ export interface ProxyRuntime {
   /** Registers a flow until it ends; graceful shutdown waits for HTTP flows. */
   flowStarted(flow: Flow): void;
   flowEnded(flow: Flow): void;
-  /** Registers a running splice so shutdown can cut it. Returns the function that unregisters it. */
+  /**
+   * Registers a running splice: it is ended after tunnelIdleTimeoutMs without traffic, and cut by shutdown.
+   * Returns the function that unregisters it.
+   */
   spliceStarted(handle: SpliceHandle): () => void;
   /** Counts sockets the proxy opened outside the agents' pools (tunnels, upgrades) for `proxy.connections`. */
   trackUpstreamSocket(socket: Socket): void;

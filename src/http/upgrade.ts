@@ -143,11 +143,7 @@ async function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, h
         .then(async () => {
           if (flow.killed) throw flow.error;
           socket.write(serializeHead(101, flow.response!.reason, flow.response!.headers));
-          const handle = splice(socket, upstream, {
-            idleTimeoutMs: runtime.options.tunnelIdleTimeoutMs,
-            headAtoB: head,
-            headBtoA: upstreamHead,
-          });
+          const handle = splice(socket, upstream, { headAtoB: head, headBtoA: upstreamHead });
           const unregister = runtime.spliceStarted(handle);
           const result = await handle.done;
           unregister();

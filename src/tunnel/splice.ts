@@ -11,8 +11,6 @@ import type { Socket } from 'node:net';
 import { ProxyError, toProxyError } from '../core/errors.js';
 
 export interface SpliceOptions {
-  /** Both directions silent for this long ends the splice with `connection_read_timeout`. */
-  idleTimeoutMs: number;
   /** Bytes already read from `a` that belong to `b` (e.g. sent together with the CONNECT head). */
   headAtoB?: Buffer;
   /** Bytes already read from `b` that belong to `a`. */
@@ -26,13 +24,16 @@ export interface SpliceResult {
   error: ProxyError | undefined;
 }
 
+/** Idle timeouts are not the splice's: the proxy watches every open splice from one timer (idle-sweep.ts). */
 export interface SpliceHandle {
   readonly done: Promise<SpliceResult>;
-  /** Ends the splice now (shutdown): both sockets are destroyed and `done` resolves with `reason`. */
+  /** Bytes read from either socket so far: it changes whenever the tunnel carries anything. */
+  bytesMoved(): number;
+  /** Ends the splice now (shutdown, idle): both sockets are destroyed and `done` resolves with `reason`. */
   abort(reason: ProxyError): void;
 }
 
-export function splice(a: Socket, b: Socket, options: SpliceOptions): SpliceHandle {
+export function splice(a: Socket, b: Socket, options: SpliceOptions = {}): SpliceHandle {
   let error: ProxyError | undefined;
   let closed = 0;
   let settle: (result: SpliceResult) => void = () => undefined;
@@ -58,12 +59,9 @@ export function splice(a: Socket, b: Socket, options: SpliceOptions): SpliceHand
       settle({ aToB: b.bytesWritten - startAtoB, bToA: a.bytesWritten - startBtoA, error });
     }
   };
-  const onTimeout = (): void =>
-    destroyBoth(new ProxyError('connection_read_timeout', `tunnel idle for ${options.idleTimeoutMs} ms`));
 
   for (const socket of [a, b]) {
     socket.on('error', onError);
-    socket.setTimeout(options.idleTimeoutMs, onTimeout);
     if (socket.closed) queueMicrotask(() => onClose.call(socket));
     else socket.once('close', onClose);
     if (socket.errored) onError(socket.errored);
@@ -77,6 +75,7 @@ export function splice(a: Socket, b: Socket, options: SpliceOptions): SpliceHand
 
   return {
     done,
+    bytesMoved: () => a.bytesRead + b.bytesRead,
     abort(reason: ProxyError): void {
       destroyBoth(reason);
     },

@@ -52,7 +52,7 @@ export async function spliceTunnel(runtime: ProxyRuntime, flow: TunnelFlow, sock
     socket.destroy();
     upstream.destroy();
   }
-  const handle = splice(socket, upstream, { idleTimeoutMs: runtime.options.tunnelIdleTimeoutMs, headAtoB: head });
+  const handle = splice(socket, upstream, { headAtoB: head });
   const unregister = runtime.spliceStarted(handle);
   const result = await handle.done;
   unregister();

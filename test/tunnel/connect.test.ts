@@ -135,6 +135,32 @@ test('a tunnel idle longer than tunnelIdleTimeoutMs is closed on both sides', as
   assert.equal(started.proxy.connections, 0);
 });
 
+test('a tunnel that carries a little traffic more often than tunnelIdleTimeoutMs stays open, then closes once silent', async (t) => {
+  const echo = await startTcpServer(t, (socket) => {
+    socket.on('data', (chunk) => socket.write(chunk));
+    socket.on('end', () => socket.end());
+  });
+  const errors: string[] = [];
+  const started = await startProxy(t, {
+    tunnelIdleTimeoutMs: 200,
+    addons: [{ name: 'watch', tunnelClosed: (flow) => void errors.push(flow.error?.type ?? 'none') }],
+  });
+  const conn = await rawConnect(started.port);
+  conn.socket.write(`CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  await conn.waitFor(CONNECT_OK);
+  // Ten bytes 80 ms apart: 800 ms of a tunnel that is never silent for 200 ms.
+  for (let i = 0; i < 10; i++) {
+    conn.socket.write(String(i));
+    await new Promise((resolve) => setTimeout(resolve, 80));
+  }
+  assert.equal(conn.socket.destroyed, false);
+  assert.deepEqual(errors, []);
+  const text = (await conn.untilEnd(3000)).toString();
+  assert.equal(text, `${CONNECT_OK}0123456789`);
+  await waitFor(() => errors.length === 1, 3000, 'the tunnel to end');
+  assert.deepEqual(errors, ['connection_read_timeout']);
+});
+
 test('a tunnel carries a large transfer both ways intact', async (t) => {
   const size = 8 * 1024 * 1024;
   const echo = await startTcpServer(t, (socket) => socket.pipe(socket));
