@@ -213,7 +213,7 @@ class ProxyServer implements Proxy {
     publishClientConnect(info);
     const fromAddress = (this.#clientsByAddress.get(info.remoteAddress) ?? 0) + 1;
     this.#clientsByAddress.set(info.remoteAddress, fromAddress);
-    socket.once('close', () => {
+    socket.on('close', () => {
       tracked.remove();
       const left = (this.#clientsByAddress.get(info.remoteAddress) ?? 1) - 1;
       if (left === 0) this.#clientsByAddress.delete(info.remoteAddress);
@@ -321,7 +321,7 @@ class ProxyServer implements Proxy {
       },
       trackUpstreamSocket: (socket) => {
         const entry = this.#upstreamSockets.add(socket);
-        socket.once('close', () => entry.remove());
+        socket.on('close', () => entry.remove());
       },
     };
   }

@@ -131,7 +131,7 @@ function attempt(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, re
       upstreamReq.destroy();
       settle(new ProxyError('client_aborted', 'client closed the connection before the response was complete'));
     }
-    res.once('close', clientGone);
+    res.on('close', clientGone);
     flow.setKillHandler(() => {
       upstreamReq.destroy();
       res.destroy();

@@ -20,10 +20,14 @@ import { runInterceptedTunnel } from '../mitm/tls-interceptor.js';
 import { abandonTunnel, failTunnel, openTunnel, spliceTunnel } from './tunnel-steps.js';
 
 export function createConnectHandler(runtime: ProxyRuntime) {
+  // One listener for every CONNECT's client socket, not a closure per tunnel.
+  function onClientSocketError(this: Socket, err: Error): void {
+    runtime.logger.debug({ err, client: runtime.clientInfo(this).id }, 'client socket error');
+  }
   return function handleConnect(req: IncomingMessage, socket: Socket, head: Buffer): void {
     // Node hands the socket over bare: no listener of the HTTP server guards it any more. Paused, so bytes that
     // follow the CONNECT head wait in the socket until the tunnel is spliced.
-    socket.on('error', (err) => runtime.logger.debug({ err, client: runtime.clientInfo(socket).id }, 'client socket error'));
+    socket.on('error', onClientSocketError);
     socket.pause();
     const client = runtime.clientInfo(socket);
     const parsed = parseAuthorityForm(req.url ?? '');

@@ -34,8 +34,8 @@ export async function dialAlongPlan(
       });
       routes.served(route);
       flow.upstream = route.id;
-      // The route stays busy (for least-busy) as long as the tunnel over it is open.
-      socket.once('close', () => routes.release(route));
+      // The route stays busy (for least-busy) as long as the tunnel over it is open; direct routes are never busy.
+      if (route.kind !== 'direct') socket.on('close', () => routes.release(route));
       return { socket, route };
     } catch (err) {
       const error = toProxyError(err, 'connection_refused');

@@ -63,7 +63,7 @@ export function splice(a: Socket, b: Socket, options: SpliceOptions = {}): Splic
   for (const socket of [a, b]) {
     socket.on('error', onError);
     if (socket.closed) queueMicrotask(() => onClose.call(socket));
-    else socket.once('close', onClose);
+    else socket.on('close', onClose); // 'close' comes once: no once() wrapper per socket
     if (socket.errored) onError(socket.errored);
   }
   if (options.headAtoB && options.headAtoB.length > 0) b.write(options.headAtoB);
