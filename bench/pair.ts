@@ -21,6 +21,8 @@
  * BENCH_ARGS_A / BENCH_ARGS_B add serve flags to one side, so one build can be compared with itself under an option:
  *   BENCH_ARGS_B='--admin 0' npm run bench:pair -- . . keepalive      # what keeping metrics costs
  * and BENCH_NODE_ARGS_A / BENCH_NODE_ARGS_B add Node flags (BENCH_NODE_ARGS_B='--single-threaded-gc').
+ * BENCH_GC=1 adds allocation and promotion per operation, BENCH_STRACE=1 system calls per operation by name, and
+ * BENCH_PERF=1 CPU per operation by function (perf, kernel and native code included) for both sides.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
