@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { ProxyAgent, request as undiciRequest } from 'undici';
 import { curl, rawConnect, runPython } from '../helpers/clients.js';
 import { startOrigin, startProxy, startTcpServer, startTlsOrigin, waitFor } from '../helpers/servers.js';
@@ -115,20 +115,26 @@ test('server-first protocols work: the banner arrives without the client sending
   await waitFor(() => started.proxy.connections === 0, 3000, 'sockets released after the client reset');
 });
 
+/** A proxy with tunnelIdleTimeoutMs = `idleMs` that records how each tunnel ended, and one open tunnel to `port`. */
+async function tunnelWithIdleTimeout(t: TestContext, port: number, idleMs: number) {
+  const errors: string[] = [];
+  const started = await startProxy(t, {
+    tunnelIdleTimeoutMs: idleMs,
+    addons: [{ name: 'watch', tunnelClosed: (flow) => void errors.push(flow.error?.type ?? 'none') }],
+  });
+  const conn = await rawConnect(started.port);
+  conn.socket.write(`CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  await conn.waitFor(CONNECT_OK);
+  return { started, conn, errors };
+}
+
 test('a tunnel idle longer than tunnelIdleTimeoutMs is closed on both sides', async (t) => {
   let serverClosed = false;
   const server = await startTcpServer(t, (socket) => {
     socket.on('end', () => socket.end());
     socket.on('close', () => (serverClosed = true));
   });
-  const errors: string[] = [];
-  const started = await startProxy(t, {
-    tunnelIdleTimeoutMs: 200,
-    addons: [{ name: 'watch', tunnelClosed: (flow) => void errors.push(flow.error?.type ?? 'none') }],
-  });
-  const conn = await rawConnect(started.port);
-  conn.socket.write(`CONNECT 127.0.0.1:${server.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
-  await conn.waitFor(CONNECT_OK);
+  const { started, conn, errors } = await tunnelWithIdleTimeout(t, server.port, 200);
   await conn.untilEnd(3000);
   await waitFor(() => serverClosed && errors.length === 1, 3000, 'the origin side to close');
   assert.deepEqual(errors, ['connection_read_timeout']);
@@ -140,14 +146,7 @@ test('a tunnel that carries a little traffic more often than tunnelIdleTimeoutMs
     socket.on('data', (chunk) => socket.write(chunk));
     socket.on('end', () => socket.end());
   });
-  const errors: string[] = [];
-  const started = await startProxy(t, {
-    tunnelIdleTimeoutMs: 200,
-    addons: [{ name: 'watch', tunnelClosed: (flow) => void errors.push(flow.error?.type ?? 'none') }],
-  });
-  const conn = await rawConnect(started.port);
-  conn.socket.write(`CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
-  await conn.waitFor(CONNECT_OK);
+  const { conn, errors } = await tunnelWithIdleTimeout(t, echo.port, 200);
   // Ten bytes 80 ms apart: 800 ms of a tunnel that is never silent for 200 ms.
   for (let i = 0; i < 10; i++) {
     conn.socket.write(String(i));
