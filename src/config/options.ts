@@ -27,7 +27,10 @@ export interface ProxyOptions {
   idleTimeoutMs?: number;
   /** How long the origin may stay silent while a request is in flight (head or body). Default 300 s. */
   responseTimeoutMs?: number;
-  /** A tunnel (CONNECT or upgraded connection) with no bytes either way for this long is closed. Default 600 s. */
+  /**
+   * A tunnel (CONNECT or upgraded connection) with no bytes either way for this long is closed, within an eighth of
+   * it (at most 5 s) later: one sweep checks every tunnel. Default 600 s.
+   */
   tunnelIdleTimeoutMs?: number;
   /** On close(), how long in-flight requests may take to finish before everything is cut. Default 10 s. */
   shutdownGraceMs?: number;
