@@ -66,10 +66,6 @@ export interface ProxyStats {
   flowErrors: Partial<Record<ProxyErrorType, number>>;
 }
 
-function isWildcardAddress(address: string): boolean {
-  return address === '0.0.0.0' || address === '::' || address === '';
-}
-
 export function createProxy(input: ProxyOptions = {}): Proxy {
   return new ProxyServer(resolveProxyOptions(input));
 }
@@ -186,9 +182,9 @@ class ProxyServer implements Proxy {
     });
     netServer.on('error', (err) => this.#logger.error({ err }, 'listener error'));
     const address = this.address()!;
-    if (!isWildcardAddress(address.address)) this.#boundAddress = { address: address.address, port: address.port };
     const interfaceAddresses = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((entry) => entry.address));
     this.#self = describeSelfAddresses(address.address, address.port, interfaceAddresses);
+    if (!this.#self.wildcard) this.#boundAddress = { address: address.address, port: address.port };
     const context: AddonContext = { logger: this.#logger, options: this.#options };
     const pending = this.#hooks.run('running', context);
     if (pending !== undefined) await pending;
