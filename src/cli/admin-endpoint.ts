@@ -14,6 +14,7 @@ import { registerProxyMetrics } from '../admin/proxy-metrics.js';
 import { metrics } from '../addons/metrics.js';
 import type { Addon } from '../core/addon.js';
 import type { Proxy } from '../core/proxy.js';
+import { formatAuthority } from '../http/request-target.js';
 
 export interface ServingMetrics {
   addon: Addon;
@@ -49,8 +50,7 @@ export async function startAdminServer(address: { host: string; port: number }, 
     // Keeps the code, so the CLI reports it like a proxy port in use, and says which listener failed.
     throw Object.assign(new Error(`admin endpoint: ${err.message}`), { code: err.code });
   });
-  const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
-  const url = `http://${host}:${bound.port}`;
+  const url = `http://${formatAuthority(bound.address, bound.port)}`;
   logger.info({ admin: url, port: bound.port }, `admin endpoint on ${url}/metrics`);
   return admin;
 }
