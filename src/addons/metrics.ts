@@ -26,6 +26,30 @@ function increment<K>(map: Map<K, number>, key: K): void {
 }
 
 /**
+ * A counter whose values are copied from `read()` at each scrape: prom-client counters have no set(), so it resets
+ * and adds what `read()` reports per label set. Totals kept elsewhere (plain numbers, `proxy.stats()`) become
+ * counters without touching prom-client on the request path.
+ */
+export function mirroredCounter(
+  registers: Registry[],
+  name: string,
+  help: string,
+  labelNames: readonly string[],
+  read: () => ReadonlyArray<readonly [Record<string, string>, number]>,
+): void {
+  new Counter({
+    name,
+    help,
+    labelNames,
+    registers,
+    collect() {
+      this.reset();
+      for (const [labels, value] of read()) this.inc(labels, value);
+    },
+  });
+}
+
+/**
  * Prometheus metrics of finished flows: counts by kind and outcome, errors by RFC 9209 type, HTTP responses by
  * status code, bytes each way, durations, and how each route (direct or an upstream proxy) fared. Reads only the
  * flow, like the flow log.
@@ -43,63 +67,29 @@ function increment<K>(map: Map<K, number>, key: K): void {
 export function metrics(options: MetricsOptions): Addon {
   const registers = [options.registry];
   const counts = new FlowCounts();
-  new Counter({
-    name: 'getaway_flows_total',
-    help: 'Finished flows (HTTP requests, upgrades, tunnels) by kind and outcome',
-    labelNames: ['kind', 'outcome'] as const,
+  mirroredCounter(registers, 'getaway_flows_total', 'Finished flows (HTTP requests, upgrades, tunnels) by kind and outcome', ['kind', 'outcome'], () =>
+    (['http', 'tunnel'] as const).flatMap((kind) => (['complete', 'error'] as const).map((outcome) => [{ kind, outcome }, counts.flows[kind][outcome]] as const)),
+  );
+  mirroredCounter(registers, 'getaway_flow_errors_total', 'Flows that ended with an error, by RFC 9209 Proxy-Status error type', ['type'], () =>
+    [...counts.errors].map(([type, n]) => [{ type }, n] as const),
+  );
+  mirroredCounter(registers, 'getaway_http_responses_total', 'HTTP responses sent to clients by status code, errors answered by the proxy included', ['code'], () =>
+    [...counts.responses].map(([code, n]) => [{ code: String(code) }, n] as const),
+  );
+  mirroredCounter(registers, 'getaway_bytes_total', 'Body and tunnel bytes relayed, by direction', ['direction'], () => [
+    [{ direction: 'client_to_origin' }, counts.clientToOrigin],
+    [{ direction: 'origin_to_client' }, counts.originToClient],
+  ]);
+  mirroredCounter(
     registers,
-    collect() {
-      this.reset();
-      for (const kind of ['http', 'tunnel'] as const) {
-        for (const outcome of ['complete', 'error'] as const) this.inc({ kind, outcome }, counts.flows[kind][outcome]);
-      }
-    },
-  });
-  new Counter({
-    name: 'getaway_flow_errors_total',
-    help: 'Flows that ended with an error, by RFC 9209 Proxy-Status error type',
-    labelNames: ['type'] as const,
-    registers,
-    collect() {
-      this.reset();
-      for (const [type, n] of counts.errors) this.inc({ type }, n);
-    },
-  });
-  new Counter({
-    name: 'getaway_http_responses_total',
-    help: 'HTTP responses sent to clients by status code, errors answered by the proxy included',
-    labelNames: ['code'] as const,
-    registers,
-    collect() {
-      this.reset();
-      for (const [code, n] of counts.responses) this.inc({ code: String(code) }, n);
-    },
-  });
-  new Counter({
-    name: 'getaway_bytes_total',
-    help: 'Body and tunnel bytes relayed, by direction',
-    labelNames: ['direction'] as const,
-    registers,
-    collect() {
-      this.reset();
-      this.inc({ direction: 'client_to_origin' }, counts.clientToOrigin);
-      this.inc({ direction: 'origin_to_client' }, counts.originToClient);
-    },
-  });
-  new Counter({
-    name: 'getaway_route_attempts_total',
-    help: 'Routes tried for flows, by route ("direct" or an upstream proxy) and outcome: served, failed (and failed over), skipped (unhealthy or cooling down)',
-    labelNames: ['route', 'outcome'] as const,
-    registers,
-    collect() {
-      this.reset();
-      for (const [route, outcomes] of counts.routes) {
-        for (const outcome of ['served', 'failed', 'skipped'] as const) {
-          if (outcomes[outcome] > 0) this.inc({ route, outcome }, outcomes[outcome]);
-        }
-      }
-    },
-  });
+    'getaway_route_attempts_total',
+    'Routes tried for flows, by route ("direct" or an upstream proxy) and outcome: served, failed (and failed over), skipped (unhealthy or cooling down)',
+    ['route', 'outcome'],
+    () =>
+      [...counts.routes].flatMap(([route, outcomes]) =>
+        (['served', 'failed', 'skipped'] as const).filter((outcome) => outcomes[outcome] > 0).map((outcome) => [{ route, outcome }, outcomes[outcome]] as const),
+      ),
+  );
   const durations = new Histogram({ name: 'getaway_flow_duration_seconds', help: 'Time from a flow\'s start to its end, by kind', labelNames: ['kind'] as const, buckets: DURATION_BUCKETS, registers });
   const durationOf = { http: durations.labels('http'), tunnel: durations.labels('tunnel') };
 
