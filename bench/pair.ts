@@ -50,6 +50,7 @@ const STRACE = process.env['BENCH_STRACE'] === '1';
 // and native code included, the functions whose cost differs most first. BENCH_PERF_TOP (25) rows.
 const PERF = process.env['BENCH_PERF'] === '1';
 const PERF_HZ = 4999;
+const PERF_TOP = Number(process.env['BENCH_PERF_TOP'] ?? 25);
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4);
 // V8 was seen still optimising getaway's CONNECT path 3–4 s into a load (--trace-opt); the smaller minimal proxy
 // settles sooner. With BENCH_WARMUP=1 getaway read 1.73x/2.64x/2.19x the minimal proxy's CPU on keepalive/newconn/
@@ -173,32 +174,22 @@ function sampleCpu(pid: number, file: string): () => Promise<Map<string, number>
   };
 }
 
-/** Both sides' CPU per operation by function, the largest differences first. */
-function printProfiles(microsA: Map<string, number>, opsA: number, microsB: Map<string, number>, opsB: number): void {
-  const top = Number(process.env['BENCH_PERF_TOP'] ?? 25);
-  const perOp = (micros: Map<string, number>, name: string, ops: number): number => (micros.get(name) ?? 0) / ops;
-  const difference = (name: string): number => perOp(microsB, name, opsB) - perOp(microsA, name, opsA);
-  const names = [...new Set([...microsA.keys(), ...microsB.keys()])].sort((x, y) => Math.abs(difference(y)) - Math.abs(difference(x)));
-  const total = (micros: Map<string, number>, ops: number): string => ([...micros.values()].reduce((sum, n) => sum + n, 0) / ops).toFixed(1);
-  console.log(`         sampled CPU per operation: A ${total(microsA, opsA)} µs, B ${total(microsB, opsB)} µs; largest differences (µs):`);
+/**
+ * Both sides' figures per operation by name (system calls, or µs of CPU by function), the largest differences
+ * first; names under 0.01 per operation on both sides are left out.
+ */
+function printPerOperation(title: string, a: Map<string, number>, opsA: number, b: Map<string, number>, opsB: number, top: number): void {
+  const perOp = (figures: Map<string, number>, name: string, ops: number): number => (figures.get(name) ?? 0) / ops;
+  const difference = (name: string): number => perOp(b, name, opsB) - perOp(a, name, opsA);
+  const names = [...new Set([...a.keys(), ...b.keys()])]
+    .filter((name) => perOp(a, name, opsA) >= 0.01 || perOp(b, name, opsB) >= 0.01)
+    .sort((x, y) => Math.abs(difference(y)) - Math.abs(difference(x)));
+  const total = (figures: Map<string, number>, ops: number): string => ([...figures.values()].reduce((sum, n) => sum + n, 0) / ops).toFixed(2);
+  console.log(`         ${title} per operation: A ${total(a, opsA)}, B ${total(b, opsB)}; largest differences (B - A, A, B):`);
   for (const name of names.slice(0, top)) {
     const shown = name.length > 90 ? `${name.slice(0, 87)}...` : name;
-    console.log(`           ${difference(name) >= 0 ? '+' : '-'}${Math.abs(difference(name)).toFixed(2).padStart(6)}  A ${perOp(microsA, name, opsA).toFixed(2).padStart(6)}  B ${perOp(microsB, name, opsB).toFixed(2).padStart(6)}  ${shown}`);
-  }
-}
-
-/** Both sides' system calls per operation, the calls whose counts differ most first. */
-function printSyscalls(countsA: Map<string, number>, opsA: number, countsB: Map<string, number>, opsB: number): void {
-  const names = [...new Set([...countsA.keys(), ...countsB.keys()])];
-  const perOp = (counts: Map<string, number>, name: string, ops: number): number => (counts.get(name) ?? 0) / ops;
-  names.sort((x, y) => Math.abs(perOp(countsB, y, opsB) - perOp(countsA, y, opsA)) - Math.abs(perOp(countsB, x, opsB) - perOp(countsA, x, opsA)));
-  const total = (counts: Map<string, number>, ops: number): string => ([...counts.values()].reduce((sum, n) => sum + n, 0) / ops).toFixed(2);
-  console.log(`         system calls per operation: A ${total(countsA, opsA)}, B ${total(countsB, opsB)}`);
-  for (const name of names) {
-    const a = perOp(countsA, name, opsA);
-    const b = perOp(countsB, name, opsB);
-    if (a < 0.01 && b < 0.01) continue;
-    console.log(`           ${name.padEnd(16)} A ${a.toFixed(2).padStart(6)}  B ${b.toFixed(2).padStart(6)}`);
+    const sign = difference(name) >= 0 ? '+' : '-';
+    console.log(`           ${sign}${Math.abs(difference(name)).toFixed(2).padStart(6)}  A ${perOp(a, name, opsA).toFixed(2).padStart(6)}  B ${perOp(b, name, opsB).toFixed(2).padStart(6)}  ${shown}`);
   }
 }
 
@@ -264,8 +255,8 @@ async function main(): Promise<void> {
     stopGroup(b.pgid);
     ratios.push(perOpB / perOpA);
     console.log(`  rep ${rep}: A ${perOpA.toFixed(1)} ${unit} (${opsA!.toFixed(0)} ops), B ${perOpB.toFixed(1)} ${unit} (${opsB!.toFixed(0)} ops), B/A ${(perOpB / perOpA).toFixed(2)}`);
-    if (countsA !== undefined && countsB !== undefined) printSyscalls(countsA, opsA!, countsB, opsB!);
-    if (microsA !== undefined && microsB !== undefined) printProfiles(microsA, opsA!, microsB, opsB!);
+    if (countsA !== undefined && countsB !== undefined) printPerOperation('system calls', countsA, opsA!, countsB, opsB!, Infinity);
+    if (microsA !== undefined && microsB !== undefined) printPerOperation('sampled CPU (µs)', microsA, opsA!, microsB, opsB!, PERF_TOP);
     if (TRACE_GC) {
       const gcA = gcFigures(a.gcLines.slice(gcFromA));
       const gcB = gcFigures(b.gcLines.slice(gcFromB));
