@@ -9,9 +9,9 @@ import { connect, type Socket } from 'node:net';
 import type { Pool } from 'undici';
 
 const mode = process.argv[2] === 'undici' ? 'undici' : 'http';
-// Loaded only in undici mode: imported at start, undici's modules alone made V8 run a mark-compact about every
-// 70 ms while the http mode relayed 64 MiB bodies (--trace-gc: 110 in 8 s against 2 without it), which made
-// the node-floor peer look slower than it is on the get-64m row.
+// Loaded only in undici mode: imported at start, undici's modules made V8 run mark-compacts back to back while
+// the http mode relayed 64 MiB bodies (node --trace-gc shows them), which made the node-floor peer look slower
+// than it is on the bulk rows.
 const { Pool: UndiciPool } = mode === 'undici' ? await import('undici') : { Pool: undefined };
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 const pools = new Map<string, Pool>();
