@@ -33,7 +33,7 @@ export interface SpliceHandle {
   abort(reason: ProxyError): void;
 }
 
-export function splice(a: Socket, b: Socket, options: SpliceOptions = {}): SpliceHandle {
+export function splice(a: Socket, b: Socket, options: SpliceOptions): SpliceHandle {
   let error: ProxyError | undefined;
   let closed = 0;
   let settle: (result: SpliceResult) => void = () => undefined;
