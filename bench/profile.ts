@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { createProxy, flowLog } from '../src/index.js';
-import { TurnBatchedDestination } from '../src/log/turn-batched-destination.js';
 import { buildGo as buildGoIn, ROOT } from './support.js';
 
 const row = process.argv[2] ?? 'keepalive';
@@ -53,7 +52,7 @@ const [httpPort, rawPort] = await new Promise<number[]>((resolve) =>
 const tunnelbench = row === 'keepalive' ? '' : buildGo('tunnelbench');
 
 // The CLI's destination (log/create-logger.ts), writing to /dev/null.
-const destination = new TurnBatchedDestination(pino.destination({ dest: '/dev/null', sync: true }));
+const destination = pino.destination({ dest: '/dev/null', sync: true });
 /** `function file:line`, with paths shortened to where the code lives (dist/… or node_modules/…). */
 function where(frame: { functionName: string; url: string; lineNumber: number }): string {
   return `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*\/(dist|node_modules)\//, '$1/')}:${frame.lineNumber + 1}`;

@@ -1,9 +1,5 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import pretty from 'pino-pretty';
-import { TurnBatchedDestination } from './turn-batched-destination.js';
-
-/** Writes of at most this many bytes are atomic on a Linux pipe. */
-const PIPE_BUF = 4096;
 
 export const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -12,8 +8,8 @@ export interface LoggerSetup {
   /** Human-readable lines instead of JSON; the CLI turns it on when stdout is a terminal. */
   pretty: boolean;
   /**
-   * Cluster workers share stdout: every write stays within PIPE_BUF bytes (atomic on a pipe) and each line says
-   * which process wrote it.
+   * Cluster workers share stdout: each line says which process wrote it. Every line is one write, and writes of
+   * at most PIPE_BUF (4096) bytes are atomic on a pipe, so lines from several workers never splice into each other.
    */
   sharedOutput?: boolean;
 }
@@ -29,8 +25,12 @@ export function createLogger(setup: LoggerSetup): CreatedLogger {
     const logger = pino({ level: setup.level }, pretty({ colorize: true, sync: true, ignore: 'pid,hostname' }));
     return { logger, flush: () => undefined };
   }
-  // One write per event-loop turn for all the lines it logged; flushSync() on exit writes the last turn's.
-  const destination = new TurnBatchedDestination(pino.destination({ dest: 1, sync: true }), setup.sharedOutput === true ? PIPE_BUF : undefined);
+  // One synchronous write per line. Gathering a turn's lines into one write (setImmediate at the turn's end) cost
+  // more than the writes it saved: `npm run bench:pair -- <before> . newconn|setup|keepalive` read 0.92, 0.94 and
+  // 1.01 against it (five repetitions each). pino's asynchronous destination cost a thread-pool round trip per
+  // line (docs/performance.md). Synchronous also means a log reader that stops reading stalls the proxy rather
+  // than letting unwritten lines grow in its memory.
+  const destination = pino.destination({ dest: 1, sync: true });
   const base = setup.sharedOutput === true ? { pid: process.pid } : undefined;
   // Epoch milliseconds (pino's default): formatting an ISO date per line cost ~2% of a small request's CPU.
   const logger = pino({ level: setup.level, base }, destination);
