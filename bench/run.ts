@@ -45,8 +45,13 @@ interface RunningPeer {
   stop(): void;
 }
 
-/** node-floor: bench/peers/minimal-proxy (node:http, no flows, hooks, log or limits), what Node itself costs. */
-type PeerName = 'getaway' | 'getaway-w2' | 'squid' | 'tinyproxy' | 'npm-proxy' | 'node-floor' | 'go';
+/**
+ * node-floor: bench/peers/minimal-proxy (node:http, no flows, hooks, log or limits), what Node itself costs.
+ * getaway-quiet: getaway with its flow log off (`--log-level warn`). squid and tinyproxy run here with their
+ * access logs off (`access_log none`, `LogLevel Critical`) and the Go proxy logs nothing, so getaway-quiet is
+ * the like-for-like row; `getaway` is the default setup, one log line per flow.
+ */
+type PeerName = 'getaway' | 'getaway-quiet' | 'getaway-w2' | 'squid' | 'tinyproxy' | 'npm-proxy' | 'node-floor' | 'go';
 
 async function startPeer(name: PeerName, goproxy: string): Promise<RunningPeer> {
   const port = await freePort();
@@ -59,6 +64,9 @@ async function startPeer(name: PeerName, goproxy: string): Promise<RunningPeer> 
   switch (name) {
     case 'getaway':
       child = launch(process.execPath, [cli, 'serve', '--listen', `127.0.0.1:${port}`, ...caps]);
+      break;
+    case 'getaway-quiet':
+      child = launch(process.execPath, [cli, 'serve', '--listen', `127.0.0.1:${port}`, '--log-level', 'warn', ...caps]);
       break;
     case 'getaway-w2':
       child = launch(process.execPath, [cli, 'serve', '--listen', `127.0.0.1:${port}`, '--workers', '2', ...caps]);
@@ -279,7 +287,7 @@ async function main(): Promise<void> {
   );
   const origin = { http: httpPort!, raw: rawPort! };
   const only = process.env['BENCH_PEERS']?.split(',');
-  const names: PeerName[] = (['getaway', 'getaway-w2', 'squid', 'tinyproxy', 'npm-proxy', 'node-floor', 'go'] as const).filter((n) => !only || only.includes(n) || n === 'go');
+  const names: PeerName[] = (['getaway', 'getaway-quiet', 'getaway-w2', 'squid', 'tinyproxy', 'npm-proxy', 'node-floor', 'go'] as const).filter((n) => !only || only.includes(n) || n === 'go');
   const peers: RunningPeer[] = [];
   const stopAll = (): void => {
     for (const peer of peers) peer.stop();
