@@ -167,7 +167,10 @@ function attempt(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, re
       const error = toProxyError(err, 'connection_terminated');
       // A pooled connection the origin closed while idle fails on first use; a request that sent nothing
       // irreplaceable may go again on a fresh connection (what browsers and undici do). Not a route failure.
-      if (upstreamReq.reusedSocket && mayRetry && !body.hasBody && IDEMPOTENT.has(request.method) && !res.destroyed) {
+      // An origin that stayed silent past the response timeout closed nothing: it gets no second request, and the
+      // client no second wait.
+      const stalePooledConnection = upstreamReq.reusedSocket && timedOut === undefined;
+      if (stalePooledConnection && mayRetry && !body.hasBody && IDEMPOTENT.has(request.method) && !res.destroyed) {
         attempt(runtime, flow, req, res, route, body, false).then(settle, settle);
         return;
       }
