@@ -26,7 +26,7 @@ export function blockHosts(blocked: readonly string[]): Addon {
   };
 }
 
-const { logger } = createLogger({ level: 'info', pretty: process.stdout.isTTY === true });
+const logger = createLogger({ level: 'info', pretty: process.stdout.isTTY === true });
 const proxy = createProxy({
   port: Number(process.env['PORT'] ?? 8080),
   logger,

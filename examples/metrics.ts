@@ -7,7 +7,7 @@ import { Registry } from 'prom-client';
 import { createLogger, createProxy, flowLog } from '../src/index.js';
 import { createAdminServer, metrics, registerProxyMetrics } from '../src/metrics.js';
 
-const { logger } = createLogger({ level: 'info', pretty: process.stdout.isTTY === true });
+const logger = createLogger({ level: 'info', pretty: process.stdout.isTTY === true });
 const registry = new Registry();
 const proxy = createProxy({ port: Number(process.env['PORT'] ?? 8080), logger, addons: [flowLog(), metrics({ registry })] });
 registerProxyMetrics(registry, proxy);

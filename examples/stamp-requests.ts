@@ -24,7 +24,7 @@ export function stampRequests(tag: string): Addon {
   };
 }
 
-const { logger } = createLogger({ level: 'info', pretty: process.stdout.isTTY === true });
+const logger = createLogger({ level: 'info', pretty: process.stdout.isTTY === true });
 const proxy = createProxy({ port: Number(process.env['PORT'] ?? 8080), logger, addons: [stampRequests('example')] });
 await proxy.listen();
 logger.info({ url: proxy.url }, `stamp-requests example listening on ${proxy.url}`);

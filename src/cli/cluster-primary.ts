@@ -36,7 +36,7 @@ function drain(worker: Worker, timeoutMs: number): Promise<void> {
   });
 }
 
-export async function runPrimary(count: number, graceMs: number, logger: Logger, flush: () => void): Promise<void> {
+export async function runPrimary(count: number, graceMs: number, logger: Logger): Promise<void> {
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   const live = new Set<Worker>();
   const retiring = new Set<Worker>();
@@ -64,14 +64,12 @@ export async function runPrimary(count: number, graceMs: number, logger: Logger,
     if (stopping) {
       logger.warn({ signal }, 'second signal: exiting now');
       for (const worker of live) worker.process.kill('SIGKILL');
-      flush();
       process.exit(1);
     }
     stopping = true;
     logger.info({ signal, graceMs, workers: live.size }, 'shutting down: workers finish in-flight requests');
     void Promise.all([...live].map((worker) => drain(worker, drainTimeoutMs))).then(() => {
       logger.info('stopped');
-      flush();
       process.exit(0);
     });
   };

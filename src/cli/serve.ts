@@ -23,11 +23,11 @@ export async function serve(flags: ServeCommandOptions): Promise<void> {
   const settings: ServeSettings = { ...fromFile, ...definedOnly(fromFlags) };
   const level: LevelWithSilent = settings.logLevel ?? 'info';
   const inCluster = workers > 1 || cluster.isWorker;
-  const { logger, flush } = createLogger({ level, pretty: process.stdout.isTTY === true, sharedOutput: inCluster });
+  const logger = createLogger({ level, pretty: process.stdout.isTTY === true, sharedOutput: inCluster });
   const { logLevel: _level, admin: adminAddress, ...proxySettings } = settings;
   const admin = adminAddress === undefined ? undefined : { address: adminAddress, endpoint: await import('./admin-endpoint.js') };
   if (workers > 1 && cluster.isPrimary) {
-    await runPrimary(workers, settings.shutdownGraceMs ?? DEFAULT_OPTIONS.shutdownGraceMs, logger, flush);
+    await runPrimary(workers, settings.shutdownGraceMs ?? DEFAULT_OPTIONS.shutdownGraceMs, logger);
     if (admin !== undefined) await admin.endpoint.startAdminServer(admin.address, admin.endpoint.createClusterCollector(), logger);
     return;
   }
@@ -43,7 +43,7 @@ export async function serve(flags: ServeCommandOptions): Promise<void> {
     const close = (): void => {
       if (closing) return;
       closing = true;
-      void proxy.close().then(() => (flush(), process.exit(0)));
+      void proxy.close().then(() => process.exit(0));
     };
     process.on('message', (message: PrimaryMessage) => message.type === 'shutdown' && close());
     process.on('SIGTERM', close);
@@ -58,7 +58,6 @@ export async function serve(flags: ServeCommandOptions): Promise<void> {
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {
       logger.warn({ signal }, 'second signal: exiting now');
-      flush();
       process.exit(1);
     }
     stopping = true;
@@ -67,12 +66,10 @@ export async function serve(flags: ServeCommandOptions): Promise<void> {
     proxy.close().then(
       () => {
         logger.info('stopped');
-        flush();
         process.exit(0);
       },
       (err: unknown) => {
         logger.error({ err }, 'error while shutting down');
-        flush();
         process.exit(1);
       },
     );
