@@ -23,6 +23,7 @@
  * and BENCH_NODE_ARGS_A / BENCH_NODE_ARGS_B add Node flags (BENCH_NODE_ARGS_B='--single-threaded-gc').
  * BENCH_GC=1 adds allocation and promotion per operation, BENCH_STRACE=1 system calls per operation by name, and
  * BENCH_PERF=1 CPU per operation by function (perf, kernel and native code included) for both sides.
+ * BENCH_PRIME=<row> drives another load first: BENCH_PRIME=keepalive npm run bench:pair -- minimal . bulk
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -56,6 +57,16 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4);
 // settles sooner. With BENCH_WARMUP=1 getaway read 1.73x/2.64x/2.19x the minimal proxy's CPU on keepalive/newconn/
 // setup, with the default 1.46x/2.06x/1.63x.
 const WARMUP_SECONDS = Number(process.env['BENCH_WARMUP'] ?? 5);
+// BENCH_PRIME=<row> drives that load for the warm-up time before the row's own warm-up, so a row can be measured on
+// processes that served something else first, as in a long-running proxy (and in `npm run bench`, where every row
+// runs on the processes the rows before it used). `BENCH_PRIME=keepalive BENCH_WARMUP=1 BENCH_GC=1 npm run
+// bench:pair -- minimal . bulk` shows getaway running mark-compacts during tunnel bulk after keep-alive load (3–7
+// per GiB in three repetitions) where the floor runs none; without the priming neither does (docs/performance.md).
+const PRIME = process.env['BENCH_PRIME'] as Row | undefined;
+if (PRIME !== undefined && !['keepalive', 'newconn', 'setup', 'bulk'].includes(PRIME)) {
+  console.error('BENCH_PRIME is one of keepalive, newconn, setup, bulk');
+  process.exit(2);
+}
 // Both proxies share CPU 0; load generators and the origin get the rest.
 const PROXY_CPU = '0';
 const LOAD_CPUS = availableParallelism() > 1 ? `1-${availableParallelism() - 1}` : '0';
@@ -83,18 +94,18 @@ function runLoad(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
 }
 
 /** Drives one proxy for `seconds`; resolves with the operations completed, refusing runs that saw errors. */
-async function drive(port: number, seconds: number, origin: { http: number; raw: number }, tunnelbench: string): Promise<number> {
-  if (row === 'keepalive' || row === 'newconn') {
+async function drive(port: number, seconds: number, origin: { http: number; raw: number }, tunnelbench: string, load: Row = row): Promise<number> {
+  if (load === 'keepalive' || load === 'newconn') {
     // newconn: "Connection: close" on every request, so each one opens a connection to the proxy.
     const out = await runLoad(['wrk', '-t1', '-c50', `-d${seconds}s`, '-s', join(ROOT, 'bench', 'wrk-proxy.lua'), `http://127.0.0.1:${port}`], {
       TARGET: `http://127.0.0.1:${origin.http}/1k`,
-      CLOSE: row === 'newconn' ? '1' : '0',
+      CLOSE: load === 'newconn' ? '1' : '0',
     });
     const failed = /Non-2xx or 3xx responses: \d+|Socket errors: .*/.exec(out);
     if (failed !== null) throw new Error(`proxy on ${port}: ${failed[0]}`);
     return Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
   }
-  if (row === 'bulk') {
+  if (load === 'bulk') {
     // Two tunnels each pulling 128 MiB per second asked for; an operation is one MiB.
     const mib = Math.max(16, 128 * seconds);
     const out = await runLoad([tunnelbench, '-proxy', `127.0.0.1:${port}`, '-target', `127.0.0.1:${origin.raw}`, '-mode', 'bulk', '-c', '2', '-mib', String(mib)]);
@@ -233,6 +244,9 @@ async function main(): Promise<void> {
     const a = await startProxy(commandA, process.env['BENCH_NODE_ARGS_A']);
     const b = await startProxy(commandB, process.env['BENCH_NODE_ARGS_B']);
     groups.push(a.pgid, b.pgid);
+    if (PRIME !== undefined) {
+      await Promise.all([drive(a.port, WARMUP_SECONDS, origin, tunnelbench, PRIME), drive(b.port, WARMUP_SECONDS, origin, tunnelbench, PRIME)]);
+    }
     // Warm-up (JIT, pools) before anything is counted.
     await Promise.all([drive(a.port, WARMUP_SECONDS, origin, tunnelbench), drive(b.port, WARMUP_SECONDS, origin, tunnelbench)]);
     const syscallsA = STRACE ? countSyscalls(a.pgid, join(work, `strace-a-${rep}`)) : undefined;
