@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { initCertificateAuthority } from '../src/mitm/certificate-authority.js';
 import { chooseLeafNames } from '../src/mitm/certificate-names.js';
 import { LeafCertificates } from '../src/mitm/leaf-certificates.js';
+import { cliNodeFlags } from './support.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
@@ -56,7 +57,7 @@ function handshakeThroughProxy(proxyPort: number, caPem: string): Promise<void> 
 }
 
 async function handshakesPerSecond(dir: string, caPem: string, seconds: number, concurrency: number): Promise<number> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1:0', '--mitm', '--ca-dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...cliNodeFlags(CLI), CLI, 'serve', '--listen', '127.0.0.1:0', '--mitm', '--ca-dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const port = await new Promise<number>((resolve) => {
       child.stdout.once('data', (chunk: Buffer) => resolve(Number(/"port":(\d+)/.exec(chunk.toString())?.[1])));

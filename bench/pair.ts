@@ -23,14 +23,14 @@
  * and BENCH_NODE_ARGS_A / BENCH_NODE_ARGS_B add Node flags (BENCH_NODE_ARGS_B='--single-threaded-gc').
  * BENCH_GC=1 adds allocation and promotion per operation, BENCH_STRACE=1 system calls per operation by name, and
  * BENCH_PERF=1 CPU per operation by function (perf, kernel and native code included) for both sides.
- * BENCH_PRIME=<row> drives another load first: BENCH_PRIME=keepalive npm run bench:pair -- minimal . bulk
+ * BENCH_PRIME=<row> drives another load first (BENCH_PRIME_SECONDS, 8): BENCH_PRIME=keepalive npm run bench:pair -- minimal . bulk
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { buildGo, ensureDebianTools, freePort, groupCpuSeconds, launch, median, peerScript, ROOT, stopGroup, waitForPort } from './support.js';
+import { buildGo, cliNodeFlags, ensureDebianTools, freePort, groupCpuSeconds, launch, median, peerScript, ROOT, stopGroup, waitForPort } from './support.js';
 
 type Row = 'keepalive' | 'newconn' | 'setup' | 'bulk';
 
@@ -57,12 +57,13 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4);
 // settles sooner. With BENCH_WARMUP=1 getaway read 1.73x/2.64x/2.19x the minimal proxy's CPU on keepalive/newconn/
 // setup, with the default 1.46x/2.06x/1.63x.
 const WARMUP_SECONDS = Number(process.env['BENCH_WARMUP'] ?? 5);
-// BENCH_PRIME=<row> drives that load for the warm-up time before the row's own warm-up, so a row can be measured on
+// BENCH_PRIME=<row> drives that load for BENCH_PRIME_SECONDS (8) before the row's own warm-up, so a row can be measured on
 // processes that served something else first, as in a long-running proxy (and in `npm run bench`, where every row
-// runs on the processes the rows before it used). `BENCH_PRIME=keepalive BENCH_WARMUP=1 BENCH_GC=1 npm run
-// bench:pair -- minimal . bulk` shows getaway running mark-compacts during tunnel bulk after keep-alive load (3–7
-// per GiB in three repetitions) where the floor runs none; without the priming neither does (docs/performance.md).
+// runs on the processes the rows before it used). `BENCH_PRIME=keepalive BENCH_WARMUP=0 BENCH_GC=1 npm run
+// bench:pair -- minimal . bulk` is how getaway's mark-compacts during tunnel bulk after keep-alive load were found
+// (the CLI's first line says more).
 const PRIME = process.env['BENCH_PRIME'] as Row | undefined;
+const PRIME_SECONDS = Number(process.env['BENCH_PRIME_SECONDS'] ?? 8);
 if (PRIME !== undefined && !['keepalive', 'newconn', 'setup', 'bulk'].includes(PRIME)) {
   console.error('BENCH_PRIME is one of keepalive, newconn, setup, bulk');
   process.exit(2);
@@ -76,13 +77,16 @@ function words(value: string | undefined): string[] {
   return value?.split(/\s+/).filter((word) => word !== '') ?? [];
 }
 
-/** The command line that serves on `port`: a checkout's CLI, or `minimal` for bench/peers/minimal-proxy. */
-function commandOf(side: string, extraArgs: string | undefined): (port: number) => string[] {
-  if (side === 'minimal') return (port) => [peerScript('minimal-proxy'), 'http', String(port)];
-  if (side === 'npm-proxy') return (port) => [peerScript('npm-proxy'), String(port)];
+/**
+ * Node's arguments to serve on `port`: a checkout's CLI (with the Node flags of its shebang, as `npx getaway` runs
+ * it, then `nodeArgs`, which may override them), or `minimal` for bench/peers/minimal-proxy.
+ */
+function commandOf(side: string, extraArgs: string | undefined, nodeArgs: string | undefined): (port: number) => string[] {
+  if (side === 'minimal') return (port) => [...words(nodeArgs), peerScript('minimal-proxy'), 'http', String(port)];
+  if (side === 'npm-proxy') return (port) => [...words(nodeArgs), peerScript('npm-proxy'), String(port)];
   const cli = join(resolve(side), 'dist', 'src', 'cli', 'main.js');
   if (!existsSync(cli)) throw new Error(`${cli} not found: run npm ci && npm run build in ${side}`);
-  return (port) => [cli, 'serve', '--listen', `127.0.0.1:${port}`, ...words(extraArgs)];
+  return (port) => [...cliNodeFlags(cli), ...words(nodeArgs), cli, 'serve', '--listen', `127.0.0.1:${port}`, ...words(extraArgs)];
 }
 
 function runLoad(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
@@ -204,9 +208,9 @@ function printPerOperation(title: string, a: Map<string, number>, opsA: number, 
   }
 }
 
-async function startProxy(command: (port: number) => string[], nodeArgs: string | undefined): Promise<Started> {
+async function startProxy(command: (port: number) => string[]): Promise<Started> {
   const port = await freePort();
-  const flags = [...(TRACE_GC ? ['--trace-gc'] : []), ...(PERF ? ['--perf-basic-prof'] : []), ...words(nodeArgs)];
+  const flags = [...(TRACE_GC ? ['--trace-gc'] : []), ...(PERF ? ['--perf-basic-prof'] : [])];
   const child: ChildProcess = launch(process.execPath, [...flags, ...command(port)], TRACE_GC ? 'pipe' : 'ignore', PROXY_CPU);
   const gcLines: string[] = [];
   if (TRACE_GC) {
@@ -224,8 +228,8 @@ async function startProxy(command: (port: number) => string[], nodeArgs: string 
 
 async function main(): Promise<void> {
   ensureDebianTools({ wrk: 'wrk', go: 'golang-go', taskset: 'util-linux', ...(STRACE ? { strace: 'strace' } : {}), ...(PERF ? { perf: 'linux-perf' } : {}) });
-  const commandA = commandOf(dirA!, process.env['BENCH_ARGS_A']);
-  const commandB = commandOf(dirB!, process.env['BENCH_ARGS_B']);
+  const commandA = commandOf(dirA!, process.env['BENCH_ARGS_A'], process.env['BENCH_NODE_ARGS_A']);
+  const commandB = commandOf(dirB!, process.env['BENCH_ARGS_B'], process.env['BENCH_NODE_ARGS_B']);
   const work = mkdtempSync(join(tmpdir(), 'getaway-pair-'));
   const originBin = buildGo(work, 'origin');
   const tunnelbench = buildGo(work, 'tunnelbench');
@@ -241,11 +245,11 @@ async function main(): Promise<void> {
   console.log(`${row}: proxy CPU per operation, A = ${dirA}, B = ${dirB}, both pinned to CPU ${PROXY_CPU}, ${REPS} × ${SECONDS} s`);
   const ratios: number[] = [];
   for (let rep = 1; rep <= REPS; rep++) {
-    const a = await startProxy(commandA, process.env['BENCH_NODE_ARGS_A']);
-    const b = await startProxy(commandB, process.env['BENCH_NODE_ARGS_B']);
+    const a = await startProxy(commandA);
+    const b = await startProxy(commandB);
     groups.push(a.pgid, b.pgid);
     if (PRIME !== undefined) {
-      await Promise.all([drive(a.port, WARMUP_SECONDS, origin, tunnelbench, PRIME), drive(b.port, WARMUP_SECONDS, origin, tunnelbench, PRIME)]);
+      await Promise.all([drive(a.port, PRIME_SECONDS, origin, tunnelbench, PRIME), drive(b.port, PRIME_SECONDS, origin, tunnelbench, PRIME)]);
     }
     // Warm-up (JIT, pools) before anything is counted.
     await Promise.all([drive(a.port, WARMUP_SECONDS, origin, tunnelbench), drive(b.port, WARMUP_SECONDS, origin, tunnelbench)]);

@@ -10,7 +10,7 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildGo as buildGoIn, ensureDebianTools, freePort, groupCpuSeconds, groupPids, launch, median, peerScript, ROOT, stopGroup, waitForPort } from './support.js';
+import { buildGo as buildGoIn, cliNodeFlags, ensureDebianTools, freePort, groupCpuSeconds, groupPids, launch, median, peerScript, ROOT, stopGroup, waitForPort } from './support.js';
 
 const REPS = Number(process.env['BENCH_REPS'] ?? 3);
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 2);
@@ -63,13 +63,13 @@ async function startPeer(name: PeerName, goproxy: string): Promise<RunningPeer> 
   let child: ChildProcess;
   switch (name) {
     case 'getaway':
-      child = launch(process.execPath, [cli, 'serve', '--listen', `127.0.0.1:${port}`, ...caps]);
+      child = launch(process.execPath, [...cliNodeFlags(cli), cli, 'serve', '--listen', `127.0.0.1:${port}`, ...caps]);
       break;
     case 'getaway-quiet':
-      child = launch(process.execPath, [cli, 'serve', '--listen', `127.0.0.1:${port}`, '--log-level', 'warn', ...caps]);
+      child = launch(process.execPath, [...cliNodeFlags(cli), cli, 'serve', '--listen', `127.0.0.1:${port}`, '--log-level', 'warn', ...caps]);
       break;
     case 'getaway-w2':
-      child = launch(process.execPath, [cli, 'serve', '--listen', `127.0.0.1:${port}`, '--workers', '2', ...caps]);
+      child = launch(process.execPath, [...cliNodeFlags(cli), cli, 'serve', '--listen', `127.0.0.1:${port}`, '--workers', '2', ...caps]);
       break;
     case 'squid': {
       chmodSync(dir, 0o777);

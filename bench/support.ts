@@ -35,6 +35,12 @@ export function ensureDebianTools(wanted: Record<string, string>): void {
   execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
 }
 
+/** The Node flags on the CLI's first line (`#!/usr/bin/env -S node --flag …`): `npx getaway` runs it with them. */
+export function cliNodeFlags(cli: string): string[] {
+  const first = readFileSync(cli, 'utf8').split('\n', 1)[0] ?? '';
+  return first.startsWith('#!') ? first.split(/\s+/).filter((word) => word.startsWith('--')) : [];
+}
+
 /** Builds bench/peers/<name>.go into `work` with Debian's Go, offline. */
 export function buildGo(work: string, name: string): string {
   const out = join(work, name);

@@ -16,11 +16,32 @@ export interface CliProxy {
   exited: Promise<number | null>;
 }
 
-export async function startCliProxy(t: TestContext, args: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<CliProxy> {
+export function startCliProxy(t: TestContext, args: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<CliProxy> {
   const child = spawn(process.execPath, [CLI_PATH, 'serve', '--listen', '127.0.0.1:0', ...args], { stdio: 'pipe', env });
   t.after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
+  return listeningCli(child);
+}
+
+/**
+ * The CLI as the README starts it, `npx getaway serve`, from the repository root. npx runs the bin through a shell,
+ * so the proxy is a grandchild: the whole process group is killed afterwards.
+ */
+export function startNpxProxy(t: TestContext, args: string[] = []): Promise<CliProxy> {
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  const child = spawn('npx', ['--no-install', 'getaway', 'serve', '--listen', '127.0.0.1:0', ...args], { stdio: 'pipe', cwd: root, detached: true });
+  t.after(() => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // the group is gone already
+    }
+  });
+  return listeningCli(child);
+}
+
+async function listeningCli(child: ChildProcessWithoutNullStreams): Promise<CliProxy> {
   const lines: Array<Record<string, unknown>> = [];
   let stderr = '';
   let pending = '';
