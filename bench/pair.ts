@@ -34,8 +34,9 @@ import { buildGo, cliNodeFlags, ensureDebianTools, freePort, groupCpuSeconds, la
 
 type Row = 'keepalive' | 'newconn' | 'setup' | 'bulk';
 
+const ROWS: readonly string[] = ['keepalive', 'newconn', 'setup', 'bulk'] satisfies Row[];
 const [dirA, dirB, rowArg = 'keepalive'] = process.argv.slice(2);
-if (dirA === undefined || dirB === undefined || !['keepalive', 'newconn', 'setup', 'bulk'].includes(rowArg)) {
+if (dirA === undefined || dirB === undefined || !ROWS.includes(rowArg)) {
   console.error('usage: npm run bench:pair -- <checkout A | minimal | npm-proxy> <checkout B | minimal | npm-proxy> [keepalive|newconn|setup|bulk]');
   process.exit(2);
 }
@@ -64,7 +65,7 @@ const WARMUP_SECONDS = Number(process.env['BENCH_WARMUP'] ?? 5);
 // (the CLI's first line says more).
 const PRIME = process.env['BENCH_PRIME'] as Row | undefined;
 const PRIME_SECONDS = Number(process.env['BENCH_PRIME_SECONDS'] ?? 8);
-if (PRIME !== undefined && !['keepalive', 'newconn', 'setup', 'bulk'].includes(PRIME)) {
+if (PRIME !== undefined && !ROWS.includes(PRIME)) {
   console.error('BENCH_PRIME is one of keepalive, newconn, setup, bulk');
   process.exit(2);
 }

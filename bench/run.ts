@@ -60,16 +60,19 @@ async function startPeer(name: PeerName, goproxy: string): Promise<RunningPeer> 
   const cli = join(ROOT, 'dist', 'src', 'cli', 'main.js');
   // Caps raised only so the idle-tunnel rows can hold their thousands of tunnels from one loopback client.
   const caps = ['--max-connections', '30000', '--max-connections-per-client', '30000', '--max-tunnels', '30000'];
+  // The CLI with the Node flags of its shebang, as `npx getaway` runs it.
+  const getaway = (...args: string[]): ChildProcess =>
+    launch(process.execPath, [...cliNodeFlags(cli), cli, 'serve', '--listen', `127.0.0.1:${port}`, ...args, ...caps]);
   let child: ChildProcess;
   switch (name) {
     case 'getaway':
-      child = launch(process.execPath, [...cliNodeFlags(cli), cli, 'serve', '--listen', `127.0.0.1:${port}`, ...caps]);
+      child = getaway();
       break;
     case 'getaway-quiet':
-      child = launch(process.execPath, [...cliNodeFlags(cli), cli, 'serve', '--listen', `127.0.0.1:${port}`, '--log-level', 'warn', ...caps]);
+      child = getaway('--log-level', 'warn');
       break;
     case 'getaway-w2':
-      child = launch(process.execPath, [...cliNodeFlags(cli), cli, 'serve', '--listen', `127.0.0.1:${port}`, '--workers', '2', ...caps]);
+      child = getaway('--workers', '2');
       break;
     case 'squid': {
       chmodSync(dir, 0o777);
