@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --initial-old-space-size=64
 // --initial-old-space-size=64 (MB): with V8's default a proxy that had served HTTP requests fell into back-to-back
 // mark-compacts during tunnel bulk transfers (`--trace-incremental-marking`: marking started "for the allocation
-// limit" with the old generation at 8 of its 32 MB), after every scavenge that the socket read buffers' external
+// limit" while the old generation was far below it), after every scavenge that the socket read buffers' external
 // memory asked for. `BENCH_PRIME=keepalive BENCH_WARMUP=0 BENCH_GC=1 npm run bench:pair -- minimal . bulk`: none
 // in nine repetitions with it; with `BENCH_NODE_ARGS_B='--initial-old-space-size=0'` (V8's default) 17–29 per GiB in
 // six of nine, up to 1.6x the CPU per GiB (docs/performance.md). Keep-alive, new connections, setup: 0.98–1.00.
