@@ -11,6 +11,7 @@ import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { cliNodeFlags } from './support.js';
 
 const TUNNELS = Number(process.env['BENCH_TUNNELS'] ?? 2000);
 const checkouts = process.argv.slice(2);
@@ -60,7 +61,7 @@ async function measure(checkout: string, targetPort: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'getaway-idle-heap-'));
   const cli = join(resolve(checkout), 'dist', 'src', 'cli', 'main.js');
   const caps = ['--max-connections', '30000', '--max-connections-per-client', '30000', '--max-tunnels', '30000'];
-  const child = spawn(process.execPath, ['--heapsnapshot-signal=SIGUSR2', cli, 'serve', '--listen', '127.0.0.1:0', ...caps], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...cliNodeFlags(cli), '--heapsnapshot-signal=SIGUSR2', cli, 'serve', '--listen', '127.0.0.1:0', ...caps], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
   const sockets: Socket[] = [];
   try {
     const port = await new Promise<number>((done, fail) => {

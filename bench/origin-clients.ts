@@ -7,7 +7,9 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildGo, median, peerScript, ROOT } from './support.js';
+import { buildGo, cliNodeFlags, median, peerScript, ROOT } from './support.js';
+
+const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 
 const REPS = Number(process.env['BENCH_REPS'] ?? 3);
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 3);
@@ -27,7 +29,7 @@ const httpPort = Number((await firstLine(originProcess)).split(' ')[0]);
 const contenders: Record<string, string[]> = {
   'minimal proxy, node:http Agent': [peerScript('minimal-proxy'), 'http'],
   'minimal proxy, undici Pool': [peerScript('minimal-proxy'), 'undici'],
-  'getaway (node:http Agent, flow log on)': [join(ROOT, 'dist', 'src', 'cli', 'main.js'), 'serve', '--listen', '127.0.0.1:0'],
+  'getaway (node:http Agent, flow log on)': [...cliNodeFlags(CLI), CLI, 'serve', '--listen', '127.0.0.1:0'],
 };
 const ports = new Map<string, number>();
 for (const [name, args] of Object.entries(contenders)) {
