@@ -16,6 +16,7 @@ import { closeSoon, errorResponse, writeRawResponse } from '../http/error-respon
 import { checkRequestHead } from '../http/request-limits.js';
 import { parseAuthorityForm } from '../http/request-target.js';
 import { dialAlongPlan } from './dial-along-plan.js';
+import { OriginReader } from './origin-reader.js';
 import { runInterceptedTunnel } from '../mitm/tls-interceptor.js';
 import { abandonTunnel, failTunnel, openTunnel, spliceTunnel } from './tunnel-steps.js';
 
@@ -62,6 +63,7 @@ function refuseConnect(runtime: ProxyRuntime, socket: Socket, error: ProxyError)
 async function runTunnelFlow(runtime: ProxyRuntime, flow: TunnelFlow, socket: Socket, head: Buffer): Promise<void> {
   flow.setKillHandler(() => socket.destroy());
   let upstream: Socket;
+  const reader = new OriginReader();
   try {
     const pending = runtime.hooks.run('connect', flow);
     if (pending !== undefined) await pending;
@@ -84,7 +86,7 @@ async function runTunnelFlow(runtime: ProxyRuntime, flow: TunnelFlow, socket: So
       await runInterceptedTunnel(runtime, runtime.mitm, flow, socket, head);
       return;
     }
-    ({ socket: upstream } = await dialAlongPlan(runtime, flow, { scheme: 'https', ...flow.target }));
+    ({ socket: upstream } = await dialAlongPlan(runtime, flow, { scheme: 'https', ...flow.target }, reader));
   } catch (err) {
     await failTunnel(runtime, flow, socket, err);
     return;
@@ -94,5 +96,5 @@ async function runTunnelFlow(runtime: ProxyRuntime, flow: TunnelFlow, socket: So
     return;
   }
   await openTunnel(runtime, flow, socket);
-  await spliceTunnel(runtime, flow, socket, upstream, head);
+  await spliceTunnel(runtime, flow, socket, upstream, head, reader);
 }

@@ -10,6 +10,7 @@ import type { ProxyRuntime } from '../core/runtime.js';
 import { connectThrough } from '../upstream/connect-through.js';
 import { FlowRoutes } from '../upstream/flow-routes.js';
 import type { Route } from '../upstream/route-planner.js';
+import type { OriginReader } from './origin-reader.js';
 
 export interface DialedRoute {
   socket: Socket;
@@ -20,6 +21,7 @@ export async function dialAlongPlan(
   runtime: ProxyRuntime,
   flow: Flow,
   target: { scheme: 'http' | 'https'; host: string; port: number },
+  reader?: OriginReader,
 ): Promise<DialedRoute> {
   const routes = new FlowRoutes(runtime.routes, flow, target);
   let lastError: ProxyError | undefined;
@@ -31,6 +33,7 @@ export async function dialAlongPlan(
         connectTimeoutMs: runtime.options.connectTimeoutMs,
         dialer: runtime.dialer,
         signal: runtime.shutdownSignal,
+        reader,
       });
       routes.served(route);
       flow.upstream = route.id;

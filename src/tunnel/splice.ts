@@ -9,12 +9,15 @@
  */
 import type { Socket } from 'node:net';
 import { ProxyError, toProxyError } from '../core/errors.js';
+import type { OriginReader } from './origin-reader.js';
 
 export interface SpliceOptions {
   /** Bytes already read from `a` that belong to `b` (e.g. sent together with the CONNECT head). */
   headAtoB?: Buffer;
   /** Bytes already read from `b` that belong to `a`. */
   headBtoA?: Buffer;
+  /** `b` was dialled with this reader's `onread`: b→a goes through it instead of a pipe (origin-reader.ts). */
+  reader?: OriginReader;
 }
 
 export interface SpliceResult {
@@ -69,9 +72,16 @@ export function splice(a: Socket, b: Socket, options: SpliceOptions): SpliceHand
   if (options.headAtoB && options.headAtoB.length > 0) b.write(options.headAtoB);
   if (options.headBtoA && options.headBtoA.length > 0) a.write(options.headBtoA);
   a.pipe(b);
-  b.pipe(a);
+  const reader = options.reader;
+  if (reader === undefined) {
+    b.pipe(a);
+    b.resume();
+  } else {
+    // What pipe() does for the other direction: b's FIN ends a once a's writes are flushed.
+    b.once('end', () => a.end());
+    reader.start(a);
+  }
   a.resume();
-  b.resume();
 
   return {
     done,

@@ -9,6 +9,7 @@ import { endFlow } from '../core/flow-end.js';
 import { HeaderList } from '../core/header-list.js';
 import type { ProxyRuntime } from '../core/runtime.js';
 import { closeSoon, errorResponse, writeRawResponse } from '../http/error-response.js';
+import type { OriginReader } from './origin-reader.js';
 import { splice } from './splice.js';
 
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
@@ -41,7 +42,14 @@ export async function openTunnel(runtime: ProxyRuntime, flow: TunnelFlow, socket
 }
 
 /** Copies both ways until both sides are done, then ends the flow in `tunnelClosed`. */
-export async function spliceTunnel(runtime: ProxyRuntime, flow: TunnelFlow, socket: Socket, upstream: Socket, head: Buffer): Promise<void> {
+export async function spliceTunnel(
+  runtime: ProxyRuntime,
+  flow: TunnelFlow,
+  socket: Socket,
+  upstream: Socket,
+  head: Buffer,
+  reader?: OriginReader,
+): Promise<void> {
   runtime.trackUpstreamSocket(upstream);
   flow.timestamps.upstreamConnected ??= Date.now();
   flow.setKillHandler(() => {
@@ -52,7 +60,8 @@ export async function spliceTunnel(runtime: ProxyRuntime, flow: TunnelFlow, sock
     socket.destroy();
     upstream.destroy();
   }
-  const handle = splice(socket, upstream, { headAtoB: head });
+  // The reader applies only if this is the socket it was dialled with (not a route through an upstream proxy).
+  const handle = splice(socket, upstream, { headAtoB: head, reader: reader?.origin === upstream ? reader : undefined });
   const unregister = runtime.spliceStarted(handle);
   const result = await handle.done;
   unregister();

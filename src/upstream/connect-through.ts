@@ -13,6 +13,7 @@ import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import { formatAuthority } from '../http/request-target.js';
+import type { OriginReader } from '../tunnel/origin-reader.js';
 import type { DialTarget, Dialer } from './dialer.js';
 import type { Route } from './route-planner.js';
 import { parseRetryAfter } from './upstream-health.js';
@@ -23,13 +24,15 @@ export interface ConnectThroughOptions {
   /** Direct connections (also the first hop to an upstream) go through this dialer. */
   dialer: Dialer;
   signal?: AbortSignal;
+  /** For a CONNECT tunnel's direct route: the dialer reads the origin through it. Routes through upstreams ignore it. */
+  reader?: OriginReader;
 }
 
 export function connectThrough(route: Route, target: DialTarget, options: ConnectThroughOptions): Promise<Socket> {
   // Direct is every tunnel's path without upstreams: no async frame and no copy of the target for it.
   if (route.kind === 'direct') {
     const direct = route.localAddress === undefined ? target : { host: target.host, port: target.port, localAddress: route.localAddress };
-    return options.dialer.dial(direct, options.signal);
+    return options.dialer.dial(direct, options.signal, options.reader);
   }
   return connectThroughUpstream(route.upstream, target, options);
 }

@@ -2,6 +2,7 @@ import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'nod
 import { connect, isIP, type LookupFunction, type Socket, type TcpNetConnectOpts } from 'node:net';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import { LiveList, type LiveEntry } from '../core/live-list.js';
+import type { OriginReader } from '../tunnel/origin-reader.js';
 
 export interface DialTarget {
   host: string;
@@ -12,8 +13,11 @@ export interface DialTarget {
 
 /** Opens the TCP connection a tunnel or upgrade runs over. Implementations: direct now, upstream proxies later. */
 export interface Dialer {
-  /** Resolves with a connected socket; rejects with a ProxyError. `signal` aborts the attempt (shutdown). */
-  dial(target: DialTarget, signal?: AbortSignal): Promise<Socket>;
+  /**
+   * Resolves with a connected socket; rejects with a ProxyError. `signal` aborts the attempt (shutdown). With
+   * `reader`, the socket is created with its `onread` and handed to `reader.adopt()` (CONNECT tunnels).
+   */
+  dial(target: DialTarget, signal?: AbortSignal, reader?: OriginReader): Promise<Socket>;
 }
 
 /** Returns an error when a destination must not be reached (loop protection, later access rules). */
@@ -77,7 +81,7 @@ export class DirectDialer implements Dialer {
     this.#options = options;
   }
 
-  dial(target: DialTarget, signal?: AbortSignal): Promise<Socket> {
+  dial(target: DialTarget, signal?: AbortSignal, reader?: OriginReader): Promise<Socket> {
     const { connectTimeoutMs, guard } = this.#options;
     const literal = isIP(target.host) !== 0;
     if (literal) {
@@ -90,7 +94,9 @@ export class DirectDialer implements Dialer {
       if (target.localAddress !== undefined) options.localAddress = target.localAddress;
       // Node skips lookup for IP literals, which were checked above.
       if (!literal) options.lookup = guardedLookupFor(guard, target.port);
+      if (reader !== undefined) options.onread = reader.onread;
       const socket = connect(options);
+      reader?.adopt(socket);
       const pending = signal === undefined ? undefined : this.#pendingFor(signal);
       let tracked: LiveEntry | undefined;
       const fail = (err: unknown): void => {
