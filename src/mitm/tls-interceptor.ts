@@ -15,6 +15,7 @@ import type { TunnelFlow } from '../core/flow.js';
 import { endFlow } from '../core/flow-end.js';
 import type { MitmRuntime, ProxyRuntime } from '../core/runtime.js';
 import { dialAlongPlan } from '../tunnel/dial-along-plan.js';
+import { OriginReader } from '../tunnel/origin-reader.js';
 import { abandonTunnel, openTunnel, spliceTunnel } from '../tunnel/tunnel-steps.js';
 import { chooseLeafNames } from './certificate-names.js';
 import { parseClientHello, type ClientHelloResult } from './client-hello.js';
@@ -100,8 +101,9 @@ export async function runInterceptedTunnel(runtime: ProxyRuntime, mitm: MitmRunt
     // Not TLS, or a server-first protocol: carry it untouched, with what was already read.
     flow.intercepted = false;
     let upstream: Socket;
+    const reader = new OriginReader();
     try {
-      ({ socket: upstream } = await dialAlongPlan(runtime, flow, { scheme: 'https', ...flow.target }));
+      ({ socket: upstream } = await dialAlongPlan(runtime, flow, { scheme: 'https', ...flow.target }, reader));
     } catch (err) {
       // The 200 is already out; all that is left to say is closing the connection.
       flow.error = toProxyError(err, 'connection_refused');
@@ -113,7 +115,7 @@ export async function runInterceptedTunnel(runtime: ProxyRuntime, mitm: MitmRunt
       await abandonTunnel(runtime, flow, upstream);
       return;
     }
-    await spliceTunnel(runtime, flow, socket, upstream, bytes);
+    await spliceTunnel(runtime, flow, socket, upstream, bytes, reader);
     return;
   }
 
