@@ -3,8 +3,8 @@
  * client socket as a copy in a reused chunk.
  *
  * Why: a stream read allocates a fresh 64 KiB buffer in C++ per read (then shrinks it to the bytes read) and wraps it
- * in a new Buffer; bulk tunnels spend a large share of their CPU on that memory and on the Readable machinery around
- * it. With `onread`, libuv reads into one buffer that every origin socket shares, which is safe because each read's
+ * in a new Buffer. Reading through this instead took a quarter off tunnel bulk's CPU per MiB (docs/performance.md).
+ * With `onread`, libuv reads into one buffer that every origin socket shares, which is safe because each read's
  * callback runs to completion before any other read happens and copies the bytes out before it returns. The copy goes
  * into a chunk from a small free list, and the chunk comes back when its write to the client completes: the client
  * socket may keep a write's memory until the kernel takes it, so the shared buffer itself is never written from.
@@ -15,7 +15,7 @@
  */
 import type { OnReadOpts, Socket } from 'node:net';
 
-/** Node's stream reads ask for 64 KiB too; a larger buffer did not read more per call on loopback. */
+/** What Node's own stream reads ask for. */
 const READ_SIZE = 65536;
 /** Reads smaller than this are copied into a Buffer of their own size (Node pools those up to 4 KiB). */
 const SMALL_READ = 8192;

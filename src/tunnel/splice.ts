@@ -1,8 +1,8 @@
 /**
  * Two-way copy between two sockets with TCP half-close, as a CONNECT tunnel or an upgraded connection needs:
  * when one side ends its writing (FIN), the other side gets FIN too while the opposite direction keeps
- * flowing until it ends as well. Back-pressure comes from pipe(); nothing is buffered beyond the streams' own
- * high-water marks.
+ * flowing until it ends as well. Back-pressure comes from pipe() (or, for an origin read through an OriginReader,
+ * from the reader waiting for 'drain'); nothing is buffered beyond the streams' own high-water marks.
  *
  *   a ──data──▶ b     a's FIN → b.end()
  *   a ◀──data── b     b's FIN → a.end()      both ended and flushed → both closed
