@@ -275,6 +275,47 @@ async function idleTunnels(peer: RunningPeer, rawPort: number, tunnelbench: stri
   return (after - before) / opened;
 }
 
+/** The proxy CPU figure of a row: per GiB for tunnel bulk, per operation for the request and setup rows. */
+function cpuOf(row: RowName, m: Measurement | undefined): number {
+  if (m === undefined) return NaN;
+  if (row === 'connect-bulk') return m.cpuSecondsPerGiB ?? NaN;
+  return m.cpuUsPerOp ?? NaN;
+}
+
+const CPU_ROWS: RowName[] = ['keepalive-1k', 'newconn-1k', 'connect-setup', 'connect-bulk'];
+/** The peers that are not getaway and not the floor: the ones the goal is stated against. */
+const OTHER_PEERS: PeerName[] = ['squid', 'tinyproxy', 'npm-proxy', 'go'];
+
+/**
+ * Where getaway's own cost ends and Node's begins, per CPU row: getaway's CPU over the floor's (what getaway adds),
+ * and the floor's over the best other peer's (what Node allows). Ratios are taken within each repetition, then the
+ * median, like the main table; the best peer is the one with the lowest median CPU on that row.
+ */
+function cpuStandings(results: Map<string, Measurement[]>, key: (row: string, peer: string) => string, present: readonly string[]): string[] {
+  if (!present.includes('node-floor')) return [];
+  const ratio = (row: RowName, over: string, under: string): number => {
+    const a = results.get(key(row, over)) ?? [];
+    const b = results.get(key(row, under)) ?? [];
+    return median(a.map((m, i) => cpuOf(row, m) / cpuOf(row, b[i])));
+  };
+  const getaways = (['getaway', 'getaway-quiet'] as const).filter((name) => present.includes(name));
+  const lines = [
+    '',
+    'Proxy CPU against the floor (node-floor) and the best other peer, per repetition, then the median:',
+    '',
+    `| row | ${getaways.map((name) => `${name} / floor`).join(' | ')} | floor / best peer | best peer |`,
+    `|---|${getaways.map(() => '---|').join('')}---|---|`,
+  ];
+  for (const row of CPU_ROWS) {
+    const others = OTHER_PEERS.filter((name) => present.includes(name));
+    const medianCpu = (name: string): number => median((results.get(key(row, name)) ?? []).map((m) => cpuOf(row, m)));
+    const best = others.filter((name) => Number.isFinite(medianCpu(name))).sort((a, b) => medianCpu(a) - medianCpu(b))[0];
+    const cells = getaways.map((name) => `${fmt(ratio(row, name, 'node-floor'), 2)}x`);
+    lines.push(`| ${row} | ${cells.join(' | ')} | ${best === undefined ? '–' : `${fmt(ratio(row, 'node-floor', best), 2)}x`} | ${best ?? '–'} |`);
+  }
+  return lines;
+}
+
 function fmt(value: number | undefined, digits = 0): string {
   return value === undefined || !Number.isFinite(value) ? '–' : value.toFixed(digits);
 }
@@ -355,6 +396,7 @@ async function main(): Promise<void> {
         );
       }
     }
+    lines.push(...cpuStandings(results, key, peers.map((p) => p.name)));
     lines.push('', `getaway holding 10,000 idle tunnels: ${fmt(idle10k, 1)} KiB per tunnel.`);
     const report = lines.join('\n');
     console.log(report);
