@@ -36,8 +36,7 @@ function returnChunk(chunk: Buffer): void {
 export class OriginReader {
   /** Given to `net.connect()` by the dialer, which then calls adopt(). */
   readonly onread: OnReadOpts;
-  /** The socket dialled with `onread`; unset when the tunnel's route did not use it (upstream proxies). */
-  origin: Socket | undefined;
+  #origin: Socket | undefined;
   #client: Socket | undefined;
   // Made on first use, since a tunnel that only carries small reads and never waits for its client needs none of
   // them: CONNECT setup cost 3 % more CPU (bench:pair) while every tunnel allocated them up front.
@@ -45,6 +44,11 @@ export class OriginReader {
   #inFlight: Buffer[] | undefined;
   #written: (() => void) | undefined;
   #drained: (() => void) | undefined;
+
+  /** The socket dialled with `onread`; unset when the tunnel's route did not use it (upstream proxies). */
+  get origin(): Socket | undefined {
+    return this.#origin;
+  }
 
   constructor() {
     this.onread = { buffer: sharedReadBuffer, callback: (bytes, buffer) => this.#onRead(bytes, buffer) };
@@ -55,14 +59,14 @@ export class OriginReader {
    * (and no EOF seen) until start(): what a server-first origin sends early waits in the kernel.
    */
   adopt(socket: Socket): void {
-    this.origin = socket;
+    this.#origin = socket;
     socket.pause();
   }
 
   /** Starts relaying everything the origin sends to `client`. */
   start(client: Socket): void {
     this.#client = client;
-    this.origin?.resume();
+    this.#origin?.resume();
   }
 
   /** Returning false stops reading until the client drains (Node's `onread` contract). */
@@ -71,7 +75,7 @@ export class OriginReader {
     if (client === undefined) {
       // adopt() keeps the socket paused until start(), so this means a dialer broke that contract: the bytes
       // just read have nowhere to go, and dropping them silently would corrupt the tunnel.
-      this.origin?.destroy(new Error('origin socket read before its tunnel started'));
+      this.#origin?.destroy(new Error('origin socket read before its tunnel started'));
       return false;
     }
     if (client.destroyed) return false;
@@ -86,7 +90,7 @@ export class OriginReader {
       accepted = client.write(chunk.subarray(0, bytes), (this.#written ??= () => returnChunk(inFlight.shift()!)));
     }
     if (accepted) return true;
-    client.once('drain', (this.#drained ??= () => this.origin?.resume()));
+    client.once('drain', (this.#drained ??= () => this.#origin?.resume()));
     return false;
   }
 }

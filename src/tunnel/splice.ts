@@ -16,7 +16,10 @@ export interface SpliceOptions {
   headAtoB?: Buffer;
   /** Bytes already read from `b` that belong to `a`. */
   headBtoA?: Buffer;
-  /** `b` was dialled with this reader's `onread`: b→a goes through it instead of a pipe (origin-reader.ts). */
+  /**
+   * The reader `b` may have been dialled with (origin-reader.ts): if `b` is the socket it adopted, b→a goes through
+   * it instead of a pipe. A route through an upstream proxy dials without it, and then `b` is piped as usual.
+   */
   reader?: OriginReader;
 }
 
@@ -73,7 +76,7 @@ export function splice(a: Socket, b: Socket, options: SpliceOptions): SpliceHand
   if (options.headBtoA && options.headBtoA.length > 0) a.write(options.headBtoA);
   a.pipe(b);
   const reader = options.reader;
-  if (reader === undefined) {
+  if (reader?.origin !== b) {
     b.pipe(a);
     b.resume();
   } else {

@@ -60,8 +60,7 @@ export async function spliceTunnel(
     socket.destroy();
     upstream.destroy();
   }
-  // The reader applies only if this is the socket it was dialled with (not a route through an upstream proxy).
-  const handle = splice(socket, upstream, { headAtoB: head, reader: reader?.origin === upstream ? reader : undefined });
+  const handle = splice(socket, upstream, { headAtoB: head, reader });
   const unregister = runtime.spliceStarted(handle);
   const result = await handle.done;
   unregister();
