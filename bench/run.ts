@@ -306,8 +306,8 @@ function cpuStandings(results: Map<string, Measurement[]>, key: (row: string, pe
     `| row | ${getaways.map((name) => `${name} / floor`).join(' | ')} | floor / best peer | best peer |`,
     `|---|${getaways.map(() => '---|').join('')}---|---|`,
   ];
+  const others = OTHER_PEERS.filter((name) => present.includes(name));
   for (const row of CPU_ROWS) {
-    const others = OTHER_PEERS.filter((name) => present.includes(name));
     const medianCpu = (name: string): number => median((results.get(key(row, name)) ?? []).map((m) => cpuOf(row, m)));
     const best = others.filter((name) => Number.isFinite(medianCpu(name))).sort((a, b) => medianCpu(a) - medianCpu(b))[0];
     const cells = getaways.map((name) => `${fmt(ratio(row, name, 'node-floor'), 2)}x`);
