@@ -12,6 +12,7 @@ import { request as httpsRequest, type RequestOptions as HttpsRequestOptions } f
 import { isIP, type Socket } from 'node:net';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import type { HttpFlow } from '../core/flow.js';
+import type { HeaderList } from '../core/header-list.js';
 import type { ProxyRuntime } from '../core/runtime.js';
 import { guardedLookupFor } from '../upstream/dialer.js';
 import { FlowRoutes } from '../upstream/flow-routes.js';
@@ -27,6 +28,18 @@ function requestHasBody(req: IncomingMessage): boolean {
   if (req.headers['transfer-encoding'] !== undefined) return true;
   const length = req.headers['content-length'];
   return length !== undefined && length !== '0';
+}
+
+/**
+ * The outbound message is framed as llhttp parsed the inbound one, whatever hooks did to the fields: a length that
+ * differs from the body relayed (or a body with no length) would let the origin read body bytes as the next
+ * request on a pooled connection. Transfer-Encoding is added when the request is opened (openUpstreamRequest).
+ */
+function frameAsParsed(headers: HeaderList, req: IncomingMessage): void {
+  headers.delete('transfer-encoding');
+  const length = req.headers['content-length'];
+  if (length === undefined || req.headers['transfer-encoding'] !== undefined) headers.delete('content-length');
+  else headers.set('Content-Length', length);
 }
 
 /** How one route did: the response went out, or it failed before any byte of a response reached the client. */
@@ -51,7 +64,7 @@ interface BodyState {
 function openUpstreamRequest(runtime: ProxyRuntime, flow: HttpFlow, route: Route, body: BodyState): ClientRequest {
   const { request } = flow;
   const raw = request.headers.toRaw();
-  if (body.chunked && !request.headers.has('content-length')) raw.push('Transfer-Encoding', 'chunked');
+  if (body.chunked) raw.push('Transfer-Encoding', 'chunked');
   const https = request.scheme === 'https';
   // Host is always in `raw` (set from the request target); node must not add its own.
   const options: RequestOptions = {
@@ -223,6 +236,7 @@ export async function forwardRequest(runtime: ProxyRuntime, flow: HttpFlow, req:
     consumed: false,
     expectsContinue: req.headers.expect !== undefined,
   };
+  frameAsParsed(request.headers, req);
   let lastError: ProxyError | undefined;
   for (const route of routes.routes) {
     if (route.kind === 'direct' && isIP(request.host) !== 0) {

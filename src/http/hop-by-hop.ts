@@ -23,13 +23,22 @@ const ALWAYS_REMOVED: ReadonlySet<string> = new Set([
 const isAlwaysRemoved = (name: string): boolean => ALWAYS_REMOVED.has(name);
 
 /**
+ * Fields a Connection token must never remove, because their removal changes what the message is rather than how
+ * this hop carries it: Content-Length frames the body (without it a body the client sent would reach a pooled
+ * origin connection as the next request, which no hook saw), and Host names the target. Transfer-Encoding is
+ * removed anyway and re-derived from what llhttp parsed. Go's ReverseProxy is safe here only because its client
+ * frames requests from ContentLength, not from the header; we relay raw headers, so the rule has to live here.
+ */
+const NOT_NAMEABLE = new Set(['content-length', 'host']);
+
+/**
  * Removes the fixed list and every field named by a Connection token, in one pass over the fields (this runs
  * twice per request). `TE: trailers` survives, because it is the client saying it accepts trailers, which the
  * proxy relays end to end (golang/go#21096).
  */
 export function stripHopByHopHeaders(headers: HeaderList): void {
   const wantsTrailers = headers.has('te') && headers.getTokens('te').some((token) => token === 'trailers' || token.startsWith('trailers;'));
-  const named = headers.has('connection') ? headers.getTokens('connection') : [];
+  const named = headers.has('connection') ? headers.getTokens('connection').filter((token) => !NOT_NAMEABLE.has(token)) : [];
   headers.deleteWhere(named.length === 0 ? isAlwaysRemoved : (name) => ALWAYS_REMOVED.has(name) || named.includes(name));
   if (wantsTrailers) headers.append('TE', 'trailers');
 }

@@ -31,6 +31,11 @@ const cases: Array<{ name: string; input: string[]; expected: string[] }> = [
     expected: ['Host', 'a'],
   },
   {
+    name: 'a Connection token cannot remove the framing or Host (request smuggling through Connection: content-length)',
+    input: ['Host', 'a', 'Connection', 'Content-Length, host, X-Gone', 'Content-Length', '5', 'X-Gone', '1'],
+    expected: ['Host', 'a', 'Content-Length', '5'],
+  },
+  {
     name: 'order, case and repeats of end-to-end fields survive',
     input: ['x-B', '1', 'Set-Cookie', 'a=1', 'X-a', '2', 'Set-Cookie', 'b=2'],
     expected: ['x-B', '1', 'Set-Cookie', 'a=1', 'X-a', '2', 'Set-Cookie', 'b=2'],

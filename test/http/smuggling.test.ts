@@ -116,3 +116,85 @@ for (const vector of ambiguousResponses) {
     assert.match(text, new RegExp(`Proxy-Status: getaway; error=${vector.type};`));
   });
 }
+
+/**
+ * Connection tokens that name framing or routing fields: removing those fields as hop-by-hop would relay a body
+ * without framing (the origin reads it as a second request no hook saw) or a request without Host. The message's
+ * framing is what llhttp parsed, whatever the client's Connection header lists.
+ */
+const framingTokens: Array<{ name: string; request: string; body: string }> = [
+  {
+    name: 'Connection: content-length on a GET with a body that is a second request',
+    request: `GET ${T}/first HTTP/1.1\r\nHost: x\r\nConnection: content-length\r\nContent-Length: 35\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n`,
+    body: 'GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n',
+  },
+  {
+    name: 'Connection: Content-Length, keep-alive (mixed case, in a list)',
+    request: `POST ${T}/first HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Content-Length\r\nContent-Length: 5\r\n\r\nhello`,
+    body: 'hello',
+  },
+  {
+    name: 'Connection: transfer-encoding on a chunked POST',
+    request: `POST ${T}/first HTTP/1.1\r\nHost: x\r\nConnection: transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
+    body: '5\r\nhello\r\n0\r\n\r\n',
+  },
+];
+
+for (const vector of framingTokens) {
+  test(`smuggling: ${vector.name} → the origin gets one framed message`, async (t) => {
+    const origin = await startRecordingOrigin(t);
+    const { port } = await startProxy(t);
+    const conn = await rawConnect(port);
+    conn.socket.write(vector.request.replaceAll(T, `http://127.0.0.1:${origin.port}`));
+    await conn.waitFor('\r\n\r\nok');
+    conn.socket.destroy();
+    const [received] = origin.received();
+    const head = received!.slice(0, received!.indexOf('\r\n\r\n'));
+    const body = received!.slice(head.length + 4);
+    assert.match(head, /^(GET|POST) \/first HTTP\/1\.1\r\n/);
+    assert.equal(body, vector.body, 'the body arrives as the body');
+    const framing = head.match(/^(content-length|transfer-encoding):.*$/gim) ?? [];
+    assert.equal(framing.length, 1, `exactly one framing field: ${JSON.stringify(head)}`);
+    if (/^content-length/i.test(framing[0]!)) assert.equal(framing[0]!.split(':')[1]!.trim(), String(Buffer.byteLength(vector.body)));
+    assert.equal(origin.received().length, 1, 'one connection, one request');
+  });
+}
+
+test('smuggling: Connection: host does not remove Host', async (t) => {
+  const origin = await startRecordingOrigin(t);
+  const { port } = await startProxy(t);
+  const conn = await rawConnect(port);
+  conn.socket.write(`GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nHost: x\r\nConnection: host\r\n\r\n`);
+  await conn.waitFor('\r\n\r\nok');
+  conn.socket.destroy();
+  assert.match(origin.received()[0]!, new RegExp(`\r\nHost: 127\\.0\\.0\\.1:${origin.port}\r\n`));
+});
+
+test('smuggling: a hook that deletes or changes Content-Length cannot unframe the body', async (t) => {
+  const origin = await startRecordingOrigin(t);
+  const { port } = await startProxy(t, {
+    addons: [{ name: 'reframer', requestHeaders(flow) {
+      flow.request.headers.delete('content-length');
+      flow.request.headers.append('X-Seen', 'yes');
+    } }],
+  });
+  const conn = await rawConnect(port);
+  const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n';
+  conn.socket.write(`GET http://127.0.0.1:${origin.port}/first HTTP/1.1\r\nHost: x\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`);
+  await conn.waitFor('\r\n\r\nok');
+  conn.socket.destroy();
+  const received = origin.received()[0]!;
+  assert.match(received, new RegExp(`\r\nContent-Length: ${smuggled.length}\r\n`));
+  assert.match(received, /\r\nX-Seen: yes\r\n/);
+});
+
+test('response: Connection: content-length from the origin keeps the response framed by its length', async (t) => {
+  const origin = await startRecordingOrigin(t, 'HTTP/1.1 200 OK\r\nConnection: content-length\r\nContent-Length: 2\r\n\r\nok');
+  const { port } = await startProxy(t);
+  const conn = await rawConnect(port);
+  conn.socket.write(`GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nHost: x\r\n\r\n`);
+  const text = await conn.waitFor('\r\n\r\nok');
+  conn.socket.destroy();
+  assert.match(text, /\r\nContent-Length: 2\r\n/i);
+  assert.doesNotMatch(text, /Transfer-Encoding/i);
+});
