@@ -6,7 +6,10 @@
  *    both guard against it).
  *  - ALL_PROXY is the fallback for both schemes (curl; Go has no ALL_PROXY).
  *  - NO_PROXY: "*", domains with suffix matching, a leading dot or "*." meaning the domain and its subdomains
- *    (curl), IP addresses, CIDR ranges (both), ":port" (Go). Loopback targets never use a proxy (Go).
+ *    (curl), "*." meaning only the subdomains (both), IP addresses, CIDR ranges (both), ":port" (Go). A
+ *    bracketed IPv6 address without a port ("[2001:db8::1]") matches nothing in either tool (Go reads it as a
+ *    name with brackets), so it matches nothing here.
+ *  - Loopback addresses and the exact name "localhost" never use a proxy (Go); "foo.localhost" does (both).
  * Pure: the environment is passed in.
  */
 import { isIP } from 'node:net';
@@ -36,7 +39,7 @@ export function readEnvProxy(env: Readonly<Record<string, string | undefined>>):
   const noProxyText = first(env, ['no_proxy', 'NO_PROXY']) ?? '';
   const noProxy: HostPattern[] = [];
   for (const entry of noProxyText.split(/[,\s]+/)) {
-    if (entry === '') continue;
+    if (entry === '' || /^\[[^\]]*\]$/.test(entry)) continue;
     try {
       noProxy.push(parseHostPattern(entry));
     } catch {
@@ -48,7 +51,7 @@ export function readEnvProxy(env: Readonly<Record<string, string | undefined>>):
 
 function isLoopback(host: string): boolean {
   const name = host.toLowerCase();
-  if (name === 'localhost' || name.endsWith('.localhost')) return true;
+  if (name === 'localhost') return true;
   const family = isIP(name);
   return (family === 4 && name.startsWith('127.')) || (family === 6 && name === '::1');
 }

@@ -10,8 +10,9 @@ export interface HostPattern {
 }
 
 /**
- * "*" matches everything. "example.com", ".example.com" and "*.example.com" match example.com and every name
- * under it (curl and Python's reading of a leading dot; Go matches only names under it for ".example.com").
+ * "*" matches everything. "example.com" and ".example.com" match example.com and every name under it (curl and
+ * Python's reading of a leading dot; Go matches only names under it for ".example.com"). "*.example.com" matches
+ * only names under it, not example.com itself (what a glob says, and what curl and Go do with NO_PROXY).
  * "10.0.0.0/8" and "2001:db8::/32" match IP targets inside the range; "192.0.2.1" and "::1" match that address.
  * A ":port" suffix ("example.com:8080", "[::1]:8080") restricts the pattern to that port, as Go allows.
  */
@@ -55,6 +56,7 @@ export function parseHostPattern(text: string): HostPattern {
   if (isIP(body) !== 0) {
     return { source, matches: (host, candidatePort) => portMatches(candidatePort) && host.toLowerCase() === body };
   }
+  const subdomainsOnly = body.startsWith('*.');
   const domain = body.replace(/^\*?\./, '');
   if (!/^[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?$/.test(domain)) throw new Error(`bad host pattern "${text}"`);
   const suffix = `.${domain}`;
@@ -62,7 +64,7 @@ export function parseHostPattern(text: string): HostPattern {
     source,
     matches(host, candidatePort) {
       const name = host.toLowerCase();
-      return portMatches(candidatePort) && (name === domain || name.endsWith(suffix));
+      return portMatches(candidatePort) && ((!subdomainsOnly && name === domain) || name.endsWith(suffix));
     },
   };
 }

@@ -10,7 +10,7 @@ const cases: Array<[pattern: string, host: string, port: number, matches: boolea
   ['example.com', 'example.com.evil', 80, false],
   ['.example.com', 'example.com', 80, true],
   ['.example.com', 'a.b.example.com', 80, true],
-  ['*.example.com', 'example.com', 80, true],
+  ['*.example.com', 'example.com', 80, false],
   ['*.example.com', 'x.example.com', 80, true],
   ['EXAMPLE.com', 'www.Example.COM', 80, true],
   ['example.com:8080', 'example.com', 8080, true],
