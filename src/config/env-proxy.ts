@@ -21,12 +21,15 @@ export interface EnvProxySettings {
   /** For https:// and every other CONNECT tunnel. */
   httpsProxy: string | undefined;
   noProxy: HostPattern[];
+  /** The variable each proxy URL came from (for messages that name it). */
+  httpProxyVariable: string | undefined;
+  httpsProxyVariable: string | undefined;
 }
 
-function first(env: Readonly<Record<string, string | undefined>>, names: string[]): string | undefined {
+function first(env: Readonly<Record<string, string | undefined>>, names: string[]): { name: string; value: string } | undefined {
   for (const name of names) {
     const value = env[name]?.trim();
-    if (value) return value;
+    if (value) return { name, value };
   }
   return undefined;
 }
@@ -36,7 +39,7 @@ export function readEnvProxy(env: Readonly<Record<string, string | undefined>>):
   const all = first(env, ['all_proxy', 'ALL_PROXY']);
   const httpProxy = first(env, cgi ? ['http_proxy'] : ['http_proxy', 'HTTP_PROXY']) ?? all;
   const httpsProxy = first(env, ['https_proxy', 'HTTPS_PROXY']) ?? all;
-  const noProxyText = first(env, ['no_proxy', 'NO_PROXY']) ?? '';
+  const noProxyText = first(env, ['no_proxy', 'NO_PROXY'])?.value ?? '';
   const noProxy: HostPattern[] = [];
   for (const entry of noProxyText.split(/[,\s]+/)) {
     if (entry === '' || /^\[[^\]]*\]$/.test(entry)) continue;
@@ -46,7 +49,7 @@ export function readEnvProxy(env: Readonly<Record<string, string | undefined>>):
       // An entry neither tool could use is ignored by both; we do the same rather than refuse to start.
     }
   }
-  return { httpProxy, httpsProxy, noProxy };
+  return { httpProxy: httpProxy?.value, httpsProxy: httpsProxy?.value, noProxy, httpProxyVariable: httpProxy?.name, httpsProxyVariable: httpsProxy?.name };
 }
 
 function isLoopback(host: string): boolean {

@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { Addon } from '../core/addon.js';
+import { readEnvProxy } from './env-proxy.js';
 import { parseHostPattern } from '../upstream/host-pattern.js';
 import type { RouteRuleSpec } from '../upstream/route-planner.js';
 import { parseUpstreamProxy, type UpstreamSpec } from '../upstream/upstream-proxy.js';
@@ -223,6 +224,18 @@ export function checkRouting(input: ProxyOptions, source: string): string[] {
   }
   if (input.upstreamEnv !== undefined && (typeof input.upstreamEnv !== 'object' || input.upstreamEnv === null)) {
     problems.push(`${source}.upstreamEnv: expected an environment object, got ${describe(input.upstreamEnv)}`);
+  } else if (input.upstreamEnv !== undefined) {
+    const env = readEnvProxy(input.upstreamEnv);
+    const checks = [{ variable: env.httpProxyVariable, url: env.httpProxy }];
+    if (env.httpsProxyVariable !== env.httpProxyVariable) checks.push({ variable: env.httpsProxyVariable, url: env.httpsProxy });
+    for (const { variable, url } of checks) {
+      if (url === undefined) continue;
+      try {
+        parseUpstreamProxy(url);
+      } catch (err) {
+        problems.push(`${source}.upstreamEnv: ${variable}: ${(err as Error).message}`);
+      }
+    }
   }
   if (input.upstreamEnv !== undefined && Array.isArray(upstreams) && upstreams.length > 0) {
     problems.push(`${source}.upstreamEnv: use either upstreams or upstreamEnv (the environment), not both`);

@@ -88,6 +88,10 @@ export class RoutePlanner {
       if (rule.via !== 'direct' && !this.#groups.has(rule.via)) throw new Error(`route via "${rule.via}": no upstream is in that group`);
     }
     this.#env = options.upstreamEnv === undefined ? undefined : readEnvProxy(options.upstreamEnv);
+    // Parsed here, once: a URL that cannot be used stops the start instead of failing (and being quoted) per request.
+    for (const url of [this.#env?.httpProxy, this.#env?.httpsProxy]) {
+      if (url !== undefined && !this.#envUpstreams.has(url)) this.#envUpstreams.set(url, parseUpstreamProxy(url));
+    }
     this.#state = createStrategyState({ stickyTtlMs: options.stickyTtlMs, ...(options.random ? { random: options.random } : {}) });
   }
 
@@ -135,13 +139,7 @@ export class RoutePlanner {
   #candidates(request: RouteRequest): UpstreamProxy[] | 'direct' {
     if (this.#env !== undefined) {
       const url = envProxyFor(this.#env, request.scheme, request.host, request.port);
-      if (url === undefined) return 'direct';
-      let upstream = this.#envUpstreams.get(url);
-      if (upstream === undefined) {
-        upstream = parseUpstreamProxy(url);
-        this.#envUpstreams.set(url, upstream);
-      }
-      return [upstream];
+      return url === undefined ? 'direct' : [this.#envUpstreams.get(url)!];
     }
     for (const rule of this.#rules) {
       if (rule.patterns.some((pattern) => pattern.matches(request.host, request.port))) {

@@ -27,27 +27,39 @@ export interface UpstreamSpec {
   group?: string;
 }
 
-/** Parses an upstream URL; throws an Error whose message says what is wrong, for the config validator to report. */
+/**
+ * A proxy URL as it may be shown (messages, logs, responses): credentials replaced by `***`. Works on text that
+ * is not a valid URL too, since that is exactly the text an error message quotes.
+ */
+export function redactUserinfo(url: string): string {
+  return url.replace(/^((?:[a-z][a-z0-9+.-]*:)?\/\/)?[^/?#\s]*@/i, (_match, scheme: string | undefined) => `${scheme ?? ''}***@`);
+}
+
+/**
+ * Parses an upstream URL; throws an Error whose message says what is wrong, for the config validator to report.
+ * Messages quote the URL without its credentials.
+ */
 export function parseUpstreamProxy(spec: string | UpstreamSpec): UpstreamProxy {
   const { url, weight = 1, group = 'default' } = typeof spec === 'string' ? { url: spec } : spec;
+  const shown = redactUserinfo(String(url));
   // A bare host:port means an HTTP proxy, as curl and Go's httpproxy read it.
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `http://${url}`;
   let parsed: URL;
   try {
     parsed = new URL(withScheme);
   } catch {
-    throw new Error(`"${url}" is not a URL (expected e.g. http://user:pass@proxy.example:3128)`);
+    throw new Error(`"${shown}" is not a URL (expected e.g. http://user:pass@proxy.example:3128)`);
   }
   const protocol = parsed.protocol.slice(0, -1).toLowerCase();
   if (protocol !== 'http' && protocol !== 'https' && protocol !== 'socks5' && protocol !== 'socks5h') {
-    throw new Error(`"${url}": unsupported upstream scheme "${protocol}" (http, https, socks5, socks5h)`);
+    throw new Error(`"${shown}": unsupported upstream scheme "${protocol}" (http, https, socks5, socks5h)`);
   }
-  if (parsed.hostname === '') throw new Error(`"${url}": no host`);
+  if (parsed.hostname === '') throw new Error(`"${shown}": no host`);
   if ((parsed.pathname !== '' && parsed.pathname !== '/') || parsed.search !== '' || parsed.hash !== '') {
-    throw new Error(`"${url}": an upstream proxy URL has no path, query or fragment`);
+    throw new Error(`"${shown}": an upstream proxy URL has no path, query or fragment`);
   }
-  if (!Number.isInteger(weight) || weight < 1) throw new Error(`"${url}": weight must be a positive integer, got ${String(weight)}`);
-  if (typeof group !== 'string' || group === '' || group === 'direct') throw new Error(`"${url}": group must be a name other than "direct"`);
+  if (!Number.isInteger(weight) || weight < 1) throw new Error(`"${shown}": weight must be a positive integer, got ${String(weight)}`);
+  if (typeof group !== 'string' || group === '' || group === 'direct') throw new Error(`"${shown}": group must be a name other than "direct"`);
   const host = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname;
   const port = parsed.port === '' ? DEFAULT_PORTS[protocol] : Number(parsed.port);
   const shownHost = isIP(host) === 6 ? `[${host}]` : host;

@@ -8,9 +8,9 @@ import { curl, rawConnect } from '../helpers/clients.js';
 import { CLI_PATH, startCliProxy } from '../helpers/cli-process.js';
 import { startOrigin, waitFor } from '../helpers/servers.js';
 
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: 'pipe' });
+    const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: 'pipe', env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -89,6 +89,14 @@ test('bad flags are refused with a clear message', async () => {
   const timeout = await runCli(['serve', '--connect-timeout', 'soon']);
   assert.notEqual(timeout.code, 0);
   assert.match(timeout.stderr, /--connect-timeout expects a positive number of milliseconds/);
+});
+
+test('an unusable upstream in the environment stops the start with exit 2, its password never shown', async () => {
+  const env = { ...process.env, ALL_PROXY: 'socks4://alice:s3cret-pw@proxy.example:1080' };
+  const result = await runCli(['serve', '--listen', '127.0.0.1:0', '--upstream', 'env'], env);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /upstreamEnv: ALL_PROXY: "socks4:\/\/\*\*\*@proxy\.example:1080": unsupported upstream scheme "socks4"/);
+  assert.doesNotMatch(result.stderr + result.stdout, /s3cret-pw|alice/);
 });
 
 test('a port already in use is reported, not thrown as a stack trace', async (t) => {

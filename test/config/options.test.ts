@@ -93,3 +93,24 @@ test('admin in a config file: a port alone stays on loopback, a bad address is n
   assert.deepEqual(await loadConfigFile(tempFile('admin6.yaml', "admin: '[::1]:0'\n")), { admin: { host: '::1', port: 0 } });
   await assert.rejects(loadConfigFile(tempFile('admin-bad.json', JSON.stringify({ admin: { port: 1 } }))), /admin-bad\.json: admin: expected "HOST:PORT"/);
 });
+
+test('upstream URLs are checked at start, the environment\'s too, and no message quotes their credentials', () => {
+  const cases: Array<{ input: ProxyOptions; problem: RegExp }> = [
+    { input: { upstreamEnv: { ALL_PROXY: 'socks4://user:pw-1@h:1080' } }, problem: /^options\.upstreamEnv: ALL_PROXY: "socks4:\/\/\*\*\*@h:1080": unsupported upstream scheme/ },
+    { input: { upstreamEnv: { https_proxy: 'http://user:pw-1@h:1/path' } }, problem: /^options\.upstreamEnv: https_proxy: "http:\/\/\*\*\*@h:1\/path": an upstream proxy URL has no path/ },
+    { input: { upstreams: ['ftp://user:pw-1@h:21'] }, problem: /^options\.upstreams\[0\]: "ftp:\/\/\*\*\*@h:21": unsupported upstream scheme/ },
+    { input: { upstreams: ['http://us@er:pw@1@h:1:2'] }, problem: /^options\.upstreams\[0\]: "http:\/\/\*\*\*@h:1:2" is not a URL/ },
+  ];
+  for (const { input, problem } of cases) {
+    assert.throws(
+      () => resolveProxyOptions(input),
+      (err: unknown) => {
+        assert.ok(err instanceof OptionsError);
+        assert.equal(err.problems.length, 1, err.message);
+        assert.match(err.problems[0]!, problem);
+        assert.doesNotMatch(err.message, /pw-1|us@er|er:pw/);
+        return true;
+      },
+    );
+  }
+});
