@@ -7,7 +7,7 @@ import { envProxyFor, readEnvProxy, type EnvProxySettings } from '../config/env-
 import { parseHostPattern, type HostPattern } from './host-pattern.js';
 import { UpstreamHealth, type HealthOptions, DEFAULT_HEALTH_OPTIONS } from './upstream-health.js';
 import { parseUpstreamProxy, type UpstreamProxy, type UpstreamSpec } from './upstream-proxy.js';
-import { createStrategyState, orderUpstreams, stickyKey, type SelectionInput, type StrategyName, type StrategyState } from './upstream-strategy.js';
+import { createStrategyState, orderUpstreams, rememberSticky, stickyKey, type SelectionInput, type StrategyName, type StrategyState } from './upstream-strategy.js';
 
 export type Route =
   | { readonly kind: 'direct'; readonly id: 'direct'; readonly localAddress: string | undefined }
@@ -169,6 +169,6 @@ export class RoutePlanner {
     const { strategy } = this.#options;
     if (!strategy.startsWith('sticky-')) return;
     const key = stickyKey(strategy, { targetHost: request.host, clientAddress: request.clientAddress, proxyUser: request.proxyUser });
-    this.#state.sticky.set(key, { id: route.id, expires: now + this.#options.stickyTtlMs });
+    rememberSticky(this.#state, key, route.id, now);
   }
 }

@@ -20,14 +20,40 @@ export interface StrategyState {
   readonly currentWeights: Map<string, number>;
   /** Requests in flight per upstream id, for least-busy. */
   readonly active: Map<string, number>;
-  /** Sticky assignments: key → upstream id and expiry. */
+  /** Sticky assignments: key → upstream id and expiry, least recently used first (see rememberSticky). */
   readonly sticky: Map<string, { id: string; expires: number }>;
   readonly random: () => number;
   readonly stickyTtlMs: number;
+  /** Most sticky assignments kept; past it the least recently used goes. */
+  readonly maxStickyEntries: number;
 }
 
-export function createStrategyState(options: { stickyTtlMs: number; random?: () => number }): StrategyState {
-  return { currentWeights: new Map(), active: new Map(), sticky: new Map(), random: options.random ?? Math.random, stickyTtlMs: options.stickyTtlMs };
+/**
+ * Enough for every client of a busy proxy; keys are as long as the target host or user name (the header limits
+ * bound them), so the cap bounds memory to a few MiB whatever clients send.
+ */
+export const DEFAULT_MAX_STICKY_ENTRIES = 10_000;
+
+export function createStrategyState(options: { stickyTtlMs: number; random?: () => number; maxStickyEntries?: number }): StrategyState {
+  return {
+    currentWeights: new Map(),
+    active: new Map(),
+    sticky: new Map(),
+    random: options.random ?? Math.random,
+    stickyTtlMs: options.stickyTtlMs,
+    maxStickyEntries: options.maxStickyEntries ?? DEFAULT_MAX_STICKY_ENTRIES,
+  };
+}
+
+/**
+ * A Map keeps insertion order, so deleting and re-inserting on every use makes its first key the least recently
+ * used one: evicting it is O(1), where scanning for expired entries was O(n) on every request past the old cap.
+ */
+export function rememberSticky(state: StrategyState, key: string, id: string, now: number): void {
+  const { sticky } = state;
+  sticky.delete(key);
+  sticky.set(key, { id, expires: now + state.stickyTtlMs });
+  if (sticky.size > state.maxStickyEntries) sticky.delete(sticky.keys().next().value!);
 }
 
 /**
@@ -85,13 +111,8 @@ function sticky(name: StrategyName, candidates: readonly UpstreamProxy[], state:
   const assigned = state.sticky.get(key);
   const kept = assigned !== undefined && assigned.expires > input.now ? candidates.find((c) => c.id === assigned.id) : undefined;
   const order = kept !== undefined ? [kept, ...candidates.filter((c) => c !== kept)] : weightedRoundRobin(candidates, state);
-  if (order[0] !== undefined) state.sticky.set(key, { id: order[0].id, expires: input.now + state.stickyTtlMs });
-  if (state.sticky.size > 100_000) pruneExpired(state.sticky, input.now);
+  if (order[0] !== undefined) rememberSticky(state, key, order[0].id, input.now);
   return order;
-}
-
-function pruneExpired(map: Map<string, { expires: number }>, now: number): void {
-  for (const [key, value] of map) if (value.expires <= now) map.delete(key);
 }
 
 /** The try order for one request. `candidates` are the group's available upstreams in configured order. */

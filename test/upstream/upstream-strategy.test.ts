@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseUpstreamProxy } from '../../src/upstream/upstream-proxy.js';
-import { createStrategyState, orderUpstreams, type SelectionInput, type StrategyName } from '../../src/upstream/upstream-strategy.js';
+import { createStrategyState, DEFAULT_MAX_STICKY_ENTRIES, orderUpstreams, type SelectionInput, type StrategyName } from '../../src/upstream/upstream-strategy.js';
 
 const a = parseUpstreamProxy({ url: 'http://a.example:1', weight: 1 });
 const b = parseUpstreamProxy({ url: 'http://b.example:1', weight: 1 });
@@ -83,4 +83,19 @@ test('a sticky upstream that is unavailable (not a candidate) is replaced', () =
   const first = orderUpstreams('sticky-host', [a, b, c], state, input())[0]!;
   const rest = [a, b, c].filter((u) => u !== first);
   assert.notEqual(orderUpstreams('sticky-host', rest, state, input())[0], first);
+});
+
+test('the sticky table is a bounded LRU: 30,000 distinct hosts keep it at the cap, and a key in use survives', () => {
+  const state = createStrategyState({ stickyTtlMs: 600_000 });
+  assert.equal(state.maxStickyEntries, DEFAULT_MAX_STICKY_ENTRIES);
+  const kept = orderUpstreams('sticky-host', [a, b, c], state, input({ targetHost: 'kept.example' }))[0]!.host;
+  for (let i = 0; i < 30_000; i++) {
+    orderUpstreams('sticky-host', [a, b, c], state, input({ targetHost: `h${i}.example`, now: 1000 + i }));
+    // The client of kept.example keeps coming back, so its assignment stays among the recently used.
+    if (i % 1000 === 0) assert.equal(orderUpstreams('sticky-host', [a, b, c], state, input({ targetHost: 'kept.example', now: 1000 + i }))[0]!.host, kept);
+    assert.ok(state.sticky.size <= DEFAULT_MAX_STICKY_ENTRIES);
+  }
+  assert.equal(state.sticky.size, DEFAULT_MAX_STICKY_ENTRIES);
+  assert.ok(state.sticky.has('host:kept.example'), 'recently used key evicted');
+  assert.ok(!state.sticky.has('host:h0.example'), 'least recently used key kept');
 });
