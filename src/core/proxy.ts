@@ -2,6 +2,7 @@
  * createProxy(): wires the listener, the addons and the lifecycle (listen, graceful close). It decides nothing
  * about requests itself; that is the handlers' and the addons' job.
  */
+import { randomBytes } from 'node:crypto';
 import { Agent as HttpAgent, type Server as HttpServer } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
@@ -9,7 +10,7 @@ import { networkInterfaces } from 'node:os';
 import { setMaxListeners } from 'node:events';
 import { pino, type Logger } from 'pino';
 import { resolveProxyOptions, type ProxyOptions, type ResolvedProxyOptions } from '../config/options.js';
-import { closeSoon, errorResponse, writeRawResponse } from '../http/error-response.js';
+import { closeSoon, errorResponse, PROXY_NAME, writeRawResponse } from '../http/error-response.js';
 import { createExplicitListener } from '../listeners/explicit-listener.js';
 import { IdleSweep } from '../tunnel/idle-sweep.js';
 import { DirectDialer, type DestinationGuard } from '../upstream/dialer.js';
@@ -72,6 +73,7 @@ export function createProxy(input: ProxyOptions = {}): Proxy {
 
 class ProxyServer implements Proxy {
   readonly #options: ResolvedProxyOptions;
+  readonly #pseudonym = `${PROXY_NAME}-${randomBytes(4).toString('hex')}`;
   readonly #logger: Logger;
   readonly #hooks: HookRunner;
   readonly #clients = new LiveList<Socket>();
@@ -125,7 +127,7 @@ class ProxyServer implements Proxy {
     };
     this.#dialer = new DirectDialer({ connectTimeoutMs: options.connectTimeoutMs, guard: this.#guard });
     this.#routes = new RoutePlanner(options);
-    const connect = { connectTimeoutMs: options.connectTimeoutMs, dialer: this.#dialer, signal: this.#shutdown.signal };
+    const connect = { connectTimeoutMs: options.connectTimeoutMs, dialer: this.#dialer, signal: this.#shutdown.signal, via: `1.1 ${this.#pseudonym}` };
     this.#routeAgents = new RouteAgents({ agentOptions, connect, originTls: this.#originTls });
   }
 
@@ -264,6 +266,7 @@ class ProxyServer implements Proxy {
     const server = this;
     return {
       options: this.#options,
+      pseudonym: this.#pseudonym,
       logger: this.#logger,
       hooks: this.#hooks,
       guard: this.#guard,

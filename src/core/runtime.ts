@@ -45,6 +45,11 @@ export interface OriginTlsOptions {
  */
 export interface ProxyRuntime {
   readonly options: ResolvedProxyOptions;
+  /**
+   * This proxy's received-by in Via, `getaway-` plus a random id per createProxy(): a request whose Via already
+   * names it has come round in a loop and is refused.
+   */
+  readonly pseudonym: string;
   readonly logger: Logger;
   readonly hooks: HookRunner;
   readonly dialer: Dialer;

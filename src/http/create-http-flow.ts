@@ -4,8 +4,7 @@ import { ProxyError } from '../core/errors.js';
 import { HttpFlow, type OutboundRequest } from '../core/flow.js';
 import type { Interception } from '../core/runtime.js';
 import { HeaderList } from '../core/header-list.js';
-import { appendVia, stripHopByHopHeaders } from './hop-by-hop.js';
-import { PROXY_NAME } from './error-response.js';
+import { appendVia, stripHopByHopHeaders, viaNames } from './hop-by-hop.js';
 import { checkRequestHead, type RequestLimits } from './request-limits.js';
 import { formatAuthority, parseRequestTarget } from './request-target.js';
 
@@ -16,6 +15,7 @@ import { formatAuthority, parseRequestTarget } from './request-target.js';
  */
 export function createHttpFlow(
   limits: RequestLimits,
+  pseudonym: string,
   client: ClientInfo,
   req: IncomingMessage,
   isUpgrade: boolean,
@@ -27,6 +27,7 @@ export function createHttpFlow(
   const parsed = parseRequestTarget(target);
   if (!parsed.ok) return new ProxyError('http_request_error', `bad request target: ${parsed.reason}`);
   const received = new HeaderList(req.rawHeaders);
+  if (viaNames(received, pseudonym)) return new ProxyError('proxy_loop_detected', `this request already passed through this proxy (Via names ${pseudonym})`);
   const headers = received.clone();
   stripHopByHopHeaders(headers);
   let outbound: OutboundRequest;
@@ -46,6 +47,6 @@ export function createHttpFlow(
       'this is getaway, a forward proxy: send requests in absolute form (for example curl -x http://<proxy> http://example.test/)',
     );
   }
-  appendVia(headers, req.httpVersion, PROXY_NAME);
+  appendVia(headers, req.httpVersion, pseudonym);
   return new HttpFlow(client, { method: req.method ?? 'GET', target, httpVersion: req.httpVersion, headers: received }, outbound, isUpgrade, interception?.tunnel);
 }

@@ -50,6 +50,17 @@ export function requestedUpgrades(headers: HeaderList): string[] {
 }
 
 /**
+ * True when a Via entry names `pseudonym` as its received-by: the message already passed through this proxy, so
+ * forwarding it again is a loop (RFC 9110 §7.6.3 names loop detection as a purpose of Via). Address checks catch
+ * loops straight back to the listener; this catches those through other proxies (A → B → A).
+ */
+export function viaNames(headers: HeaderList, pseudonym: string): boolean {
+  if (!headers.has('via')) return false;
+  const wanted = pseudonym.toLowerCase();
+  return headers.getTokens('via').some((entry) => entry.split(/[ \t]+/)[1] === wanted);
+}
+
+/**
  * Appends this proxy to Via (RFC 9110 §7.6.3). A new field line is equivalent to a comma-joined value, and
  * appending one keeps the earlier entries byte for byte.
  */

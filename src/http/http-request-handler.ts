@@ -11,7 +11,7 @@ import { forwardRequest } from './forward.js';
 export function createHttpRequestHandler(runtime: ProxyRuntime) {
   return function handleHttpRequest(req: IncomingMessage, res: ServerResponse): void {
     const client = runtime.clientInfo(req.socket);
-    const flow = createHttpFlow(runtime.options, client, req, false, runtime.interceptionOf(req.socket));
+    const flow = createHttpFlow(runtime.options, runtime.pseudonym, client, req, false, runtime.interceptionOf(req.socket));
     if (flow instanceof ProxyError) {
       runtime.requestRejected(req.socket, flow);
       if (!req.complete) runtime.answeredBeforeBodyEnd.add(req.socket);

@@ -6,7 +6,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpFlow } from '../core/flow.js';
 import { HeaderList } from '../core/header-list.js';
 import type { ProxyRuntime } from '../core/runtime.js';
-import { PROXY_NAME } from './error-response.js';
 import { appendVia, stripHopByHopHeaders } from './hop-by-hop.js';
 import { checkResponseFraming } from './response-framing.js';
 
@@ -24,7 +23,7 @@ export function relayResponse(
   const declaredTrailers = headers.get('trailer');
   const chunked = headers.has('transfer-encoding');
   stripHopByHopHeaders(headers);
-  appendVia(headers, upstreamRes.httpVersion, PROXY_NAME);
+  appendVia(headers, upstreamRes.httpVersion, runtime.pseudonym);
   const status = upstreamRes.statusCode ?? 502;
   flow.response = { status, reason: upstreamRes.statusMessage, headers };
 

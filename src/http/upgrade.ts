@@ -19,7 +19,7 @@ import { dialAlongPlan } from '../tunnel/dial-along-plan.js';
 import { splice } from '../tunnel/splice.js';
 import { connect as tlsConnect } from 'node:tls';
 import { createHttpFlow } from './create-http-flow.js';
-import { closeSoon, errorResponse, PROXY_NAME, serializeHead, writeRawResponse } from './error-response.js';
+import { closeSoon, errorResponse, serializeHead, writeRawResponse } from './error-response.js';
 import { appendVia, requestedUpgrades, stripHopByHopHeaders } from './hop-by-hop.js';
 import { checkResponseFraming } from './response-framing.js';
 
@@ -28,7 +28,7 @@ export function createUpgradeHandler(runtime: ProxyRuntime) {
     socket.on('error', (err) => runtime.logger.debug({ err }, 'client socket error during upgrade'));
     socket.pause();
     const client = runtime.clientInfo(socket);
-    const flow = createHttpFlow(runtime.options, client, req, true, runtime.interceptionOf(socket));
+    const flow = createHttpFlow(runtime.options, runtime.pseudonym, client, req, true, runtime.interceptionOf(socket));
     if (flow instanceof ProxyError) {
       runtime.requestRejected(socket, flow);
       writeRawResponse(socket, errorResponse(flow, true));
@@ -136,7 +136,7 @@ async function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, h
       stripHopByHopHeaders(headers);
       headers.append('Connection', 'Upgrade');
       headers.append('Upgrade', upgradeValue);
-      appendVia(headers, upstreamRes.httpVersion, PROXY_NAME);
+      appendVia(headers, upstreamRes.httpVersion, runtime.pseudonym);
       flow.response = { status: 101, reason: upstreamRes.statusMessage, headers };
       const pending = runtime.hooks.run('responseHeaders', flow);
       Promise.resolve(pending)
@@ -171,7 +171,7 @@ async function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, h
       }
       stripHopByHopHeaders(headers);
       headers.delete('content-length');
-      appendVia(headers, upstreamRes.httpVersion, PROXY_NAME);
+      appendVia(headers, upstreamRes.httpVersion, runtime.pseudonym);
       headers.append('Connection', 'close');
       const status = upstreamRes.statusCode ?? 502;
       flow.response = { status, reason: upstreamRes.statusMessage, headers };

@@ -13,6 +13,7 @@ import { endFlow } from '../core/flow-end.js';
 import { HeaderList } from '../core/header-list.js';
 import type { ProxyRuntime } from '../core/runtime.js';
 import { closeSoon, errorResponse, writeRawResponse } from '../http/error-response.js';
+import { viaNames } from '../http/hop-by-hop.js';
 import { checkRequestHead } from '../http/request-limits.js';
 import { parseAuthorityForm } from '../http/request-target.js';
 import { dialAlongPlan } from './dial-along-plan.js';
@@ -42,11 +43,12 @@ export function createConnectHandler(runtime: ProxyRuntime) {
       return;
     }
     const { host, port } = parsed.target;
-    const flow = new TunnelFlow(
-      client,
-      { method: 'CONNECT', target: req.url ?? '', httpVersion: req.httpVersion, headers: new HeaderList(req.rawHeaders) },
-      { host, port },
-    );
+    const headers = new HeaderList(req.rawHeaders);
+    if (viaNames(headers, runtime.pseudonym)) {
+      refuseConnect(runtime, socket, new ProxyError('proxy_loop_detected', `this CONNECT already passed through this proxy (Via names ${runtime.pseudonym})`));
+      return;
+    }
+    const flow = new TunnelFlow(client, { method: 'CONNECT', target: req.url ?? '', httpVersion: req.httpVersion, headers }, { host, port });
     if (runtime.mitm?.policy.shouldIntercept(host, port)) flow.action = 'mitm';
     runtime.flowStarted(flow);
     void runTunnelFlow(runtime, flow, socket, head);

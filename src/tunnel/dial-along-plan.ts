@@ -17,6 +17,10 @@ export interface DialedRoute {
   route: Route;
 }
 
+function forwardedVia(flow: Flow, pseudonym: string): string {
+  return [...flow.clientRequest.headers.getAll('via'), `1.1 ${pseudonym}`].join(', ');
+}
+
 export async function dialAlongPlan(
   runtime: ProxyRuntime,
   flow: Flow,
@@ -34,6 +38,7 @@ export async function dialAlongPlan(
         dialer: runtime.dialer,
         signal: runtime.shutdownSignal,
         reader,
+        via: route.kind === 'direct' ? undefined : forwardedVia(flow, runtime.pseudonym),
       });
       routes.served(route);
       flow.upstream = route.id;

@@ -26,6 +26,11 @@ export interface ConnectThroughOptions {
   signal?: AbortSignal;
   /** For a CONNECT tunnel's direct route: the dialer reads the origin through it. Routes through upstreams ignore it. */
   reader?: OriginReader;
+  /**
+   * Via for a CONNECT to an HTTP(S) upstream: the client's entries plus this proxy's, so a chain that leads back
+   * here is recognised (RFC 9110 §7.6.3: a proxy sends Via in each message it forwards).
+   */
+  via?: string;
 }
 
 export function connectThrough(route: Route, target: DialTarget, options: ConnectThroughOptions): Promise<Socket> {
@@ -45,7 +50,7 @@ async function connectThroughUpstream(upstream: UpstreamProxy, target: DialTarge
   try {
     const hop = upstream.protocol === 'https' ? await startTls(first, upstream, deadline) : first;
     if (upstream.protocol === 'socks5' || upstream.protocol === 'socks5h') return await socksConnect(hop, upstream, target, deadline);
-    return await httpConnect(hop, upstream, target, deadline);
+    return await httpConnect(hop, upstream, target, deadline, options.via);
   } catch (err) {
     first.destroy();
     throw err instanceof ProxyError ? err : relabel(toProxyError(err, 'connection_terminated'), upstream);
@@ -85,9 +90,10 @@ function startTls(socket: Socket, upstream: UpstreamProxy, deadline: number): Pr
  * tunnel (RFC 9110 §9.3.6; some proxies say 200 with other reasons, some 201 or 204); anything else is a
  * refusal by this upstream, which the caller may fail over from.
  */
-function httpConnect(hop: Socket, upstream: UpstreamProxy, target: DialTarget, deadline: number): Promise<Socket> {
+function httpConnect(hop: Socket, upstream: UpstreamProxy, target: DialTarget, deadline: number, via: string | undefined): Promise<Socket> {
   const authority = formatAuthority(target.host, target.port);
   const headers = ['Host', authority];
+  if (via !== undefined) headers.push('Via', via);
   const authorization = proxyAuthorization(upstream);
   if (authorization !== undefined) headers.push('Proxy-Authorization', authorization);
   const req = httpRequest({ method: 'CONNECT', path: authority, headers, createConnection: () => hop, agent: undefined });

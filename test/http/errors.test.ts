@@ -160,13 +160,16 @@ test('an origin-form request to the proxy itself gets a 400 that explains what t
 
 test('requests aimed at the proxy\'s own address are refused (no loops), by IP and by name', async (t) => {
   const started = await startProxy(t);
-  for (const target of [`http://127.0.0.1:${started.port}/`, `http://localhost:${started.port}/`]) {
-    const result = await curl(['-x', started.url, '-i', target]);
+  const mappedSpellings = [`[::ffff:7f00:1]:${started.port}`, `[0:0:0:0:0:ffff:127.0.0.1]:${started.port}`, `[::FFFF:127.0.0.1]:${started.port}`];
+  for (const target of [`http://127.0.0.1:${started.port}/`, `http://localhost:${started.port}/`, ...mappedSpellings.map((a) => `http://${a}/`)]) {
+    const result = await curl(['-x', started.url, '-i', '--globoff', target]);
     assert.equal(statusAndProxyStatus(result.stdout).status, 502, result.stdout);
     assert.match(statusAndProxyStatus(result.stdout).proxyStatus ?? '', /error=proxy_loop_detected/);
   }
-  const tunnel = await rawExchange(started.port, `CONNECT 127.0.0.1:${started.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
-  assert.match(statusAndProxyStatus(tunnel).proxyStatus ?? '', /error=proxy_loop_detected/);
+  for (const authority of [`127.0.0.1:${started.port}`, ...mappedSpellings]) {
+    const tunnel = await rawExchange(started.port, `CONNECT ${authority} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    assert.match(statusAndProxyStatus(tunnel).proxyStatus ?? '', /error=proxy_loop_detected/, `${authority}: ${tunnel}`);
+  }
   await assertStillServes(t, started);
 });
 

@@ -105,7 +105,8 @@ test('hop-by-hop fields are removed both ways, Connection-named ones too; Via is
   assert.equal(received[1], `127.0.0.1:${origin.port}`, 'Host comes from the absolute URI, not the client (RFC 9112 §3.2.2)');
   assert.deepEqual(received.slice(6, 10), ['Cookie', 'c=1', 'cookie', 'd=2']);
   assert.deepEqual(received.slice(10, 14), ['Via', '1.0 earlier', 'TE', 'trailers']);
-  assert.deepEqual(received.slice(14, 16), ['Via', '1.1 getaway']);
+  assert.equal(received[14], 'Via');
+  assert.match(received[15]!, /^1\.1 getaway-[0-9a-f]{8}$/, 'this instance\'s pseudonym (loop detection)');
   for (const gone of ['x-secret', 'proxy-connection', 'proxy-authorization', 'proxy']) {
     assert.ok(!names.some((n) => n.toLowerCase() === gone), `${gone} must not reach the origin`);
   }
@@ -113,7 +114,7 @@ test('hop-by-hop fields are removed both ways, Connection-named ones too; Via is
   const head = text.slice(0, text.indexOf('\r\n\r\n'));
   const lines = head.split('\r\n').slice(1);
   assert.deepEqual(lines.slice(0, 4), ['X-First: 1', 'Set-Cookie: a=1', 'set-cookie: b=2', 'x-LAST: z']);
-  assert.ok(lines.includes('Via: 1.1 getaway'));
+  assert.ok(lines.some((line) => /^Via: 1\.1 getaway-[0-9a-f]{8}$/.test(line)), head);
   assert.ok(!/x-secret-resp|keep-alive: timeout=5/i.test(head), head);
 });
 

@@ -55,7 +55,7 @@ test('WebSocket over an absolute-form Upgrade: 101 relayed, frames echoed both w
   assert.match(head, new RegExp(`Sec-WebSocket-Accept: ${ACCEPT.replace(/[+/=]/g, '\\$&')}\r\n`));
   assert.match(head, /\r\nUpgrade: websocket\r\n/i);
   assert.match(head, /\r\nConnection: Upgrade\r\n/i);
-  assert.match(head, /\r\nVia: 1\.1 getaway\r\n/);
+  assert.match(head, /\r\nVia: 1\.1 getaway-[0-9a-f]{8}\r\n/);
 
   conn.socket.write(clientTextFrame('hello through getaway'));
   const all = await conn.waitFor('hello through getaway');

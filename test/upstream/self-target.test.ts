@@ -16,6 +16,16 @@ const cases = [
   { listen: '::', ip: 'FE80::1', port: 8080, self: true },
   { listen: '0.0.0.0', ip: '192.0.2.1', port: 8080, self: false },
   { listen: '::1', ip: '127.0.0.1', port: 8080, self: false },
+  // IPv4-mapped IPv6 in every spelling reaches the IPv4 address.
+  { listen: '127.0.0.1', ip: '::ffff:7f00:1', port: 8080, self: true },
+  { listen: '127.0.0.1', ip: '0:0:0:0:0:ffff:127.0.0.1', port: 8080, self: true },
+  { listen: '127.0.0.1', ip: '0000:0000:0000:0000:0000:FFFF:7F00:0001', port: 8080, self: true },
+  { listen: '0.0.0.0', ip: '::ffff:7f00:35', port: 8080, self: true },
+  { listen: '0.0.0.0', ip: '::ffff:0.0.0.0', port: 8080, self: true },
+  { listen: '::', ip: '0:0:0:0:0:0:0:1', port: 8080, self: true },
+  { listen: '::', ip: '0::0', port: 8080, self: true },
+  { listen: '::1', ip: '0:0::1', port: 8080, self: true },
+  { listen: '127.0.0.1', ip: '::ffff:7f00:2', port: 8080, self: false },
 ];
 
 for (const c of cases) {
