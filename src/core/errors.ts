@@ -79,6 +79,8 @@ export interface ProxyErrorOptions {
   upstreamStatus?: number;
   /** From the upstream's Retry-After, in ms, when it sent one. */
   retryAfterMs?: number;
+  /** See ProxyError.upstreamFault. */
+  upstreamFault?: boolean;
 }
 
 export class ProxyError extends Error {
@@ -87,6 +89,13 @@ export class ProxyError extends Error {
   readonly status: number;
   readonly upstreamStatus: number | undefined;
   readonly retryAfterMs: number | undefined;
+  /**
+   * The failure is the upstream proxy's own: it could not be reached, its TLS failed, it refused our credentials
+   * or broke its protocol. Only such failures count against its health. A refusal of the target, or a failure
+   * behind a working upstream (the origin's DNS, its timeout, its 502), says nothing about the upstream, and
+   * counting it would let one client open every circuit with a few CONNECTs to a name that does not exist.
+   */
+  readonly upstreamFault: boolean;
 
   constructor(type: ProxyErrorType, message: string, options: ProxyErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -94,6 +103,16 @@ export class ProxyError extends Error {
     this.status = options.status ?? STATUS_BY_TYPE[type];
     this.upstreamStatus = options.upstreamStatus;
     this.retryAfterMs = options.retryAfterMs;
+    this.upstreamFault = options.upstreamFault ?? false;
+  }
+
+  /** The same error, marked as the upstream's own fault (see upstreamFault). */
+  blamingUpstream(): ProxyError {
+    if (this.upstreamFault) return this;
+    const options: ProxyErrorOptions = { status: this.status, cause: this.cause, upstreamFault: true };
+    if (this.upstreamStatus !== undefined) options.upstreamStatus = this.upstreamStatus;
+    if (this.retryAfterMs !== undefined) options.retryAfterMs = this.retryAfterMs;
+    return new ProxyError(this.type, this.message, options);
   }
 }
 

@@ -15,6 +15,7 @@ import type { HttpFlow } from '../core/flow.js';
 import type { HeaderList } from '../core/header-list.js';
 import type { ProxyRuntime } from '../core/runtime.js';
 import { guardedLookupFor } from '../upstream/dialer.js';
+import { forwardsInAbsoluteForm } from '../upstream/route-agents.js';
 import { FlowRoutes } from '../upstream/flow-routes.js';
 import type { Route } from '../upstream/route-planner.js';
 import { parseRetryAfter } from '../upstream/upstream-health.js';
@@ -177,7 +178,11 @@ function attempt(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, re
     });
     upstreamReq.on('error', (err) => {
       if (responded) return; // the response pipeline reports it
-      const error = toProxyError(err, 'connection_terminated');
+      let error = toProxyError(err, 'connection_terminated');
+      // Before the request went out, an upstream that forwards in absolute form failed to take a connection: its own
+      // fault. Tunnelling routes say for themselves (connect-through.ts); after sending, a silent or closed upstream
+      // may only be passing on its origin's failure.
+      if (!requestSent && route.kind === 'upstream' && forwardsInAbsoluteForm(route, request.scheme)) error = error.blamingUpstream();
       // A pooled connection the origin closed while idle fails on first use; a request that sent nothing
       // irreplaceable may go again on a fresh connection (what browsers and undici do). Not a route failure.
       // An origin that stayed silent past the response timeout closed nothing: it gets no second request, and the
@@ -204,6 +209,7 @@ function attempt(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, re
             status: status === 429 ? 429 : 502,
             upstreamStatus: status,
             retryAfterMs: retryAfter,
+            upstreamFault: status === 407,
           }),
           requestSent: false,
         });

@@ -45,7 +45,7 @@ export function connectThrough(route: Route, target: DialTarget, options: Connec
 async function connectThroughUpstream(upstream: UpstreamProxy, target: DialTarget, options: ConnectThroughOptions): Promise<Socket> {
   const deadline = Date.now() + options.connectTimeoutMs;
   const first = await options.dialer.dial({ host: upstream.host, port: upstream.port }, options.signal).catch((err: unknown) => {
-    throw relabel(toProxyError(err, 'connection_refused'), upstream);
+    throw relabel(toProxyError(err, 'connection_refused'), upstream).blamingUpstream();
   });
   try {
     const hop = upstream.protocol === 'https' ? await startTls(first, upstream, deadline) : first;
@@ -53,24 +53,28 @@ async function connectThroughUpstream(upstream: UpstreamProxy, target: DialTarge
     return await httpConnect(hop, upstream, target, deadline, options.via);
   } catch (err) {
     first.destroy();
-    throw err instanceof ProxyError ? err : relabel(toProxyError(err, 'connection_terminated'), upstream);
+    throw err instanceof ProxyError ? err : relabel(toProxyError(err, 'connection_terminated'), upstream).blamingUpstream();
   }
 }
 
 function relabel(error: ProxyError, upstream: UpstreamProxy): ProxyError {
-  return new ProxyError(error.type, `upstream ${upstream.id}: ${error.message}`, { cause: error });
+  return new ProxyError(error.type, `upstream ${upstream.id}: ${error.message}`, { cause: error, upstreamFault: error.upstreamFault });
 }
 
 function remaining(deadline: number): number {
   return Math.max(1, deadline - Date.now());
 }
 
-function withDeadline<T>(deadline: number, upstream: UpstreamProxy, what: string, work: Promise<T>, onTimeout: () => void): Promise<T> {
+/**
+ * `upstreamFault` says whether running out of time blames the upstream: a TLS handshake with it does, but its
+ * answer to CONNECT (or SOCKS) comes only once it has reached the target, so a slow target is not its fault.
+ */
+function withDeadline<T>(deadline: number, upstream: UpstreamProxy, what: string, upstreamFault: boolean, work: Promise<T>, onTimeout: () => void): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       onTimeout();
-      reject(new ProxyError('connection_timeout', `upstream ${upstream.id}: no ${what} in time`));
+      reject(new ProxyError('connection_timeout', `upstream ${upstream.id}: no ${what} in time`, { upstreamFault }));
     }, remaining(deadline));
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
@@ -80,9 +84,9 @@ function startTls(socket: Socket, upstream: UpstreamProxy, deadline: number): Pr
   const tls = tlsConnect({ socket, ...(isIP(upstream.host) === 0 ? { servername: upstream.host } : {}), ALPNProtocols: ['http/1.1'] });
   const secured = new Promise<TLSSocket>((resolve, reject) => {
     tls.once('secureConnect', () => resolve(tls));
-    tls.once('error', (err) => reject(relabel(toProxyError(err, 'tls_protocol_error'), upstream)));
+    tls.once('error', (err) => reject(relabel(toProxyError(err, 'tls_protocol_error'), upstream).blamingUpstream()));
   });
-  return withDeadline(deadline, upstream, 'TLS handshake', secured, () => tls.destroy());
+  return withDeadline(deadline, upstream, 'TLS handshake', true, secured, () => tls.destroy());
 }
 
 /**
@@ -114,14 +118,21 @@ function httpConnect(hop: Socket, upstream: UpstreamProxy, target: DialTarget, d
           status: status === 403 || status === 429 ? status : 502,
           upstreamStatus: status,
           retryAfterMs: parseRetryAfter(res.headers['retry-after'], Date.now()),
+          // It answered, so it works; only refusing our credentials is a fault of its (or our) configuration.
+          upstreamFault: status === 407,
         }),
       );
     });
-    req.once('error', (err) => reject(relabel(toProxyError(err, 'connection_terminated'), upstream)));
+    // A connection that breaks, or an answer llhttp cannot parse, before any status: the upstream's own failure.
+    req.once('error', (err) => reject(relabel(toProxyError(err, 'connection_terminated'), upstream).blamingUpstream()));
     req.end();
   });
-  return withDeadline(deadline, upstream, 'answer to CONNECT', answered, () => req.destroy());
+  return withDeadline(deadline, upstream, 'answer to CONNECT', false, answered, () => req.destroy());
 }
+
+/** The socks library's texts (its ERRORS table, not exported) for a reply refusing the target and for its own timeout. */
+const SOCKS5_TARGET_REFUSED = 'Socks5 proxy rejected connection';
+const SOCKS_TIMED_OUT = 'Proxy connection timed out';
 
 async function socksConnect(hop: Socket, upstream: UpstreamProxy, target: DialTarget, deadline: number): Promise<Socket> {
   // socks5:// resolves names here and sends an address; socks5h:// lets the proxy resolve (curl's naming).
@@ -150,9 +161,14 @@ async function socksConnect(hop: Socket, upstream: UpstreamProxy, target: DialTa
   }).then(
     ({ socket }) => socket,
     (err: unknown) => {
-      // The socks library reports failures as plain Errors with text only; it is the one place we keep its words.
-      throw new ProxyError('connection_refused', `upstream ${upstream.id}: SOCKS5 ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      // The socks library reports failures as plain Errors with text only; it is the one place we keep its words,
+      // and the one place we read them: a reply that refuses the target (network or host unreachable, refused,
+      // not allowed, an origin name a socks5h proxy could not resolve) comes from a working proxy, while failed
+      // authentication, a broken handshake or a closed socket are the proxy's own.
+      const message = err instanceof Error ? err.message : String(err);
+      const answeredForTarget = message.startsWith(SOCKS5_TARGET_REFUSED) || message.startsWith(SOCKS_TIMED_OUT);
+      throw new ProxyError('connection_refused', `upstream ${upstream.id}: SOCKS5 ${message}`, { cause: err, upstreamFault: !answeredForTarget });
     },
   );
-  return withDeadline(deadline, upstream, 'SOCKS5 handshake', handshake, () => hop.destroy());
+  return withDeadline(deadline, upstream, 'SOCKS5 handshake', false, handshake, () => hop.destroy());
 }

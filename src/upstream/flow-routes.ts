@@ -76,9 +76,12 @@ export class FlowRoutes {
     this.#flow.routeAttempts.push({ route: route.id, outcome: 'served' });
   }
 
-  /** The route failed before the flow was served; an upstream that answered 429 is cooled down, not distrusted. */
+  /**
+   * The route failed before the flow was served. Only the upstream's own failures (ProxyError.upstreamFault) count
+   * against it; an upstream that answered 429 is cooled down, not distrusted.
+   */
   failed(route: Route, error: ProxyError): void {
-    const health = error.upstreamStatus === 429 ? { tooManyRequests: error.retryAfterMs } : ('failure' as const);
+    const health = error.upstreamStatus === 429 ? { tooManyRequests: error.retryAfterMs } : error.upstreamFault ? ('failure' as const) : ('inconclusive' as const);
     this.#planner.report(route, health, this.#request, Date.now());
     this.#flow.routeAttempts.push({ route: route.id, outcome: 'failed', reason: error.message });
   }

@@ -16,6 +16,11 @@ import type { OriginTlsOptions } from '../core/runtime.js';
 
 type UpstreamRoute = Extract<Route, { kind: 'upstream' }>;
 
+/** Plain http:// requests to an HTTP(S) upstream go in absolute form for it to forward; everything else is tunnelled. */
+export function forwardsInAbsoluteForm(route: UpstreamRoute, scheme: 'http' | 'https'): boolean {
+  return scheme === 'http' && (route.upstream.protocol === 'http' || route.upstream.protocol === 'https');
+}
+
 /** Each connection is a tunnel to the origin along `route`; with `tls`, TLS to the origin runs inside it. */
 class TunnelAgent extends HttpAgent {
   readonly #route: UpstreamRoute;
@@ -69,7 +74,7 @@ export class RouteAgents {
    * (to an HTTP(S) upstream that forwards it) or in origin form (down a tunnel to the origin).
    */
   agentFor(route: UpstreamRoute, scheme: 'http' | 'https'): { agent: HttpAgent; absoluteForm: boolean } {
-    const viaForward = scheme === 'http' && (route.upstream.protocol === 'http' || route.upstream.protocol === 'https');
+    const viaForward = forwardsInAbsoluteForm(route, scheme);
     const key = `${viaForward ? 'forward' : 'tunnel'}:${scheme}:${route.id}`;
     let agent = this.#agents.get(key);
     if (agent === undefined) {

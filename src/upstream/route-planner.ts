@@ -120,13 +120,14 @@ export class RoutePlanner {
   }
 
   /** How the route did, once per begin(): feeds the circuit breaker and sticky assignments. */
-  report(route: Route, outcome: 'success' | 'failure' | { tooManyRequests: number | undefined }, request: RouteRequest, now: number): void {
+  report(route: Route, outcome: 'success' | 'failure' | 'inconclusive' | { tooManyRequests: number | undefined }, request: RouteRequest, now: number): void {
     if (route.kind === 'direct') return;
     const health = this.#healthOf(route.upstream);
     if (outcome === 'success') {
       health.recordSuccess();
       this.#restick(route, request, now);
     } else if (outcome === 'failure') health.recordFailure(now);
+    else if (outcome === 'inconclusive') health.recordInconclusive();
     else health.recordTooManyRequests(now, outcome.tooManyRequests);
   }
 

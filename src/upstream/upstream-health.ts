@@ -68,6 +68,14 @@ export class UpstreamHealth {
     }
   }
 
+  /**
+   * The route failed for a reason that says nothing about this upstream (the target refused, timed out, did not
+   * resolve): no count changes, but a probe in flight is over, so the next request may probe again.
+   */
+  recordInconclusive(): void {
+    this.#probing = false;
+  }
+
   /** A 429: keep traffic away for Retry-After (seconds), or the default cooldown; not a health failure. */
   recordTooManyRequests(now: number, retryAfterMs: number | undefined): void {
     const wait = Math.min(retryAfterMs ?? this.#options.defaultCooldownMs, this.#options.maxCooldownMs);

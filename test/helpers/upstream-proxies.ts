@@ -66,7 +66,8 @@ export async function startCountingProxy(t: TestContext, options: CountingProxyO
       res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
       upstreamRes.pipe(res);
     });
-    out.on('error', () => res.destroy());
+    // What squid and tinyproxy do when the origin cannot be reached: answer 502 themselves.
+    out.on('error', () => (res.headersSent ? res.destroy() : res.writeHead(502).end()));
     req.pipe(out);
   };
   const server: Server = options.tls ? createHttpsServer({ key: options.tls.leafKey, cert: options.tls.leafCert }, handler) : createServer(handler);
@@ -90,7 +91,9 @@ export async function startCountingProxy(t: TestContext, options: CountingProxyO
       out.pipe(socket);
       socket.pipe(out);
     });
-    out.on('error', () => socket.destroy());
+    let established = false;
+    out.once('connect', () => (established = true));
+    out.on('error', () => (established ? socket.destroy() : socket.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n')));
     socket.on('close', () => out.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -59,3 +59,16 @@ test('Retry-After as seconds or an HTTP date', () => {
   assert.equal(parseRetryAfter('soon', 0), undefined);
   assert.equal(parseRetryAfter(undefined, 0), undefined);
 });
+
+test('an inconclusive outcome changes no count but ends a probe, so the half-open circuit can probe again', () => {
+  const health = new UpstreamHealth(options);
+  for (let i = 0; i < 3; i++) health.recordFailure(0);
+  health.startProbe();
+  assert.equal(health.availability(1000).available, false, 'a probe is in flight');
+  health.recordInconclusive();
+  assert.deepEqual(health.availability(1000), { available: true, probe: true });
+  health.recordFailure(0);
+  health.recordFailure(0);
+  health.recordInconclusive();
+  assert.deepEqual(health.availability(1000), { available: true, probe: true }, 'still half-open, not reset');
+});
