@@ -1,10 +1,14 @@
 /**
- * Which CONNECT targets are intercepted: `hosts` patterns (default: all), minus `excludeHosts`, minus hosts whose
- * clients refused our certificate (pinning), which are tunnelled untouched from then on.
+ * Which CONNECT targets are intercepted: `hosts` patterns (default: all), minus `excludeHosts`, minus the hosts a
+ * client refused our certificate for (pinning), which that client's tunnels to that host carry untouched from then on.
  */
 import { parseHostPattern, type HostPattern } from '../upstream/host-pattern.js';
 
-/** Hosts remembered as pinned, oldest forgotten first past this many. */
+/**
+ * Client and host pairs remembered as pinned, least recently refused forgotten first past this many. Keyed per
+ * client address, not per host: a refusal is one client's behaviour, and a global set let any client switch off
+ * inspection of a host for every other client by sending one bad_certificate alert.
+ */
 const MAX_PINNED = 10_000;
 
 export class MitmPolicy {
@@ -17,18 +21,22 @@ export class MitmPolicy {
     this.#exclude = (excludeHosts ?? []).map((p) => parseHostPattern(p));
   }
 
-  shouldIntercept(host: string, port: number): boolean {
+  shouldIntercept(host: string, port: number, clientAddress: string): boolean {
     const name = host.toLowerCase();
-    if (this.#pinned.has(name)) return false;
+    if (this.#pinned.size > 0 && this.#pinned.has(pinKey(clientAddress, name))) return false;
     return this.#include.some((p) => p.matches(name, port)) && !this.#exclude.some((p) => p.matches(name, port));
   }
 
-  /** Returns false when the host was already known as pinned. */
-  markPinned(host: string): boolean {
-    const name = host.toLowerCase();
-    if (this.#pinned.has(name)) return false;
-    this.#pinned.add(name);
+  /** Remembers that this client refused our certificate for this host. Returns false when it was already known. */
+  markPinned(host: string, clientAddress: string): boolean {
+    const key = pinKey(clientAddress, host.toLowerCase());
+    if (this.#pinned.has(key)) return false;
+    this.#pinned.add(key);
     if (this.#pinned.size > MAX_PINNED) this.#pinned.delete(this.#pinned.values().next().value!);
     return true;
   }
+}
+
+function pinKey(clientAddress: string, host: string): string {
+  return `${clientAddress} ${host}`;
 }

@@ -129,10 +129,11 @@ export async function runInterceptedTunnel(runtime: ProxyRuntime, mitm: MitmRunt
   let secured = false;
   tls.once('secure', () => (secured = true));
   tls.on('error', (err: NodeJS.ErrnoException) => {
-    if (!secured && CERT_REJECTION.test(err.code ?? '') && mitm.policy.markPinned(flow.target.host)) {
+    const clientAddress = flow.client.remoteAddress;
+    if (!secured && CERT_REJECTION.test(err.code ?? '') && mitm.policy.markPinned(flow.target.host, clientAddress)) {
       runtime.logger.warn(
-        { flowId: flow.id, host: flow.target.host, code: err.code },
-        `client refused the interception certificate for ${flow.target.host} (pinning or an untrusted CA); tunnelling this host untouched from now on`,
+        { flowId: flow.id, host: flow.target.host, clientAddress, code: err.code },
+        `client ${clientAddress} refused the interception certificate for ${flow.target.host} (pinning or an untrusted CA); tunnelling this host untouched for this client from now on`,
       );
     } else runtime.logger.debug({ err, flowId: flow.id }, 'intercepted TLS connection error');
     if (!secured) flow.error ??= new ProxyError('tls_protocol_error', `client TLS handshake failed: ${err.code ?? err.message}`);

@@ -49,7 +49,7 @@ export function createConnectHandler(runtime: ProxyRuntime) {
       return;
     }
     const flow = new TunnelFlow(client, { method: 'CONNECT', target: req.url ?? '', httpVersion: req.httpVersion, headers }, { host, port });
-    if (runtime.mitm?.policy.shouldIntercept(host, port)) flow.action = 'mitm';
+    if (runtime.mitm?.policy.shouldIntercept(host, port, client.remoteAddress)) flow.action = 'mitm';
     runtime.flowStarted(flow);
     void runTunnelFlow(runtime, flow, socket, head);
   };

@@ -147,7 +147,7 @@ test('--mitm-hosts / excludeHosts: an excluded host is tunnelled, the client see
   assert.equal(result.stdout, 'untouched', result.stderr);
 });
 
-test('a client that rejects our certificate (pinning) gets its host tunnelled untouched afterwards', async (t) => {
+test('a client that rejects our certificate (pinning) gets its host tunnelled untouched afterwards; other clients are still inspected', async (t) => {
   const certs = testCertificates();
   const { certPath } = await testGetawayCa();
   const origin = await startTlsOrigin(t, certs, (_req, res) => res.end('reached the real origin'));
@@ -158,10 +158,14 @@ test('a client that rejects our certificate (pinning) gets its host tunnelled un
   assert.equal(pinned.code, 60);
   const next = await curl(['--cacert', certs.caCertPath, '-x', url, `${origin.url}/`]);
   assert.equal(next.stdout, 'reached the real origin', next.stderr);
-  // And a client trusting our CA now sees the real certificate too, so it fails: the host is no longer intercepted.
+  // The same client trusting our CA now sees the real certificate, so it fails: for it the host is no longer intercepted.
   assert.equal((await curl(['--cacert', certPath, '-x', url, `${origin.url}/`])).code, 60);
-  await waitFor(() => tunnels.length === 3);
-  assert.deepEqual(tunnels.map((f) => f.action), ['mitm', 'tunnel', 'tunnel']);
+  // Another client (another loopback source address) is still intercepted: one client's refusal is not everyone's.
+  const other = await curl(['--interface', '127.0.0.2', '--cacert', certPath, '-x', url, `${origin.url}/`]);
+  assert.equal(other.stdout, 'reached the real origin', other.stderr);
+  await waitFor(() => tunnels.length === 4);
+  assert.deepEqual(tunnels.map((f) => f.action), ['mitm', 'tunnel', 'tunnel', 'mitm']);
+  assert.equal(tunnels[3]!.client.remoteAddress, '127.0.0.2');
 });
 
 test('a client offering no ECDSA signature scheme gets an RSA leaf; others get ECDSA', async (t) => {
