@@ -3,10 +3,10 @@
  * set by hooks. Two shapes: on a ServerResponse (the normal path) or as raw bytes on a socket (CONNECT and
  * Upgrade, where Node hands us the socket instead of a response object).
  */
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES, validateHeaderName, validateHeaderValue, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { ProxyError } from '../core/errors.js';
+import { ProxyError } from '../core/errors.js';
 import type { FlowResponse } from '../core/flow.js';
 import { HeaderList } from '../core/header-list.js';
 
@@ -70,10 +70,29 @@ export function writeRawResponse(socket: Duplex, response: FlowResponse): void {
   socket.end(Buffer.concat([serializeHead(response.status, response.reason, headers), body]));
 }
 
-/** A response head as bytes, for the paths that write to a raw socket (CONNECT, Upgrade). */
+/** What node:http accepts in a reason phrase or field value: no CR, LF, NUL or other control character but HTAB. */
+const INVALID_FIELD_TEXT = /[^\t\x20-\x7e\x80-\xff]/;
+
+/**
+ * A response head as bytes, for the paths that write to a raw socket (CONNECT, Upgrade). Status, reason and
+ * fields are checked as node:http checks them on a ServerResponse, because hooks supply them: a CR/LF in a value
+ * would let a hook's input split the response. Throws a ProxyError before anything is written, so the caller
+ * fails the flow closed (500) instead of sending a head it did not mean.
+ */
 export function serializeHead(status: number, reason: string | undefined, headers: HeaderList): Buffer {
-  let head = `HTTP/1.1 ${status} ${reasonFor(status, reason)}\r\n`;
-  for (const [name, value] of headers) head += `${name}: ${value}\r\n`;
+  const phrase = reasonFor(status, reason);
+  if (!Number.isInteger(status) || status < 100 || status > 999) throw new ProxyError('proxy_internal_error', `invalid response status ${String(status)}`);
+  if (INVALID_FIELD_TEXT.test(phrase)) throw new ProxyError('proxy_internal_error', `invalid character in the reason phrase for ${status}`);
+  let head = `HTTP/1.1 ${status} ${phrase}\r\n`;
+  for (const [name, value] of headers) {
+    try {
+      validateHeaderName(name);
+      validateHeaderValue(name, value);
+    } catch (err) {
+      throw new ProxyError('proxy_internal_error', `invalid response header field "${name.replace(/[^\x21-\x7e]/g, '?')}"`, { cause: err });
+    }
+    head += `${name}: ${value}\r\n`;
+  }
   return Buffer.from(`${head}\r\n`, 'latin1');
 }
 

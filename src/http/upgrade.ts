@@ -45,6 +45,12 @@ export function createUpgradeHandler(runtime: ProxyRuntime) {
   };
 }
 
+/**
+ * Flows whose response head is on the client socket. Until then a failure (an origin error, a hook's invalid head)
+ * can still be answered with an error response; afterwards only closing the connection says it.
+ */
+const headWritten = new WeakSet<HttpFlow>();
+
 async function runUpgradeFlow(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, head: Buffer, protocols: string[]): Promise<void> {
   flow.setKillHandler(() => socket.destroy());
   try {
@@ -54,6 +60,7 @@ async function runUpgradeFlow(runtime: ProxyRuntime, flow: HttpFlow, socket: Soc
     if (flow.response !== undefined) {
       flow.timestamps.responseHeaders = Date.now();
       writeRawResponse(socket, flow.response);
+      headWritten.add(flow);
       closeSoon(socket);
       await endFlow(runtime, flow, 'complete');
       return;
@@ -66,7 +73,7 @@ async function runUpgradeFlow(runtime: ProxyRuntime, flow: HttpFlow, socket: Soc
     const error = toProxyError(err, 'proxy_internal_error');
     flow.error = error;
     if (error.type === 'proxy_internal_error') runtime.logger.error({ err: error, flowId: flow.id }, error.message);
-    if (flow.killed || flow.response !== undefined) socket.destroy();
+    if (flow.killed || headWritten.has(flow)) socket.destroy();
     else {
       flow.response = errorResponse(error, true);
       writeRawResponse(socket, flow.response);
@@ -138,11 +145,20 @@ async function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, h
       headers.append('Upgrade', upgradeValue);
       appendVia(headers, upstreamRes.httpVersion, runtime.pseudonym);
       flow.response = { status: 101, reason: upstreamRes.statusMessage, headers };
-      const pending = runtime.hooks.run('responseHeaders', flow);
+      let pending: Promise<void> | undefined;
+      try {
+        pending = runtime.hooks.run('responseHeaders', flow);
+      } catch (err) {
+        // Thrown inside an event listener, it would escape the flow; it fails the flow closed instead.
+        upstream.destroy();
+        reject(toProxyError(err, 'proxy_internal_error'));
+        return;
+      }
       Promise.resolve(pending)
         .then(async () => {
           if (flow.killed) throw flow.error;
           socket.write(serializeHead(101, flow.response!.reason, flow.response!.headers));
+          headWritten.add(flow);
           const handle = splice(socket, upstream, { headAtoB: head, headBtoA: upstreamHead });
           const unregister = runtime.spliceStarted(handle);
           const result = await handle.done;
@@ -176,6 +192,7 @@ async function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, h
       const status = upstreamRes.statusCode ?? 502;
       flow.response = { status, reason: upstreamRes.statusMessage, headers };
       socket.write(serializeHead(status, upstreamRes.statusMessage, headers));
+      headWritten.add(flow);
       upstreamRes.on('data', (chunk: Buffer) => {
         flow.bytes.responseBody += chunk.length;
       });
