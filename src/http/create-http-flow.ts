@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
 import type { ClientInfo } from '../core/connection.js';
 import { ProxyError } from '../core/errors.js';
 import { HttpFlow, type OutboundRequest } from '../core/flow.js';
@@ -6,7 +7,32 @@ import type { Interception } from '../core/runtime.js';
 import { HeaderList } from '../core/header-list.js';
 import { appendVia, stripHopByHopHeaders, viaNames } from './hop-by-hop.js';
 import { checkRequestHead, type RequestLimits } from './request-limits.js';
-import { formatAuthority, parseRequestTarget } from './request-target.js';
+import { formatAuthority, parseHostField, parseRequestTarget, type AbsoluteTarget, type OriginTarget } from './request-target.js';
+
+/**
+ * Inside an intercepted tunnel every request must be for the tunnel's own authority: the connect hook decided on
+ * that host, so a request naming another (in absolute form, or in Host) would slip past the policy that admitted
+ * the tunnel, like domain fronting. Absolute form must match host and port; Host must match the host (its port, if
+ * any, the tunnel's). A CONNECT to an IP address fixes the destination but not the name, so Host is free there.
+ * Refused with 421 Misdirected Request (RFC 9110 §15.5.20), which tells a client to try another connection.
+ */
+function checkTunnelAuthority(target: AbsoluteTarget | OriginTarget, received: HeaderList, interception: Interception): ProxyError | undefined {
+  const tunnel = `${interception.host}:${interception.port}`;
+  const misdirected = (what: string): ProxyError =>
+    new ProxyError('http_request_denied', `${what} inside the tunnel to ${tunnel}`, { status: 421 });
+  if (target.form === 'absolute') {
+    if (target.host !== interception.host.toLowerCase() || target.port !== interception.port) return misdirected(`a request for ${target.host}:${target.port}`);
+    return undefined;
+  }
+  if (isIP(interception.host) !== 0) return undefined;
+  const host = received.get('host');
+  if (host === undefined) return undefined;
+  const field = parseHostField(host);
+  if (!field.ok || field.target.host !== interception.host.toLowerCase() || (field.target.port !== undefined && field.target.port !== interception.port)) {
+    return misdirected(`Host "${host}"`);
+  }
+  return undefined;
+}
 
 /**
  * Turns a received request head into a flow whose `request` is ready to send: target parsed, hop-by-hop fields
@@ -31,16 +57,19 @@ export function createHttpFlow(
   const headers = received.clone();
   stripHopByHopHeaders(headers);
   let outbound: OutboundRequest;
-  if (parsed.target.form === 'absolute') {
+  if (interception !== undefined) {
+    // Inside an intercepted tunnel requests go where the CONNECT said, over TLS, whatever their form; they are
+    // origin-form as a client sends them to the origin, and Host stays what the client sent (what the origin would
+    // have seen). Either must name the tunnel's own authority.
+    const misdirected = checkTunnelAuthority(parsed.target, received, interception);
+    if (misdirected !== undefined) return misdirected;
+    const { host, port } = interception;
+    if (parsed.target.form === 'absolute' || !headers.has('host')) headers.set('Host', formatAuthority(host, port, 'https'));
+    outbound = { method: req.method ?? 'GET', scheme: 'https', host, port, path: parsed.target.path, headers };
+  } else if (parsed.target.form === 'absolute') {
     const { scheme, host, port, path } = parsed.target;
     headers.set('Host', formatAuthority(host, port, scheme));
     outbound = { method: req.method ?? 'GET', scheme, host, port, path, headers };
-  } else if (interception !== undefined) {
-    // Inside an intercepted tunnel requests are origin-form, as the client would send them to the origin. They go
-    // where the CONNECT said; Host stays what the client sent (it is what the origin would have seen).
-    const { host, port } = interception;
-    if (!headers.has('host')) headers.set('Host', formatAuthority(host, port, 'https'));
-    outbound = { method: req.method ?? 'GET', scheme: 'https', host, port, path: parsed.target.path, headers };
   } else {
     return new ProxyError(
       'http_request_error',

@@ -83,6 +83,13 @@ export function parseAuthorityForm(target: string): TargetParseResult<AuthorityT
   return { ok: true, target: { form: 'authority', host: authority.host, port: authority.port } };
 }
 
+/** A Host field value: host with an optional port (RFC 9110 §7.2). */
+export function parseHostField(value: string): TargetParseResult<{ host: string; port: number | undefined }> {
+  const authority = parseAuthority(value.trim());
+  if (typeof authority === 'string') return { ok: false, reason: authority };
+  return { ok: true, target: authority };
+}
+
 const ABSOLUTE = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)([^#]*)$/i;
 
 /** A target of a request that is not CONNECT: absolute-form for a proxy request, origin-form otherwise. */
