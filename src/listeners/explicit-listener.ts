@@ -39,6 +39,11 @@ export function createExplicitListener(runtime: ProxyRuntime): Server {
   // No inactivity timeout on client sockets mid-request: a client waiting for a slow (long-poll) response is
   // silent legitimately. Origin silence is bounded by responseTimeoutMs on the upstream side instead.
   server.timeout = 0;
+  // A client may half-close once its request is sent (RFC 9112 §9.6; nc, scripts, some HTTP/1.0 clients). By default
+  // node:http takes that FIN as an abort and destroys the requests still in flight, so the response never came.
+  // With node's own (undocumented, untyped) httpAllowHalfOpen flag the last response is sent, then the connection
+  // closes. test/http/half-close.test.ts fails if a Node release drops the flag.
+  Object.assign(server, { httpAllowHalfOpen: true });
   // Node drops fields past this count silently; one more than the limit lets request-limits.ts see the excess and refuse.
   server.maxHeadersCount = options.maxHeaderCount + 1;
 
