@@ -57,6 +57,7 @@ program
   .option('--request-headers-timeout <ms>', 'time a client has to send a request head', milliseconds('--request-headers-timeout'))
   .option('--idle-timeout <ms>', 'idle keep-alive client connections are closed after this', milliseconds('--idle-timeout'))
   .option('--response-timeout <ms>', 'how long an origin may stay silent mid-request', milliseconds('--response-timeout'))
+  .option('--request-body-timeout <ms>', 'how long a client may pause while sending a request body (408)', milliseconds('--request-body-timeout'))
   .option('--tunnel-idle-timeout <ms>', 'tunnels silent both ways for this long are closed', milliseconds('--tunnel-idle-timeout'))
   .option('--shutdown-grace <ms>', 'on SIGINT/SIGTERM, time allowed for in-flight requests', milliseconds('--shutdown-grace'))
   .option('--max-connections <n>', 'client connections held at once; more get 503', positiveInteger('--max-connections'))
@@ -84,6 +85,7 @@ program
       requestHeadersTimeoutMs: raw['requestHeadersTimeout'] as number | undefined,
       idleTimeoutMs: raw['idleTimeout'] as number | undefined,
       responseTimeoutMs: raw['responseTimeout'] as number | undefined,
+      requestBodyIdleTimeoutMs: raw['requestBodyTimeout'] as number | undefined,
       tunnelIdleTimeoutMs: raw['tunnelIdleTimeout'] as number | undefined,
       shutdownGraceMs: raw['shutdownGrace'] as number | undefined,
       maxConnections: raw['maxConnections'] as number | undefined,

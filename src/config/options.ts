@@ -29,6 +29,12 @@ export interface ProxyOptions {
   /** How long the origin may stay silent while a request is in flight (head or body). Default 300 s. */
   responseTimeoutMs?: number;
   /**
+   * How long a client may pause while sending a request body; past it the request fails with 408 and the
+   * connection closes (a slowly sent body would otherwise hold an origin connection for ever). Time the body is
+   * held back because the origin reads slowly does not count. Default 60 s.
+   */
+  requestBodyIdleTimeoutMs?: number;
+  /**
    * A tunnel (CONNECT or upgraded connection) with no bytes either way for this long is closed, within an eighth of
    * it (at most 5 s) later: one sweep checks every tunnel. Default 600 s.
    */
@@ -107,6 +113,7 @@ export interface ResolvedProxyOptions {
   requestHeadersTimeoutMs: number;
   idleTimeoutMs: number;
   responseTimeoutMs: number;
+  requestBodyIdleTimeoutMs: number;
   tunnelIdleTimeoutMs: number;
   shutdownGraceMs: number;
   maxRequestTargetBytes: number;
@@ -134,6 +141,7 @@ export const DEFAULT_OPTIONS = {
   requestHeadersTimeoutMs: 30_000,
   idleTimeoutMs: 60_000,
   responseTimeoutMs: 300_000,
+  requestBodyIdleTimeoutMs: 60_000,
   tunnelIdleTimeoutMs: 600_000,
   shutdownGraceMs: 10_000,
   maxRequestTargetBytes: 8 * 1024,
@@ -151,6 +159,7 @@ export const DURATION_KEYS = [
   'requestHeadersTimeoutMs',
   'idleTimeoutMs',
   'responseTimeoutMs',
+  'requestBodyIdleTimeoutMs',
   'tunnelIdleTimeoutMs',
   'shutdownGraceMs',
   'stickyTtlMs',

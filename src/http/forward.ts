@@ -102,6 +102,25 @@ function openUpstreamRequest(runtime: ProxyRuntime, flow: HttpFlow, route: Route
 }
 
 /**
+ * Fails the request with 408 when the client stops sending its body for `idleMs`. Time the stream spends paused
+ * does not count: pipe() pauses the client for back-pressure when the origin reads slowly, which is the origin's
+ * silence (bounded by responseTimeoutMs), not the client's.
+ */
+function watchBodyIdle(req: IncomingMessage, upstreamReq: ClientRequest, idleMs: number): NodeJS.Timeout {
+  const timer = setTimeout(function checkBodyIdle() {
+    if (req.readableFlowing === false) {
+      timer.refresh();
+      return;
+    }
+    upstreamReq.destroy(new ProxyError('http_request_error', `client sent no request body bytes for ${idleMs} ms`, { status: 408 }));
+  }, idleMs);
+  const stop = (): void => clearTimeout(timer);
+  req.once('end', stop);
+  req.once('close', stop);
+  return timer;
+}
+
+/**
  * Calls `send` once the request's connection is ready (TLS included), so a route that cannot be reached has
  * consumed nothing of the body and the next route can still be tried. Rejects the request on connect timeout.
  */
@@ -159,8 +178,10 @@ function attempt(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, re
       requestSent = true;
       if (body.hasBody) {
         body.consumed = true;
+        const idle = watchBodyIdle(req, upstreamReq, runtime.options.requestBodyIdleTimeoutMs);
         req.on('data', (chunk: Buffer) => {
           flow.bytes.requestBody += chunk.length;
+          idle.refresh();
         });
         req.pipe(upstreamReq);
       } else upstreamReq.end();
