@@ -127,8 +127,8 @@ class ProxyServer implements Proxy {
     };
     this.#dialer = new DirectDialer({ connectTimeoutMs: options.connectTimeoutMs, guard: this.#guard });
     this.#routes = new RoutePlanner(options);
-    const connect = { connectTimeoutMs: options.connectTimeoutMs, dialer: this.#dialer, signal: this.#shutdown.signal, via: `1.1 ${this.#pseudonym}` };
-    this.#routeAgents = new RouteAgents({ agentOptions, connect, originTls: this.#originTls });
+    const connect = { connectTimeoutMs: options.connectTimeoutMs, tls: this.#originTls, dialer: this.#dialer, signal: this.#shutdown.signal, via: `1.1 ${this.#pseudonym}` };
+    this.#routeAgents = new RouteAgents({ agentOptions, connect });
   }
 
   get url(): string {

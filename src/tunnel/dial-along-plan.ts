@@ -35,6 +35,7 @@ export async function dialAlongPlan(
     try {
       const socket = await connectThrough(route, target, {
         connectTimeoutMs: runtime.options.connectTimeoutMs,
+        tls: runtime.originTls,
         dialer: runtime.dialer,
         signal: runtime.shutdownSignal,
         reader,

@@ -13,6 +13,7 @@ import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import { formatAuthority } from '../http/request-target.js';
+import type { OriginTlsOptions } from '../core/runtime.js';
 import type { OriginReader } from '../tunnel/origin-reader.js';
 import type { DialTarget, Dialer } from './dialer.js';
 import type { Route } from './route-planner.js';
@@ -21,6 +22,8 @@ import { proxyAuthorization, type UpstreamProxy } from './upstream-proxy.js';
 
 export interface ConnectThroughOptions {
   connectTimeoutMs: number;
+  /** How an https:// upstream's certificate is verified: the same trust as for origins (caBundle, insecureUpstreamTls). */
+  tls: OriginTlsOptions;
   /** Direct connections (also the first hop to an upstream) go through this dialer. */
   dialer: Dialer;
   signal?: AbortSignal;
@@ -48,7 +51,7 @@ async function connectThroughUpstream(upstream: UpstreamProxy, target: DialTarge
     throw relabel(toProxyError(err, 'connection_refused'), upstream).blamingUpstream();
   });
   try {
-    const hop = upstream.protocol === 'https' ? await startTls(first, upstream, deadline) : first;
+    const hop = upstream.protocol === 'https' ? await startTls(first, upstream, options.tls, deadline) : first;
     if (upstream.protocol === 'socks5' || upstream.protocol === 'socks5h') return await socksConnect(hop, upstream, target, deadline);
     return await httpConnect(hop, upstream, target, deadline, options.via);
   } catch (err) {
@@ -80,8 +83,8 @@ function withDeadline<T>(deadline: number, upstream: UpstreamProxy, what: string
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
-function startTls(socket: Socket, upstream: UpstreamProxy, deadline: number): Promise<TLSSocket> {
-  const tls = tlsConnect({ socket, ...(isIP(upstream.host) === 0 ? { servername: upstream.host } : {}), ALPNProtocols: ['http/1.1'] });
+function startTls(socket: Socket, upstream: UpstreamProxy, trust: OriginTlsOptions, deadline: number): Promise<TLSSocket> {
+  const tls = tlsConnect({ socket, ...trust, ...(isIP(upstream.host) === 0 ? { servername: upstream.host } : {}), ALPNProtocols: ['http/1.1'] });
   const secured = new Promise<TLSSocket>((resolve, reject) => {
     tls.once('secureConnect', () => resolve(tls));
     tls.once('error', (err) => reject(relabel(toProxyError(err, 'tls_protocol_error'), upstream).blamingUpstream()));

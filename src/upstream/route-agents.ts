@@ -56,9 +56,8 @@ class TunnelAgent extends HttpAgent {
 
 export interface RouteAgentOptions {
   agentOptions: AgentOptions;
+  /** How tunnels are opened; its `tls` also verifies origins of https:// requests and https:// upstreams. */
   connect: ConnectThroughOptions;
-  /** Verification of the origin's certificate for https:// through a tunnel (and of an https:// upstream). */
-  originTls: OriginTlsOptions;
 }
 
 export class RouteAgents {
@@ -79,7 +78,7 @@ export class RouteAgents {
     let agent = this.#agents.get(key);
     if (agent === undefined) {
       const { agentOptions } = this.#options;
-      const tls = this.#options.originTls;
+      const tls = this.#options.connect.tls;
       if (!viaForward) agent = new TunnelAgent(route, scheme === 'https' ? tls : undefined, this.#options.connect, agentOptions);
       else if (route.upstream.protocol === 'https') {
         const host = route.upstream.host;

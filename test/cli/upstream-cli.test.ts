@@ -54,6 +54,24 @@ test('an https:// upstream (TLS to the proxy) verified with NODE_EXTRA_CA_CERTS'
   assert.equal(tlsUpstream.connects.length, 1);
 });
 
+for (const trust of ['--ca-bundle', '--insecure-upstream-tls'] as const) {
+  test(`an https:// upstream trusted through ${trust}: plain requests, CONNECT tunnels and https:// requests all use it`, async (t) => {
+    const certs = testCertificates();
+    const origin = await startOrigin(t, (_req, res) => res.end('through TLS'));
+    const tlsOrigin = await startTlsOrigin(t, certs, (_req, res) => res.end('secure through TLS'));
+    const tlsUpstream = await startCountingProxy(t, { tls: certs });
+    // The origin's certificate is signed by the same test CA: with --insecure-upstream-tls curl checks it itself.
+    const cli = await startCliProxy(t, ['--upstream', tlsUpstream.url, ...(trust === '--ca-bundle' ? ['--ca-bundle', certs.caCertPath] : ['--insecure-upstream-tls'])]);
+    assert.equal((await curl(['-x', cli.url, origin.url])).stdout, 'through TLS');
+    const tunnelled = await curl(['-p', '-x', cli.url, origin.url]);
+    assert.equal(tunnelled.stdout, 'through TLS', tunnelled.stderr);
+    const https = await curl(['-x', cli.url, '--cacert', certs.caCertPath, `${tlsOrigin.url}/`]);
+    assert.equal(https.stdout, 'secure through TLS', https.stderr);
+    assert.equal(tlsUpstream.requests.length, 1);
+    assert.equal(tlsUpstream.connects.length, 2);
+  });
+}
+
 test('a config file with upstreams, weights, groups, strategy and routes', async (t) => {
   const origin = await startOrigin(t, (_req, res) => res.end('ok'));
   const a = await startCountingProxy(t);
