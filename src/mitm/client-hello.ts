@@ -3,6 +3,7 @@
  * the client can verify ECDSA signatures (else it gets an RSA leaf). Pure: bytes in, facts out. Structure per
  * RFC 8446 §4.1.2 (and §5.1 for records; a ClientHello may span several records).
  */
+import { isIP } from 'node:net';
 
 export interface ClientHelloInfo {
   serverName: string | undefined;
@@ -72,7 +73,7 @@ function readHello(message: Buffer): ClientHelloInfo {
       const type = message.readUInt16BE(p);
       const length = message.readUInt16BE(p + 2);
       const body = message.subarray(p + 4, p + 4 + length);
-      if (type === 0 && body.length >= 5 && body[2] === 0) serverName = body.subarray(5, 5 + body.readUInt16BE(3)).toString('latin1');
+      if (type === 0 && body.length >= 5 && body[2] === 0) serverName = validServerName(body.subarray(5, 5 + body.readUInt16BE(3)).toString('latin1'));
       else if (type === 16) alpn = readAlpn(body);
       else if (type === 13) {
         schemes = [];
@@ -83,6 +84,18 @@ function readHello(message: Buffer): ClientHelloInfo {
   }
   const supportsEcdsa = schemes !== undefined ? schemes.some((s) => ECDSA_SCHEMES.has(s)) : [...suites].some((s) => ECDSA_SUITES.has(s));
   return { serverName, alpn, supportsEcdsa };
+}
+
+/**
+ * RFC 6066 §3: a host_name is an ASCII DNS name, without a trailing dot, never an IP literal. Anything else (CR/LF,
+ * spaces, empty labels, 300 bytes of junk) would flow into leaf certificate names, the leaf cache key and logs,
+ * so such a hello is treated as having no SNI. Underscores are accepted: they occur in real host names.
+ */
+const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/i;
+
+function validServerName(name: string): string | undefined {
+  if (name.length === 0 || name.length > 253 || isIP(name) !== 0) return undefined;
+  return name.split('.').every((label) => LABEL.test(label)) ? name : undefined;
 }
 
 function readAlpn(body: Buffer): string[] {

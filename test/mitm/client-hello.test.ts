@@ -64,3 +64,32 @@ for (const [name, bytes] of [
 ] as const) {
   test(`${name} is not TLS`, () => assert.deepEqual(parseClientHello(bytes), { kind: 'not-tls' }));
 }
+
+/**
+ * A real ClientHello whose SNI bytes are replaced, same length, by `name` (Node would not send most of these): the
+ * parser must report no SNI for anything that is not a valid DNS host name.
+ */
+async function helloWithServerName(name: string): Promise<Buffer> {
+  const placeholder = 'p'.repeat(name.length);
+  const bytes = await captureHello({ servername: placeholder });
+  const at = bytes.indexOf(placeholder, 0, 'latin1');
+  assert.notEqual(at, -1);
+  bytes.write(name, at, 'latin1');
+  return bytes;
+}
+
+for (const name of ['evil.example\r\nX-Injected: 1', 'has space.example', 'a..b.example', '.lead.example', 'trailing.dot.', '-hyphen.example',
+  `${'x'.repeat(64)}.example`, `${'a'.repeat(63)}.`.repeat(3) + 'a'.repeat(62), '127.0.0.1', 'caf\xe9.example', 'nul\0.example', 'slash/.example', 'star*.example']) {
+  test(`an SNI that is not a DNS host name (${JSON.stringify(name).slice(0, 40)}) counts as no SNI`, async () => {
+    const result = parseClientHello(await helloWithServerName(name));
+    assert.equal(result.kind, 'tls');
+    assert.equal(result.kind === 'tls' && result.hello.serverName, undefined);
+  });
+}
+
+for (const name of ['a.example', 'xn--caf-dma.example', 'under_score.example', `${'x'.repeat(63)}.example`, 'localhost', 'MiXeD.Example']) {
+  test(`a valid SNI (${name.slice(0, 40)}) is kept`, async () => {
+    const result = parseClientHello(await helloWithServerName(name));
+    assert.equal(result.kind === 'tls' && result.hello.serverName, name);
+  });
+}
