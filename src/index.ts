@@ -13,8 +13,11 @@ export {
   type ClientRequestHead,
   type FlowTimestamps,
   type TunnelAction,
+  ReceivedResponse,
+  type UpstreamConnectionInfo,
 } from './core/flow.js';
 export type { ClientInfo } from './core/connection.js';
+export type { BodyTap } from './core/body-tap.js';
 export { HeaderList } from './core/header-list.js';
 export { ProxyError, type ProxyErrorType } from './core/errors.js';
 export { flowLog, describeFlow, type FlowLogRecord } from './addons/flow-log.js';

@@ -3,9 +3,10 @@
  * metrics and the live view). Consumers never reach into sockets; what they need is a field here.
  */
 import { randomUUID } from 'node:crypto';
+import type { BodyTap } from './body-tap.js';
 import type { ClientInfo } from './connection.js';
 import { ProxyError } from './errors.js';
-import type { HeaderList } from './header-list.js';
+import { HeaderList } from './header-list.js';
 import type { LiveEntry } from './live-list.js';
 import type { TargetScheme } from '../http/request-target.js';
 import type { RouteAttempt } from '../upstream/route-planner.js';
@@ -41,9 +42,12 @@ export interface FlowResponse {
   headers: HeaderList;
   /**
    * Only for responses made by the proxy (a hook answering in place of the origin). Responses relayed from the
-   * origin are streamed and never held here.
+   * origin are streamed and never held here. A stream (a Readable, or any async iterable of bytes) is sent as it
+   * is read, with back-pressure: a Content-Length header set by the hook frames it (and a stream that yields more
+   * or fewer bytes breaks the connection, never the framing); without one it goes chunked (close-delimited to an
+   * HTTP/1.0 client). Stream bodies answer plain requests only, not CONNECT or upgrades.
    */
-  body?: string | Uint8Array;
+  body?: string | Uint8Array | AsyncIterable<Uint8Array>;
 }
 
 export interface FlowTimestamps {
@@ -105,6 +109,42 @@ abstract class BaseFlow {
   }
 }
 
+/**
+ * The response head exactly as it arrived from the origin (or from the upstream proxy that forwarded it): before
+ * hop-by-hop fields were removed, Via added or any hook ran. What an archive records as the exchange.
+ */
+export class ReceivedResponse {
+  readonly status: number;
+  readonly reason: string;
+  /** "1.1" or "1.0". */
+  readonly httpVersion: string;
+  readonly #raw: readonly string[];
+  #headers: HeaderList | undefined;
+
+  /** @internal `raw` is Node's flat rawHeaders array, which nothing mutates; the HeaderList is made on first read. */
+  constructor(status: number, reason: string, httpVersion: string, raw: readonly string[]) {
+    this.status = status;
+    this.reason = reason;
+    this.httpVersion = httpVersion;
+    this.#raw = raw;
+  }
+
+  /** The fields as received: order, case and repeats kept. A copy of its own, so changing it changes nothing sent. */
+  get headers(): HeaderList {
+    this.#headers ??= new HeaderList(this.#raw);
+    return this.#headers;
+  }
+}
+
+/** The connection a request went out on, as the IO layer saw it when the response head arrived. */
+export interface UpstreamConnectionInfo {
+  /** The address actually connected to: the origin's, or the upstream proxy's when one forwarded the request. */
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  /** For TLS to the origin (https://, also inside a tunnel through an upstream). */
+  tls?: { protocol: string | null; cipher: string | undefined; alpnProtocol: string | false | null | undefined };
+}
+
 export class HttpFlow extends BaseFlow {
   readonly kind = 'http';
   /** What goes to the origin. Mutable in `requestHeaders`; changing host/port changes where it goes. */
@@ -120,6 +160,12 @@ export class HttpFlow extends BaseFlow {
   readonly tunnel: TunnelFlow | undefined;
   /** Body bytes, without framing. For an upgrade, the bytes spliced each way after the 101. */
   readonly bytes = { requestBody: 0, responseBody: 0 };
+  /** The origin's response head as received, before anything was changed; undefined until it arrives (or for answers hooks made). */
+  receivedResponse: ReceivedResponse | undefined;
+  /** Where the request went out, once the response head arrived. */
+  upstreamConnection: UpstreamConnectionInfo | undefined;
+  #requestTaps: BodyTap[] | undefined;
+  #responseTaps: BodyTap[] | undefined;
 
   constructor(client: ClientInfo, clientRequest: ClientRequestHead, request: OutboundRequest, isUpgrade: boolean, tunnel?: TunnelFlow) {
     super(client, clientRequest);
@@ -127,6 +173,38 @@ export class HttpFlow extends BaseFlow {
     this.response = undefined;
     this.isUpgrade = isUpgrade;
     this.tunnel = tunnel;
+    this.receivedResponse = undefined;
+    this.upstreamConnection = undefined;
+  }
+
+  /**
+   * Sees the request body as it is sent to the origin. Call it from `requestHeaders`; a request without a body
+   * gets only `end`. Not for upgrades (they have no body), and not for answers a hook made.
+   *
+   * @example
+   * requestHeaders(flow) { let n = 0; flow.tapRequestBody({ data: (c) => void (n += c.length), end: () => console.log(n) }); }
+   */
+  tapRequestBody(tap: BodyTap): void {
+    (this.#requestTaps ??= []).push(tap);
+  }
+
+  /**
+   * Sees the response body as it is sent to the client (transfer coding removed, content coding kept). Call it
+   * from `requestHeaders` or `responseHeaders`. A response without a body (HEAD, 204, 304) gets only `end`.
+   * Also fires for a response a hook made with a stream body.
+   */
+  tapResponseBody(tap: BodyTap): void {
+    (this.#responseTaps ??= []).push(tap);
+  }
+
+  /** @internal */
+  get requestTaps(): readonly BodyTap[] | undefined {
+    return this.#requestTaps;
+  }
+
+  /** @internal */
+  get responseTaps(): readonly BodyTap[] | undefined {
+    return this.#responseTaps;
   }
 }
 

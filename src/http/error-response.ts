@@ -39,9 +39,28 @@ function reasonFor(status: number, reason?: string): string {
   return reason ?? STATUS_CODES[status] ?? 'Unknown';
 }
 
+export function isStreamBody(body: FlowResponse['body']): body is AsyncIterable<Uint8Array> {
+  return typeof body === 'object' && body !== null && !(body instanceof Uint8Array) && Symbol.asyncIterator in body;
+}
+
 function bodyBytes(body: FlowResponse['body']): Buffer {
   if (body === undefined) return Buffer.alloc(0);
-  return typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (typeof body === 'string') return Buffer.from(body);
+  if (isStreamBody(body)) throw new ProxyError('proxy_internal_error', 'a stream body can answer a plain request only, not a CONNECT or an upgrade');
+  return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+}
+
+/**
+ * Writes the head of a proxy-made response with a stream body. Framing is the core's: a Content-Length the hook
+ * set is kept when it is a valid length (Node then refuses to send more or end with fewer), else the body is
+ * chunked. Transfer-Encoding from a hook is never sent as is.
+ */
+export function writeStreamHead(res: ServerResponse, response: FlowResponse): void {
+  const headers = response.headers.clone();
+  headers.delete('transfer-encoding');
+  const lengths = headers.getAll('content-length');
+  if (lengths.length > 1 || (lengths.length === 1 && !/^\d{1,15}$/.test(lengths[0]!.trim()))) headers.delete('content-length');
+  res.writeHead(response.status, reasonFor(response.status, response.reason), headers.toRaw());
 }
 
 /** Writes a proxy-made response through Node's ServerResponse, with a correct Content-Length. */

@@ -20,7 +20,9 @@ import { FlowRoutes } from '../upstream/flow-routes.js';
 import type { Route } from '../upstream/route-planner.js';
 import { parseRetryAfter } from '../upstream/upstream-health.js';
 import { proxyAuthorization } from '../upstream/upstream-proxy.js';
+import type { BodyTap } from '../core/body-tap.js';
 import { relayResponse } from './relay-response.js';
+import { EMPTY_BODY, relayTapped } from './tapped-relay.js';
 import { formatAbsoluteUrl } from './request-target.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -106,9 +108,9 @@ function openUpstreamRequest(runtime: ProxyRuntime, flow: HttpFlow, route: Route
  * does not count: pipe() pauses the client for back-pressure when the origin reads slowly, which is the origin's
  * silence (bounded by responseTimeoutMs), not the client's.
  */
-function watchBodyIdle(req: IncomingMessage, upstreamReq: ClientRequest, idleMs: number): NodeJS.Timeout {
+function watchBodyIdle(req: IncomingMessage, upstreamReq: ClientRequest, idleMs: number, isHeldBack: () => boolean): NodeJS.Timeout {
   const timer = setTimeout(function checkBodyIdle() {
-    if (req.readableFlowing === false) {
+    if (isHeldBack()) {
       timer.refresh();
       return;
     }
@@ -118,6 +120,24 @@ function watchBodyIdle(req: IncomingMessage, upstreamReq: ClientRequest, idleMs:
   req.once('end', stop);
   req.once('close', stop);
   return timer;
+}
+
+/**
+ * Sends the request body through the flow's taps (tapped-relay.ts); a request without a body gives them only
+ * `end`. A tap that fails, like a broken body, destroys the origin request with the reason, so the attempt fails.
+ */
+function sendTapped(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, upstreamReq: ClientRequest, body: BodyState, taps: readonly BodyTap[]): void {
+  if (body.hasBody) body.consumed = true;
+  const holding = { value: false };
+  const idle = body.hasBody ? watchBodyIdle(req, upstreamReq, runtime.options.requestBodyIdleTimeoutMs, () => holding.value) : undefined;
+  const source = body.hasBody ? req : EMPTY_BODY;
+  relayTapped(source, upstreamReq, taps, (length) => {
+    flow.bytes.requestBody += length;
+    idle?.refresh();
+  }, { mode: 'request', holding }).catch((err: unknown) => {
+    if (idle !== undefined) clearTimeout(idle);
+    upstreamReq.destroy(toProxyError(err, 'http_request_error'));
+  });
 }
 
 /**
@@ -176,9 +196,14 @@ function attempt(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, re
     let timedOut: ProxyError | undefined;
     whenConnected(runtime, flow, upstreamReq, () => {
       requestSent = true;
+      const taps = flow.requestTaps;
+      if (taps !== undefined) {
+        sendTapped(runtime, flow, req, upstreamReq, body, taps);
+        return;
+      }
       if (body.hasBody) {
         body.consumed = true;
-        const idle = watchBodyIdle(req, upstreamReq, runtime.options.requestBodyIdleTimeoutMs);
+        const idle = watchBodyIdle(req, upstreamReq, runtime.options.requestBodyIdleTimeoutMs, () => req.readableFlowing === false);
         req.on('data', (chunk: Buffer) => {
           flow.bytes.requestBody += chunk.length;
           idle.refresh();

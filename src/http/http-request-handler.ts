@@ -1,10 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ProxyError, toProxyError } from '../core/errors.js';
+import { abortTaps, notifyTaps } from '../core/body-tap.js';
 import type { HttpFlow } from '../core/flow.js';
 import { endFlow } from '../core/flow-end.js';
 import type { ProxyRuntime } from '../core/runtime.js';
 import { createHttpFlow } from './create-http-flow.js';
-import { errorResponse, writeResponse } from './error-response.js';
+import type { Readable } from 'node:stream';
+import { errorResponse, isStreamBody, writeResponse, writeStreamHead } from './error-response.js';
+import { EMPTY_BODY, relayTapped } from './tapped-relay.js';
 import { forwardRequest } from './forward.js';
 
 /** Node's 'request' (and 'checkContinue') listener for proxy requests in absolute form. */
@@ -33,7 +36,12 @@ async function runHttpFlow(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingM
       // Answered by a hook: the origin is never asked.
       flow.timestamps.responseHeaders = Date.now();
       if (runtime.isClosing()) flow.response.headers.set('Connection', 'close');
-      await sendAndWait(res, () => writeResponse(res, flow.response!, req.method === 'HEAD'));
+      const { body } = flow.response;
+      if (isStreamBody(body)) await sendStreamBody(flow, req, res, body);
+      else {
+        await sendAndWait(res, () => writeResponse(res, flow.response!, req.method === 'HEAD'));
+        await tellTapsOfBufferedBody(flow, req.method === 'HEAD');
+      }
     } else {
       await forwardRequest(runtime, flow, req, res);
     }
@@ -51,6 +59,8 @@ async function runHttpFlow(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingM
  */
 function failHttpFlow(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, res: ServerResponse, error: ProxyError): void {
   flow.error = error;
+  abortTaps(flow.requestTaps, error);
+  abortTaps(flow.responseTaps, error);
   if (error.type === 'proxy_internal_error') runtime.logger.error({ err: error, flowId: flow.id }, error.message);
   if (flow.killed || res.headersSent || res.destroyed) {
     res.destroy();
@@ -61,6 +71,26 @@ function failHttpFlow(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessag
   if (!req.complete) runtime.answeredBeforeBodyEnd.add(req.socket);
   flow.response = errorResponse(error, close);
   writeResponse(res, flow.response, req.method === 'HEAD');
+}
+
+/** A hook's stream body, relayed like an origin's: back-pressure, taps, and a broken stream breaks the connection. */
+async function sendStreamBody(flow: HttpFlow, req: IncomingMessage, res: ServerResponse, body: AsyncIterable<Uint8Array>): Promise<void> {
+  writeStreamHead(res, flow.response!);
+  const source = req.method === 'HEAD' ? EMPTY_BODY : body;
+  if (source !== body && 'destroy' in body && typeof body.destroy === 'function') (body as Readable).destroy();
+  await relayTapped(source, res, flow.responseTaps ?? [], (length) => (flow.bytes.responseBody += length), { mode: 'response' });
+}
+
+/** Taps see a hook's buffered body as one chunk (nothing for HEAD), after it was sent. */
+async function tellTapsOfBufferedBody(flow: HttpFlow, isHeadRequest: boolean): Promise<void> {
+  const taps = flow.responseTaps;
+  const body = flow.response!.body;
+  if (taps === undefined) return;
+  if (!isHeadRequest && body !== undefined && !isStreamBody(body) && body.length > 0) {
+    const chunk = typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    await notifyTaps(taps, 'data', chunk);
+  }
+  await notifyTaps(taps, 'end');
 }
 
 function sendAndWait(res: ServerResponse, write: () => void): Promise<void> {

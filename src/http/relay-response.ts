@@ -3,11 +3,14 @@
  * `responseHeaders` hook run, then the body piped with back-pressure and trailers relayed.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { HttpFlow } from '../core/flow.js';
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { ReceivedResponse, type HttpFlow, type UpstreamConnectionInfo } from '../core/flow.js';
 import { HeaderList } from '../core/header-list.js';
 import type { ProxyRuntime } from '../core/runtime.js';
 import { appendVia, stripHopByHopHeaders } from './hop-by-hop.js';
 import { checkResponseFraming } from './response-framing.js';
+import { relayTapped } from './tapped-relay.js';
 
 export function relayResponse(
   runtime: ProxyRuntime,
@@ -17,6 +20,8 @@ export function relayResponse(
   upstreamRes: IncomingMessage,
 ): Promise<void> {
   flow.timestamps.responseHeaders = Date.now();
+  flow.receivedResponse = new ReceivedResponse(upstreamRes.statusCode ?? 0, upstreamRes.statusMessage ?? '', upstreamRes.httpVersion, upstreamRes.rawHeaders);
+  flow.upstreamConnection = describeConnection(upstreamRes.socket);
   const headers = new HeaderList(upstreamRes.rawHeaders);
   const ambiguous = checkResponseFraming(headers);
   if (ambiguous !== undefined) return Promise.reject(ambiguous);
@@ -38,6 +43,16 @@ export function relayResponse(
   return pending.then(() => sendResponse(runtime, flow, req, res, upstreamRes, declaredTrailers, chunked));
 }
 
+/**
+ * The connection's facts as the archive needs them: the address actually connected to, and TLS details. The
+ * socket is Node's (a TLSSocket for https://), read once per response head.
+ */
+function describeConnection(socket: Socket): UpstreamConnectionInfo {
+  const info: UpstreamConnectionInfo = { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
+  if (socket instanceof TLSSocket) info.tls = { protocol: socket.getProtocol(), cipher: socket.getCipher()?.name, alpnProtocol: socket.alpnProtocol };
+  return info;
+}
+
 function sendResponse(
   runtime: ProxyRuntime,
   flow: HttpFlow,
@@ -55,6 +70,15 @@ function sendResponse(
   if (runtime.isClosing()) outbound.push('Connection', 'close');
   res.writeHead(response.status, response.reason, outbound);
 
+  const taps = flow.responseTaps;
+  if (taps !== undefined) {
+    if (chunked) {
+      upstreamRes.once('end', () => {
+        if (upstreamRes.rawTrailers.length > 0) res.addTrailers(new HeaderList(upstreamRes.rawTrailers).toJSON());
+      });
+    }
+    return relayTapped(upstreamRes, res, taps, (length) => (flow.bytes.responseBody += length), { mode: 'response' });
+  }
   upstreamRes.on('data', (chunk: Buffer) => {
     flow.bytes.responseBody += chunk.length;
   });

@@ -9,7 +9,8 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { test } from 'node:test';
 import { rawConnect } from '../helpers/clients.js';
 import { testGetawayCa } from '../helpers/getaway-ca.js';
-import { startProxy, startTlsOrigin } from '../helpers/servers.js';
+import type { HttpFlow } from '../../src/index.js';
+import { startProxy, startTlsOrigin, waitFor } from '../helpers/servers.js';
 import { testCertificates } from '../helpers/test-ca.js';
 
 async function openInterceptedTunnel(proxyPort: number, authority: string, caPem: string): Promise<TLSSocket> {
@@ -55,13 +56,14 @@ test('inside an intercepted tunnel, a request naming another authority gets 421 
     res.end('bypassed');
   });
   const admitted = `localhost:${origin.port}`;
+  const served: HttpFlow[] = [];
   const { port } = await startProxy(t, {
     caBundle: [certs.caCert],
     mitm: { caDir: dir, peekTimeoutMs: 300 },
     // The policy under test: only the admitted authority may be reached.
     addons: [{ name: 'policy', connect(flow) {
       if (`${flow.target.host}:${flow.target.port}` !== admitted) flow.action = 'deny';
-    } }],
+    }, response: (flow) => void served.push(flow) }],
   });
   const ca = readFileSync(certPath, 'utf8');
 
@@ -85,5 +87,10 @@ test('inside an intercepted tunnel, a request naming another authority gets 421 
   assert.match(await exchange(again, `GET https://localhost:${origin.port}/absolute HTTP/1.1\r\nHost: localhost:${origin.port}\r\n\r\n`), /\r\n\r\nadmitted$/);
   assert.match(await exchange(again, `GET /no-port HTTP/1.1\r\nHost: LOCALHOST\r\n\r\n`), /\r\n\r\nadmitted$/);
   assert.deepEqual(elsewhere, [], 'the other origin was reached');
+  // The origin leg's TLS facts are on each decrypted flow (what an archive records as WARC-Cipher-Suite).
+  await waitFor(() => served.length === 3);
+  assert.match(served[0]!.upstreamConnection?.tls?.protocol ?? '', /^TLSv1\.[23]$/);
+  assert.match(served[0]!.upstreamConnection?.tls?.cipher ?? '', /^TLS_|^ECDHE-/);
+  assert.equal(served[0]!.upstreamConnection?.remotePort, origin.port);
   assert.deepEqual(seen, [`localhost:${origin.port} /origin-form`, `localhost:${origin.port} /absolute`, 'LOCALHOST /no-port']);
 });
