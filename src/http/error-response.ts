@@ -52,15 +52,17 @@ function bodyBytes(body: FlowResponse['body']): Buffer {
 
 /**
  * Writes the head of a proxy-made response with a stream body. Framing is the core's: a Content-Length the hook
- * set is kept when it is a valid length (Node then refuses to send more or end with fewer), else the body is
- * chunked. Transfer-Encoding from a hook is never sent as is.
+ * set is kept when it is a valid length (returned, so the relay can check the stream delivers exactly that; Node
+ * itself refuses only more), else the body is chunked. Transfer-Encoding from a hook is never sent as is.
  */
-export function writeStreamHead(res: ServerResponse, response: FlowResponse): void {
+export function writeStreamHead(res: ServerResponse, response: FlowResponse): number | undefined {
   const headers = response.headers.clone();
   headers.delete('transfer-encoding');
   const lengths = headers.getAll('content-length');
-  if (lengths.length > 1 || (lengths.length === 1 && !/^\d{1,15}$/.test(lengths[0]!.trim()))) headers.delete('content-length');
+  const valid = lengths.length === 1 && /^\d{1,15}$/.test(lengths[0]!.trim());
+  if (!valid) headers.delete('content-length');
   res.writeHead(response.status, reasonFor(response.status, response.reason), headers.toRaw());
+  return valid ? Number(lengths[0]) : undefined;
 }
 
 /** Writes a proxy-made response through Node's ServerResponse, with a correct Content-Length. */

@@ -75,10 +75,11 @@ function failHttpFlow(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessag
 
 /** A hook's stream body, relayed like an origin's: back-pressure, taps, and a broken stream breaks the connection. */
 async function sendStreamBody(flow: HttpFlow, req: IncomingMessage, res: ServerResponse, body: AsyncIterable<Uint8Array>): Promise<void> {
-  writeStreamHead(res, flow.response!);
-  const source = req.method === 'HEAD' ? EMPTY_BODY : body;
-  if (source !== body && 'destroy' in body && typeof body.destroy === 'function') (body as Readable).destroy();
-  await relayTapped(source, res, flow.responseTaps ?? [], (length) => (flow.bytes.responseBody += length), { mode: 'response' });
+  const length = writeStreamHead(res, flow.response!);
+  const isHead = req.method === 'HEAD';
+  if (isHead && 'destroy' in body && typeof body.destroy === 'function') (body as Readable).destroy();
+  const options = isHead || length === undefined ? { mode: 'response' as const } : { mode: 'response' as const, expectedLength: length };
+  await relayTapped(isHead ? EMPTY_BODY : body, res, flow.responseTaps ?? [], (n) => (flow.bytes.responseBody += n), options);
 }
 
 /** Taps see a hook's buffered body as one chunk (nothing for HEAD), after it was sent. */

@@ -17,6 +17,11 @@ export interface TappedRelayOptions {
    * error response, and the caller destroys the origin request with the reason this rejects with.
    */
   mode: 'response' | 'request';
+  /**
+   * The length the destination's head announced, when it came from a hook rather than a parser: a source that
+   * ends short fails instead of ending a response the client would wait on for ever (Node refuses only excess).
+   */
+  expectedLength?: number;
 }
 
 /** A body with no bytes, for tapped flows whose message has none (taps then get only `end`). */
@@ -64,6 +69,7 @@ export async function relayTapped(
 ): Promise<void> {
   const readable = 'iterator' in source && typeof source.iterator === 'function' ? source : undefined;
   const destroySource = options.mode === 'response';
+  let relayed = 0;
   // A failing destination must stop the read: a pending read of a silent source would otherwise never return.
   const stopSource = (): void => {
     if (readable !== undefined && destroySource && !destination.writableFinished) readable.destroy();
@@ -74,6 +80,7 @@ export async function relayTapped(
     for await (const piece of chunks as AsyncIterable<Uint8Array>) {
       if (destination.destroyed) throw new ProxyError('connection_terminated', 'the receiving side closed mid-body');
       const chunk = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+      relayed += chunk.length;
       onChunk(chunk.length);
       const tapsDone = notifyTaps(taps, 'data', chunk);
       destination.write(chunk);
@@ -86,6 +93,9 @@ export async function relayTapped(
       }
     }
     if (readable !== undefined && !readable.readableEnded) throw Object.assign(new Error('the sending side closed mid-body'), { code: 'ECONNRESET' });
+    if (options.expectedLength !== undefined && relayed !== options.expectedLength) {
+      throw new ProxyError('proxy_internal_error', `the body ended after ${relayed} of the ${options.expectedLength} bytes its Content-Length announced`);
+    }
     destination.end();
     const ended = notifyTaps(taps, 'end');
     if (ended !== undefined) await ended;
