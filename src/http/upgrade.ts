@@ -11,7 +11,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import { pipeline } from 'node:stream';
 import { ProxyError, toProxyError } from '../core/errors.js';
-import type { HttpFlow } from '../core/flow.js';
+import { ReceivedResponse, type HttpFlow } from '../core/flow.js';
 import { endFlow } from '../core/flow-end.js';
 import { HeaderList } from '../core/header-list.js';
 import type { ProxyRuntime } from '../core/runtime.js';
@@ -139,6 +139,7 @@ async function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, h
         reject(new ProxyError('http_upgrade_failed', `origin switched to "${headers.get('upgrade') ?? ''}", not one of: ${protocols.join(', ')}`));
         return;
       }
+      flow.receivedResponse = new ReceivedResponse(101, upstreamRes.statusMessage ?? '', upstreamRes.httpVersion, upstreamRes.rawHeaders);
       const upgradeValue = headers.get('upgrade')!;
       stripHopByHopHeaders(headers);
       headers.append('Connection', 'Upgrade');
@@ -190,14 +191,31 @@ async function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, h
       appendVia(headers, upstreamRes.httpVersion, runtime.pseudonym);
       headers.append('Connection', 'close');
       const status = upstreamRes.statusCode ?? 502;
+      flow.receivedResponse = new ReceivedResponse(status, upstreamRes.statusMessage ?? '', upstreamRes.httpVersion, upstreamRes.rawHeaders);
       flow.response = { status, reason: upstreamRes.statusMessage, headers };
-      socket.write(serializeHead(status, upstreamRes.statusMessage, headers));
-      headWritten.add(flow);
-      upstreamRes.on('data', (chunk: Buffer) => {
-        flow.bytes.responseBody += chunk.length;
+      // The refusal is a response like any other: responseHeaders sees it (and may change it) before it is sent.
+      let pending: Promise<void> | undefined;
+      try {
+        pending = runtime.hooks.run('responseHeaders', flow);
+      } catch (err) {
+        upstreamReq.destroy();
+        reject(toProxyError(err, 'proxy_internal_error'));
+        return;
+      }
+      Promise.resolve(pending).then(() => {
+        if (flow.killed) throw flow.error;
+        const response = flow.response!;
+        socket.write(serializeHead(response.status, response.reason, response.headers));
+        headWritten.add(flow);
+        upstreamRes.on('data', (chunk: Buffer) => {
+          flow.bytes.responseBody += chunk.length;
+        });
+        // Close-delimited body (RFC 9112 §6.3 rule 8): the decoded bytes follow and the end of the connection ends it.
+        pipeline(upstreamRes, socket, (err) => (err ? reject(toProxyError(err, 'http_response_incomplete')) : resolve()));
+      }).catch((err: unknown) => {
+        upstreamReq.destroy();
+        reject(toProxyError(err, 'proxy_internal_error'));
       });
-      // Close-delimited body (RFC 9112 §6.3 rule 8): the decoded bytes follow and the end of the connection ends it.
-      pipeline(upstreamRes, socket, (err) => (err ? reject(toProxyError(err, 'http_response_incomplete')) : resolve()));
     });
     upstreamReq.end();
   });

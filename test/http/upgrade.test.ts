@@ -85,6 +85,23 @@ test('an origin that declines the upgrade gets its answer relayed, then the conn
   assert.ok(text.endsWith('\r\n\r\nlog in'), text);
 });
 
+test('a declined upgrade runs responseHeaders like any response: the hook sees the refusal and may change it', async (t) => {
+  const origin = await startTcpServer(t, (socket) => {
+    socket.once('data', () => socket.end('HTTP/1.1 426 Upgrade Required\r\nContent-Length: 2\r\n\r\nno'));
+  });
+  const seen: number[] = [];
+  const started = await startProxy(t, { addons: [{ name: 'edit', responseHeaders(flow) {
+    seen.push(flow.response!.status);
+    flow.response!.headers.set('X-Seen-Refusal', 'yes');
+  } }] });
+  const conn = await rawConnect(started.port);
+  conn.socket.write(upgradeRequest(origin.port));
+  const text = (await conn.untilEnd()).toString('latin1');
+  assert.deepEqual(seen, [426]);
+  assert.match(text, /^HTTP\/1\.1 426 Upgrade Required\r\n/);
+  assert.match(text, /\r\nX-Seen-Refusal: yes\r\n/);
+});
+
 test('an origin that switches to a protocol the client did not ask for → 502 http_upgrade_failed', async (t) => {
   const origin = await startTcpServer(t, (socket) => {
     socket.once('data', () => socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n'));
