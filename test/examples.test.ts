@@ -1,6 +1,10 @@
 /** Every file in examples/ runs as shipped, and does what its comment says. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test, type TestContext } from 'node:test';
 import { curl, rawConnect } from './helpers/clients.js';
@@ -64,4 +68,44 @@ test('examples/metrics: a request through the proxy shows up on the metrics endp
   assert.equal((await curl(['-x', url, origin.url])).stdout, 'counted');
   const text = await (await fetch(metricsUrl)).text();
   assert.match(text, /^getaway_flows_total\{kind="http",outcome="complete"\} 1$/m);
+});
+
+test('examples/hash-bodies: the logged sha256 of a 32 MiB download and of an upload match the bytes that passed', async (t) => {
+  const download = Buffer.alloc(32 * 1024 * 1024);
+  for (let i = 0; i < download.length; i += 4) download.writeUInt32LE((i * 2654435761) >>> 0, i);
+  const origin = await startOrigin(t, (req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.url === '/upload') return void res.end('stored');
+      for (let i = 0; i < download.length; i += 1 << 20) res.write(download.subarray(i, i + (1 << 20)));
+      res.end();
+    });
+  });
+  const url = await runExample(t, 'hash-bodies');
+  const sha256 = (bytes: Buffer | string): string => createHash('sha256').update(bytes).digest('hex');
+  const fetched = await curl(['-x', url, '-s', '-o', '/dev/null', '-w', '%{size_download}', `${origin.url}/big`], 30_000);
+  assert.equal(fetched.stdout, String(download.length));
+  await curl(['-x', url, '-s', '--data-binary', 'upload body', `${origin.url}/upload`]);
+  const lines = (): Array<Record<string, unknown>> => lastOutput.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const deadline = Date.now() + 5000;
+  while (lines().filter((l) => l['msg'] === 'hashed').length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  const hashed = lines().filter((l) => l['msg'] === 'hashed');
+  const big = hashed.find((l) => String(l['url']).endsWith('/big'));
+  const upload = hashed.find((l) => String(l['url']).endsWith('/upload'));
+  assert.equal(big?.['sha256'], sha256(download));
+  assert.equal(big?.['bytes'], download.length);
+  assert.equal(upload?.['requestSha256'], sha256('upload body'));
+  assert.equal(upload?.['sha256'], sha256('stored'));
+});
+
+test('examples/answer-from-stream: a 64 MiB answer comes from the stream with its Content-Length; other hosts are proxied', async (t) => {
+  const origin = await startOrigin(t, (_req, res) => res.end('proxied'));
+  const url = await runExample(t, 'answer-from-stream');
+  const size = 64 * 1024 * 1024;
+  const file = join(mkdtempSync(join(tmpdir(), 'getaway-example-')), 'generated.bin');
+  const result = await curl(['-x', url, '-s', '-D', '-', '-o', file, `http://generated.example/${size}`], 30_000);
+  assert.match(result.stdout, new RegExp(`\\r\\nContent-Length: ${size}\\r\\n`, 'i'));
+  assert.match(result.stdout, /\r\nX-Answered-By: answer-from-stream\r\n/i);
+  assert.equal(createHash('sha256').update(readFileSync(file)).digest('hex'), createHash('sha256').update(Buffer.alloc(size, 'getaway ')).digest('hex'));
+  assert.equal((await curl(['-x', url, origin.url])).stdout, 'proxied');
 });
