@@ -21,21 +21,24 @@ export interface Hooks {
   /**
    * A request head arrived and its target parsed. Hop-by-hop fields are already gone from `flow.request` and
    * Via is added, so anything a hook sets is sent. Mutate `flow.request` to rewrite it (host and port change
-   * where it goes); assign `flow.response` to answer from the proxy without asking the origin; call
-   * `flow.kill()` to drop it. Also fires for Upgrade (WebSocket) requests, with `flow.isUpgrade` set.
+   * where it goes); assign `flow.response` to answer from the proxy without asking the origin (its body may be
+   * a stream, sent with back-pressure); call `flow.kill()` to drop it. Call `flow.tapRequestBody(tap)` or
+   * `flow.tapResponseBody(tap)` to see a body as it streams (lifecycle.md, "Bodies"). Also fires for Upgrade
+   * (WebSocket) requests, with `flow.isUpgrade` set.
    */
   requestHeaders(flow: HttpFlow): void | Promise<void>;
 
   /**
-   * The origin's response head arrived (hop-by-hop fields removed, Via added). Status and headers may be changed
-   * before they are sent; the body is streamed afterwards and is not held in memory. Not called for responses a
-   * hook made in `requestHeaders`.
+   * The origin's response head arrived (hop-by-hop fields removed, Via added; `flow.receivedResponse` keeps it as
+   * it arrived). Status and headers may be changed before they are sent; the body is streamed afterwards and is
+   * not held in memory (`flow.tapResponseBody(tap)` sees it as it passes). Also fires for an upgrade the origin
+   * declined and for the 101 of one it accepted. Not called for responses a hook made in `requestHeaders`.
    */
   responseHeaders(flow: HttpFlow): void | Promise<void>;
 
   /**
-   * The response was sent to the client completely (for an upgrade: the spliced connection closed cleanly).
-   * Every HTTP flow gets exactly one of `response` or `error`, never both.
+   * The response was sent to the client completely (for an upgrade: the spliced connection closed cleanly), and
+   * every body tap's `end` has settled. Every HTTP flow gets exactly one of `response` or `error`, never both.
    */
   response(flow: HttpFlow): void | Promise<void>;
 
