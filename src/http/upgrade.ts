@@ -101,6 +101,20 @@ async function openOriginConnection(runtime: ProxyRuntime, flow: HttpFlow): Prom
   });
 }
 
+/**
+ * Runs responseHeaders, then writes the head the hooks left on the client socket. Async, so a hook that throws
+ * synchronously (inside the http client's event listener) rejects here and fails the flow closed.
+ */
+async function answerHead(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, fixedStatus?: 101): Promise<void> {
+  const pending = runtime.hooks.run('responseHeaders', flow);
+  if (pending !== undefined) await pending;
+  if (flow.killed) throw flow.error;
+  const response = flow.response!;
+  // A switch that happened stays a 101: what follows on the connection is the new protocol either way.
+  socket.write(serializeHead(fixedStatus ?? response.status, response.reason, response.headers));
+  headWritten.add(flow);
+}
+
 /** Sends the upgrade request; resolves when the spliced connection (or the relayed refusal) is over. */
 async function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, head: Buffer, protocols: string[]): Promise<void> {
   const { request } = flow;
@@ -146,20 +160,8 @@ async function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, h
       headers.append('Upgrade', upgradeValue);
       appendVia(headers, upstreamRes.httpVersion, runtime.pseudonym);
       flow.response = { status: 101, reason: upstreamRes.statusMessage, headers };
-      let pending: Promise<void> | undefined;
-      try {
-        pending = runtime.hooks.run('responseHeaders', flow);
-      } catch (err) {
-        // Thrown inside an event listener, it would escape the flow; it fails the flow closed instead.
-        upstream.destroy();
-        reject(toProxyError(err, 'proxy_internal_error'));
-        return;
-      }
-      Promise.resolve(pending)
+      answerHead(runtime, flow, socket, 101)
         .then(async () => {
-          if (flow.killed) throw flow.error;
-          socket.write(serializeHead(101, flow.response!.reason, flow.response!.headers));
-          headWritten.add(flow);
           const handle = splice(socket, upstream, { headAtoB: head, headBtoA: upstreamHead });
           const unregister = runtime.spliceStarted(handle);
           const result = await handle.done;
@@ -194,28 +196,19 @@ async function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, h
       flow.receivedResponse = new ReceivedResponse(status, upstreamRes.statusMessage ?? '', upstreamRes.httpVersion, upstreamRes.rawHeaders);
       flow.response = { status, reason: upstreamRes.statusMessage, headers };
       // The refusal is a response like any other: responseHeaders sees it (and may change it) before it is sent.
-      let pending: Promise<void> | undefined;
-      try {
-        pending = runtime.hooks.run('responseHeaders', flow);
-      } catch (err) {
-        upstreamReq.destroy();
-        reject(toProxyError(err, 'proxy_internal_error'));
-        return;
-      }
-      Promise.resolve(pending).then(() => {
-        if (flow.killed) throw flow.error;
-        const response = flow.response!;
-        socket.write(serializeHead(response.status, response.reason, response.headers));
-        headWritten.add(flow);
-        upstreamRes.on('data', (chunk: Buffer) => {
-          flow.bytes.responseBody += chunk.length;
-        });
-        // Close-delimited body (RFC 9112 §6.3 rule 8): the decoded bytes follow and the end of the connection ends it.
-        pipeline(upstreamRes, socket, (err) => (err ? reject(toProxyError(err, 'http_response_incomplete')) : resolve()));
-      }).catch((err: unknown) => {
-        upstreamReq.destroy();
-        reject(toProxyError(err, 'proxy_internal_error'));
-      });
+      answerHead(runtime, flow, socket).then(
+        () => {
+          upstreamRes.on('data', (chunk: Buffer) => {
+            flow.bytes.responseBody += chunk.length;
+          });
+          // Close-delimited body (RFC 9112 §6.3 rule 8): the decoded bytes follow and the end of the connection ends it.
+          pipeline(upstreamRes, socket, (err) => (err ? reject(toProxyError(err, 'http_response_incomplete')) : resolve()));
+        },
+        (err: unknown) => {
+          upstreamReq.destroy();
+          reject(toProxyError(err, 'proxy_internal_error'));
+        },
+      );
     });
     upstreamReq.end();
   });
