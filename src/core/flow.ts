@@ -179,7 +179,8 @@ export class HttpFlow extends BaseFlow {
 
   /**
    * Sees the request body as it is sent to the origin. Call it from `requestHeaders`; a request without a body
-   * gets only `end`. Not for upgrades (they have no body), and not for answers a hook made.
+   * gets only `end`. For an upgrade (WebSocket) it sees the bytes the client sends after the 101, frames and
+   * all, up to the client's FIN; for a request a hook answered it gets only `abort` or nothing.
    *
    * @example
    * requestHeaders(flow) { let n = 0; flow.tapRequestBody({ data: (c) => void (n += c.length), end: () => console.log(n) }); }
@@ -191,7 +192,7 @@ export class HttpFlow extends BaseFlow {
   /**
    * Sees the response body as it is sent to the client (transfer coding removed, content coding kept). Call it
    * from `requestHeaders` or `responseHeaders`. A response without a body (HEAD, 204, 304) gets only `end`.
-   * Also fires for a response a hook made with a stream body.
+   * Also fires for a response a hook made. For an accepted upgrade it sees the bytes the origin sends after the 101.
    */
   tapResponseBody(tap: BodyTap): void {
     (this.#responseTaps ??= []).push(tap);
@@ -229,10 +230,36 @@ export class TunnelFlow extends BaseFlow {
   readonly bytes = { clientToServer: 0, serverToClient: 0 };
   /** For action "mitm": true once TLS was terminated, false when the traffic was not TLS and went through untouched. */
   intercepted: boolean | undefined;
+  #clientToServerTaps: BodyTap[] | undefined;
+  #serverToClientTaps: BodyTap[] | undefined;
 
   constructor(client: ClientInfo, clientRequest: ClientRequestHead, target: { host: string; port: number }) {
     super(client, clientRequest);
     this.target = target;
+  }
+
+  /**
+   * Sees the bytes the client sends through the tunnel (bytes that came with the CONNECT head first), with the
+   * same contract as HttpFlow's body taps; `end` at the client's FIN. Call it from `connect` or `tunnelOpened`. An
+   * intercepted tunnel ("mitm") carries TLS: tap its decrypted HTTP flows instead, these bytes are not spliced.
+   */
+  tapClientToServer(tap: BodyTap): void {
+    (this.#clientToServerTaps ??= []).push(tap);
+  }
+
+  /** Sees the bytes the server sends through the tunnel; `end` at the server's FIN. See tapClientToServer. */
+  tapServerToClient(tap: BodyTap): void {
+    (this.#serverToClientTaps ??= []).push(tap);
+  }
+
+  /** @internal */
+  get clientToServerTaps(): readonly BodyTap[] | undefined {
+    return this.#clientToServerTaps;
+  }
+
+  /** @internal */
+  get serverToClientTaps(): readonly BodyTap[] | undefined {
+    return this.#serverToClientTaps;
   }
 }
 

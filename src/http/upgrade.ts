@@ -10,6 +10,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import { pipeline } from 'node:stream';
+import { abortTaps } from '../core/body-tap.js';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import { ReceivedResponse, type HttpFlow } from '../core/flow.js';
 import { endFlow } from '../core/flow-end.js';
@@ -72,6 +73,8 @@ async function runUpgradeFlow(runtime: ProxyRuntime, flow: HttpFlow, socket: Soc
   } catch (err) {
     const error = toProxyError(err, 'proxy_internal_error');
     flow.error = error;
+    abortTaps(flow.requestTaps, error);
+    abortTaps(flow.responseTaps, error);
     if (error.type === 'proxy_internal_error') runtime.logger.error({ err: error, flowId: flow.id }, error.message);
     if (flow.killed || headWritten.has(flow)) socket.destroy();
     else {
@@ -162,7 +165,7 @@ async function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, h
       flow.response = { status: 101, reason: upstreamRes.statusMessage, headers };
       answerHead(runtime, flow, socket, 101)
         .then(async () => {
-          const handle = splice(socket, upstream, { headAtoB: head, headBtoA: upstreamHead });
+          const handle = splice(socket, upstream, { headAtoB: head, headBtoA: upstreamHead, tapsAtoB: flow.requestTaps, tapsBtoA: flow.responseTaps });
           const unregister = runtime.spliceStarted(handle);
           const result = await handle.done;
           unregister();

@@ -14,6 +14,7 @@
  * direction stays a pipe.
  */
 import type { OnReadOpts, Socket } from 'node:net';
+import { notifyTaps, type BodyTap } from '../core/body-tap.js';
 
 /** What Node's own stream reads ask for. */
 const READ_SIZE = 65536;
@@ -44,6 +45,10 @@ export class OriginReader {
   #inFlight: Buffer[] | undefined;
   #written: (() => void) | undefined;
   #drained: (() => void) | undefined;
+  #taps: readonly BodyTap[] | undefined;
+  #onTapFailure: ((err: unknown) => void) | undefined;
+  /** Tapped only: how many waits (the client's drain, a tap's promise) hold reading back. */
+  #holds = 0;
 
   /** The socket dialled with `onread`; unset when the tunnel's route did not use it (upstream proxies). */
   get origin(): Socket | undefined {
@@ -63,9 +68,14 @@ export class OriginReader {
     socket.pause();
   }
 
-  /** Starts relaying everything the origin sends to `client`. */
-  start(client: Socket): void {
+  /**
+   * Starts relaying everything the origin sends to `client`. With `taps`, each read also goes to them (see
+   * #onTappedRead), and reading waits for their promises as it waits for the client.
+   */
+  start(client: Socket, taps?: readonly BodyTap[], onTapFailure?: (err: unknown) => void): void {
     this.#client = client;
+    this.#taps = taps;
+    this.#onTapFailure = onTapFailure;
     this.#origin?.resume();
   }
 
@@ -79,6 +89,7 @@ export class OriginReader {
       return false;
     }
     if (client.destroyed) return false;
+    if (this.#taps !== undefined) return this.#onTappedRead(client, this.#taps, Buffer.from(buffer.subarray(0, bytes)));
     let accepted: boolean;
     if (bytes < SMALL_READ) {
       accepted = client.write(Buffer.from(buffer.subarray(0, bytes)));
@@ -92,5 +103,31 @@ export class OriginReader {
     if (accepted) return true;
     client.once('drain', (this.#drained ??= () => this.#origin?.resume()));
     return false;
+  }
+
+  /**
+   * A tapped tunnel gets a Buffer of its own per read, never a pooled chunk: a tap may still be reading the bytes
+   * (its promise pending) after the client's write completed, when a pooled chunk would be handed to another tunnel.
+   */
+  #onTappedRead(client: Socket, taps: readonly BodyTap[], copy: Buffer): boolean {
+    let pending: Promise<unknown> | undefined;
+    try {
+      pending = notifyTaps(taps, 'data', copy);
+    } catch (err) {
+      this.#onTapFailure?.(err);
+      return false;
+    }
+    const release = (): void => {
+      if (--this.#holds === 0) this.#origin?.resume();
+    };
+    if (!client.write(copy)) {
+      this.#holds++;
+      client.once('drain', release);
+    }
+    if (pending !== undefined) {
+      this.#holds++;
+      pending.then(release, (err: unknown) => this.#onTapFailure?.(err));
+    }
+    return this.#holds === 0;
   }
 }

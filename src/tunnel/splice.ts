@@ -9,7 +9,62 @@
  */
 import type { Socket } from 'node:net';
 import { ProxyError, toProxyError } from '../core/errors.js';
+import { abortTaps, notifyTaps, type BodyTap } from '../core/body-tap.js';
 import type { OriginReader } from './origin-reader.js';
+
+/** Bytes that arrived before the splice (with the CONNECT head, or the 101) are the stream's first bytes. */
+function tapHead(taps: readonly BodyTap[], head: Buffer, onFailure: (err: unknown) => void): void {
+  try {
+    // A promise from a tap for these first bytes cannot hold anything back yet: they are already here.
+    notifyTaps(taps, 'data', head)?.catch(onFailure);
+  } catch (err) {
+    onFailure(err);
+  }
+}
+
+/**
+ * pipe() with taps: each chunk goes to the taps and to the destination, and reading pauses until the destination
+ * drained and every tap's promise settled. The source's FIN ends the destination (half-close, as pipe() does)
+ * and gives the taps `end`.
+ */
+function tappedPipe(source: Socket, destination: Socket, taps: readonly BodyTap[], onFailure: (err: unknown) => void): void {
+  let waits = 0;
+  const release = (): void => {
+    if (--waits === 0 && !source.destroyed) source.resume();
+  };
+  const hold = (): void => {
+    if (waits++ === 0) source.pause();
+  };
+  source.on('data', (chunk: Buffer) => {
+    let pending: Promise<unknown> | undefined;
+    try {
+      pending = notifyTaps(taps, 'data', chunk);
+    } catch (err) {
+      onFailure(err);
+      return;
+    }
+    if (!destination.write(chunk)) {
+      hold();
+      destination.once('drain', release);
+    }
+    if (pending !== undefined) {
+      hold();
+      pending.then(release, onFailure);
+    }
+  });
+  source.once('end', () => {
+    destination.end();
+    tapEnd(taps, onFailure);
+  });
+}
+
+function tapEnd(taps: readonly BodyTap[], onFailure: (err: unknown) => void): void {
+  try {
+    notifyTaps(taps, 'end')?.catch(onFailure);
+  } catch (err) {
+    onFailure(err);
+  }
+}
 
 export interface SpliceOptions {
   /** Bytes already read from `a` that belong to `b` (e.g. sent together with the CONNECT head). */
@@ -21,6 +76,9 @@ export interface SpliceOptions {
    * it instead of a pipe. A route through an upstream proxy dials without it, and then `b` is piped as usual.
    */
   reader?: OriginReader;
+  /** Body taps per direction (tunnel and upgrade bytes): a tapped direction is copied by tappedPipe, not pipe(). */
+  tapsAtoB?: readonly BodyTap[] | undefined;
+  tapsBtoA?: readonly BodyTap[] | undefined;
 }
 
 export interface SpliceResult {
@@ -72,20 +130,43 @@ export function splice(a: Socket, b: Socket, options: SpliceOptions): SpliceHand
     else socket.on('close', onClose); // 'close' comes once: no once() wrapper per socket
     if (socket.errored) onError(socket.errored);
   }
-  if (options.headAtoB && options.headAtoB.length > 0) b.write(options.headAtoB);
-  if (options.headBtoA && options.headBtoA.length > 0) a.write(options.headBtoA);
-  a.pipe(b);
+  const { tapsAtoB, tapsBtoA } = options;
+  const tapFailed = (err: unknown): void => destroyBoth(toProxyError(err, 'proxy_internal_error'));
+  if (options.headAtoB && options.headAtoB.length > 0) {
+    if (tapsAtoB !== undefined) tapHead(tapsAtoB, options.headAtoB, tapFailed);
+    b.write(options.headAtoB);
+  }
+  if (options.headBtoA && options.headBtoA.length > 0) {
+    if (tapsBtoA !== undefined) tapHead(tapsBtoA, options.headBtoA, tapFailed);
+    a.write(options.headBtoA);
+  }
+  if (tapsAtoB === undefined) a.pipe(b);
+  else tappedPipe(a, b, tapsAtoB, tapFailed);
   const reader = options.reader;
-  if (reader?.origin !== b) {
-    b.pipe(a);
+  if (reader?.origin === b) {
+    // What pipe() does for the other direction: b's FIN ends a once a's writes are flushed.
+    b.once('end', () => {
+      a.end();
+      if (tapsBtoA !== undefined) tapEnd(tapsBtoA, tapFailed);
+    });
+    reader.start(a, tapsBtoA, tapFailed);
+  } else if (tapsBtoA !== undefined) {
+    tappedPipe(b, a, tapsBtoA, tapFailed);
     b.resume();
   } else {
-    // What pipe() does for the other direction: b's FIN ends a once a's writes are flushed.
-    b.once('end', () => a.end());
-    reader.start(a);
+    b.pipe(a);
+    b.resume();
   }
   a.resume();
 
+  if (tapsAtoB !== undefined || tapsBtoA !== undefined) {
+    // Taps that saw neither end nor a failure by the time both sockets closed saw a cut-short stream.
+    void done.then((result) => {
+      const reason = result.error ?? new ProxyError('connection_terminated', 'the connection closed before this direction ended');
+      abortTaps(tapsAtoB, reason);
+      abortTaps(tapsBtoA, reason);
+    });
+  }
   return {
     done,
     bytesMoved: () => a.bytesRead + b.bytesRead,

@@ -3,6 +3,7 @@
  * a plain tunnel for non-TLS traffic): fail before opening, open (200 + tunnelOpened), splice until closed.
  */
 import type { Socket } from 'node:net';
+import { abortTaps } from '../core/body-tap.js';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import type { TunnelFlow } from '../core/flow.js';
 import { endFlow } from '../core/flow-end.js';
@@ -18,6 +19,8 @@ const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', '
 export async function failTunnel(runtime: ProxyRuntime, flow: TunnelFlow, socket: Socket, err: unknown): Promise<void> {
   const error = toProxyError(err, 'proxy_internal_error');
   flow.error = error;
+  abortTaps(flow.clientToServerTaps, error);
+  abortTaps(flow.serverToClientTaps, error);
   if (error.type === 'proxy_internal_error') runtime.logger.error({ err: error, flowId: flow.id }, error.message);
   if (flow.killed) socket.destroy();
   else {
@@ -60,7 +63,7 @@ export async function spliceTunnel(
     socket.destroy();
     upstream.destroy();
   }
-  const handle = splice(socket, upstream, { headAtoB: head, reader });
+  const handle = splice(socket, upstream, { headAtoB: head, reader, tapsAtoB: flow.clientToServerTaps, tapsBtoA: flow.serverToClientTaps });
   const unregister = runtime.spliceStarted(handle);
   const result = await handle.done;
   unregister();
@@ -74,5 +77,7 @@ export async function spliceTunnel(
 export async function abandonTunnel(runtime: ProxyRuntime, flow: TunnelFlow, upstream: Socket): Promise<void> {
   upstream.destroy();
   flow.error = new ProxyError('client_aborted', 'client left before the tunnel opened');
+  abortTaps(flow.clientToServerTaps, flow.error);
+  abortTaps(flow.serverToClientTaps, flow.error);
   await endFlow(runtime, flow, 'error');
 }
