@@ -27,6 +27,10 @@ export interface TappedRelayOptions {
 /** A body with no bytes, for tapped flows whose message has none (taps then get only `end`). */
 export const EMPTY_BODY: AsyncIterable<Uint8Array> = { async *[Symbol.asyncIterator]() {} };
 
+function receiverClosed(): Error {
+  return Object.assign(new Error('the receiving side closed mid-body'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+}
+
 function drained(destination: Writable): Promise<void> {
   return new Promise((resolve, reject) => {
     const cleanup = (): void => {
@@ -39,7 +43,7 @@ function drained(destination: Writable): Promise<void> {
     };
     const onClose = (): void => {
       cleanup();
-      reject(Object.assign(new Error('the receiving side closed mid-body'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+      reject(receiverClosed());
     };
     destination.on('drain', onDrain);
     destination.on('close', onClose);
@@ -51,7 +55,7 @@ function finishedWriting(destination: Writable): Promise<void> {
   return new Promise((resolve, reject) => {
     destination.once('finish', resolve);
     destination.once('close', () => {
-      if (!destination.writableFinished) reject(Object.assign(new Error('the receiving side closed mid-body'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+      if (!destination.writableFinished) reject(receiverClosed());
     });
   });
 }
@@ -78,7 +82,7 @@ export async function relayTapped(
   try {
     const chunks = readable !== undefined ? readable.iterator({ destroyOnReturn: destroySource }) : source;
     for await (const piece of chunks as AsyncIterable<Uint8Array>) {
-      if (destination.destroyed) throw new ProxyError('connection_terminated', 'the receiving side closed mid-body');
+      if (destination.destroyed) throw receiverClosed();
       const chunk = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
       relayed += chunk.length;
       onChunk(chunk.length);
