@@ -13,6 +13,7 @@ export {
   type ClientRequestHead,
   type FlowTimestamps,
   type TunnelAction,
+  type RouteChoice,
   ReceivedResponse,
   type UpstreamConnectionInfo,
 } from './core/flow.js';

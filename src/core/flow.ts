@@ -61,6 +61,13 @@ export interface FlowTimestamps {
   end?: number;
 }
 
+/**
+ * Where a flow goes, when a hook decides instead of the route rules: straight to the origin, through one of an
+ * upstream group's proxies (in the strategy's order, with failover inside the group), or through one upstream
+ * named by its id (its URL without credentials, as `flow.upstream` shows it).
+ */
+export type RouteChoice = 'direct' | { group: string } | { upstream: string };
+
 /** @internal Where the proxy keeps a flow's place among the active flows (see live-list.ts). */
 export const activeEntry: unique symbol = Symbol('getaway.activeEntry');
 
@@ -73,6 +80,14 @@ abstract class BaseFlow {
   error: ProxyError | undefined;
   /** Which route served the flow: "direct", or the upstream proxy's id (its URL without credentials). */
   upstream: string | undefined;
+  /**
+   * Set by a hook (`requestHeaders`, `connect`) to choose the route instead of the route rules; undefined lets
+   * them decide. A group or upstream that is not configured fails the flow with 500 proxy_configuration_error.
+   *
+   * @example
+   * requestHeaders(flow) { if (flow.request.host.endsWith('.crawl.example')) flow.route = { group: 'residential' }; }
+   */
+  route: RouteChoice | undefined = undefined;
   /** Every route considered, in order: skipped (unhealthy, cooling down), failed (and why), served. */
   readonly routeAttempts: RouteAttempt[] = [];
   /** Free space for addons, by convention keyed by addon name. */

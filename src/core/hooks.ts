@@ -21,7 +21,7 @@ export interface Hooks {
   /**
    * A request head arrived and its target parsed. Hop-by-hop fields are already gone from `flow.request` and
    * Via is added, so anything a hook sets is sent. Mutate `flow.request` to rewrite it (host and port change
-   * where it goes); assign `flow.response` to answer from the proxy without asking the origin (its body may be
+   * where it goes, `flow.route` through which upstream); assign `flow.response` to answer from the proxy without asking the origin (its body may be
    * a stream, sent with back-pressure); call `flow.kill()` to drop it. Call `flow.tapRequestBody(tap)` or
    * `flow.tapResponseBody(tap)` to see a body as it streams (lifecycle.md, "Bodies"). Also fires for Upgrade
    * (WebSocket) requests, with `flow.isUpgrade` set.
@@ -44,7 +44,8 @@ export interface Hooks {
 
   /**
    * A CONNECT arrived and its authority parsed. Set `flow.action = 'deny'` (optionally with `flow.response`) to
-   * refuse it, or change `flow.target` to send the tunnel elsewhere. With interception configured, `flow.action`
+   * refuse it, change `flow.target` to send the tunnel elsewhere, or set `flow.route` to choose its upstream
+   * (`'direct'`, `{ group }`, `{ upstream }`) instead of the route rules. With interception configured, `flow.action`
    * starts as "mitm" for hosts the policy covers; set "tunnel" to leave one alone, or "mitm" to intercept one.
    */
   connect(flow: TunnelFlow): void | Promise<void>;

@@ -50,7 +50,7 @@ export class FlowRoutes {
     this.#planner = planner;
     this.#flow = flow;
     this.#request = new FlowRouteRequest(flow, target);
-    const plan = planner.plan(this.#request, Date.now());
+    const plan = planner.plan(this.#request, Date.now(), flow.route);
     if (plan.skipped.length > 0) flow.routeAttempts.push(...plan.skipped);
     this.routes = plan.routes;
     this.#skipped = plan.skipped;

@@ -4,6 +4,8 @@
  * sticky assignments, circuit breakers) but does no IO, so its decisions are testable with a fake clock.
  */
 import { envProxyFor, readEnvProxy, type EnvProxySettings } from '../config/env-proxy.js';
+import { ProxyError } from '../core/errors.js';
+import type { RouteChoice } from '../core/flow.js';
 import { parseHostPattern, type HostPattern } from './host-pattern.js';
 import { UpstreamHealth, type HealthOptions, DEFAULT_HEALTH_OPTIONS } from './upstream-health.js';
 import { parseUpstreamProxy, type UpstreamProxy, type UpstreamSpec } from './upstream-proxy.js';
@@ -95,8 +97,9 @@ export class RoutePlanner {
     this.#state = createStrategyState({ stickyTtlMs: options.stickyTtlMs, ...(options.random ? { random: options.random } : {}) });
   }
 
-  plan(request: RouteRequest, now: number): RoutePlan {
-    const candidates = this.#candidates(request);
+  /** `choice` is a hook's decision (flow.route); without one, the rules (or the environment) decide. */
+  plan(request: RouteRequest, now: number, choice?: RouteChoice): RoutePlan {
+    const candidates = choice === undefined ? this.#candidates(request) : this.#chosen(choice);
     if (candidates === 'direct') return { routes: [this.#direct()], skipped: [] };
     const skipped: RouteAttempt[] = [];
     const available: UpstreamProxy[] = [];
@@ -148,6 +151,23 @@ export class RoutePlanner {
       }
     }
     return this.#upstreams.length === 0 ? 'direct' : (this.#groups.get('default') ?? this.#upstreams);
+  }
+
+  #chosen(choice: RouteChoice): UpstreamProxy[] | 'direct' {
+    if (choice === 'direct') return 'direct';
+    if ('group' in choice) {
+      const group = this.#groups.get(choice.group);
+      if (group === undefined) throw new ProxyError('proxy_configuration_error', `flow.route names upstream group "${choice.group}", which is not configured`);
+      return group;
+    }
+    const upstream = this.#upstreams.find((u) => u.id === choice.upstream) ?? this.#envUpstreamById(choice.upstream);
+    if (upstream === undefined) throw new ProxyError('proxy_configuration_error', `flow.route names upstream "${choice.upstream}", which is not configured`);
+    return [upstream];
+  }
+
+  #envUpstreamById(id: string): UpstreamProxy | undefined {
+    for (const upstream of this.#envUpstreams.values()) if (upstream.id === id) return upstream;
+    return undefined;
   }
 
   #direct(): Route {
