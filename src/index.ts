@@ -18,6 +18,7 @@ export {
   type UpstreamConnectionInfo,
 } from './core/flow.js';
 export type { ClientInfo } from './core/connection.js';
+export type { AcceptConnection, Listener, ListenerContext } from './core/listener.js';
 export type { BodyTap } from './core/body-tap.js';
 export { HeaderList } from './core/header-list.js';
 export { ProxyError, type ProxyErrorType } from './core/errors.js';

@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { Addon } from '../core/addon.js';
+import type { Listener } from '../core/listener.js';
 import { readEnvProxy } from './env-proxy.js';
 import { parseHostPattern } from '../upstream/host-pattern.js';
 import type { RouteRuleSpec } from '../upstream/route-planner.js';
@@ -18,6 +19,11 @@ export interface ProxyOptions {
   port?: number;
   /** Addons, run in this order for every hook. */
   addons?: Addon[];
+  /**
+   * More listeners beside the explicit proxy port (`host`/`port`): each hands its connections to the same
+   * admission, hooks and flows (see core/listener.ts). Started by listen(), closed by close().
+   */
+  listeners?: Listener[];
   /** Where the proxy and its addons log. Default: a silent logger. */
   logger?: Logger;
   /** Time allowed to open a TCP connection to an origin. Default 10 s. */
@@ -108,6 +114,7 @@ export interface ResolvedProxyOptions {
   host: string;
   port: number;
   addons: Addon[];
+  listeners: Listener[];
   logger: Logger | undefined;
   connectTimeoutMs: number;
   requestHeadersTimeoutMs: number;
@@ -178,7 +185,7 @@ export const LIMIT_KEYS = [
 const ROUTING_KEYS = ['upstreams', 'upstreamEnv', 'strategy', 'routes', 'bind'] as const;
 const TLS_KEYS = ['mitm', 'caBundle', 'insecureUpstreamTls'] as const;
 
-const KNOWN_KEYS = new Set<string>(['host', 'port', 'addons', 'logger', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_KEYS, ...TLS_KEYS]);
+const KNOWN_KEYS = new Set<string>(['host', 'port', 'addons', 'listeners', 'logger', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_KEYS, ...TLS_KEYS]);
 
 export function checkTls(input: ProxyOptions, source: string): string[] {
   const problems: string[] = [];
@@ -325,6 +332,11 @@ export function resolveProxyOptions(input: ProxyOptions = {}, source = 'options'
     });
   }
 
+  const listeners = input.listeners ?? [];
+  if (!Array.isArray(listeners) || listeners.some((l: unknown) => typeof l !== 'object' || l === null || typeof (l as Listener).listen !== 'function')) {
+    problems.push(`${source}.listeners: expected an array of listeners (objects with listen() and close())`);
+  }
+
   const logger = input.logger;
   if (logger !== undefined && (typeof logger !== 'object' || typeof logger.child !== 'function')) {
     problems.push(`${source}.logger: expected a pino logger, got ${describe(logger)}`);
@@ -356,6 +368,7 @@ export function resolveProxyOptions(input: ProxyOptions = {}, source = 'options'
     host,
     port,
     addons,
+    listeners,
     logger,
     ...durations,
     ...limits,

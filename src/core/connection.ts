@@ -8,4 +8,8 @@ export interface ClientInfo {
   readonly localPort: number;
   /** Epoch milliseconds. */
   readonly connectedAt: number;
+  /** Which listener accepted it ("explicit" for the proxy port, or a listener given in `listeners`). */
+  readonly listener: string;
+  /** Where the client meant to connect, when its listener knows (see ListenerContext.destination). */
+  readonly destination: { readonly host: string; readonly port: number } | undefined;
 }

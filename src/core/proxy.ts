@@ -5,13 +5,15 @@
 import { randomBytes } from 'node:crypto';
 import { Agent as HttpAgent, type Server as HttpServer } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { setMaxListeners } from 'node:events';
 import { pino, type Logger } from 'pino';
 import { resolveProxyOptions, type ProxyOptions, type ResolvedProxyOptions } from '../config/options.js';
-import { closeSoon, errorResponse, PROXY_NAME, writeRawResponse } from '../http/error-response.js';
+import { PROXY_NAME } from '../http/error-response.js';
+import { ClientAdmission } from '../listeners/client-admission.js';
 import { createExplicitListener } from '../listeners/explicit-listener.js';
+import { TcpListener } from '../listeners/tcp-listener.js';
 import { IdleSweep } from '../tunnel/idle-sweep.js';
 import { DirectDialer, type DestinationGuard } from '../upstream/dialer.js';
 import { RouteAgents } from '../upstream/route-agents.js';
@@ -21,9 +23,10 @@ import type { AddonContext } from './addon.js';
 import type { ClientInfo } from './connection.js';
 import { ProxyError, type ProxyErrorType } from './errors.js';
 import { activeEntry, type Flow } from './flow.js';
+import type { AcceptConnection, Listener } from './listener.js';
 import { LiveList } from './live-list.js';
 import { HookRunner } from './hook-runner.js';
-import { publishClientConnect, publishFlow } from './diagnostics.js';
+import { publishFlow } from './diagnostics.js';
 import type { Interception, MitmRuntime, OriginTlsOptions, ProxyRuntime } from './runtime.js';
 import { rootCertificates } from 'node:tls';
 
@@ -76,14 +79,10 @@ class ProxyServer implements Proxy {
   readonly #pseudonym = `${PROXY_NAME}-${randomBytes(4).toString('hex')}`;
   readonly #logger: Logger;
   readonly #hooks: HookRunner;
-  readonly #clients = new LiveList<Socket>();
   readonly #upstreamSockets = new LiveList<Socket>();
-  readonly #clientInfo = new WeakMap<Socket, ClientInfo>();
   /** Open splices (tunnels, upgrades): idle ones are ended, shutdown cuts them all. */
   readonly #splices: IdleSweep;
   readonly #flows = new LiveList<Flow>();
-  /** The listener's address when it is bound to one (not a wildcard): every client connection's local address. */
-  #boundAddress: { address: string; port: number } | undefined;
   readonly #shutdown = new AbortController();
   readonly #httpAgent: HttpAgent;
   readonly #httpsAgent: HttpsAgent;
@@ -95,10 +94,11 @@ class ProxyServer implements Proxy {
   readonly #interceptions = new WeakMap<Socket, Interception>();
   #mitm: MitmRuntime | undefined;
   #self: SelfAddresses | undefined;
-  #netServer: NetServer | undefined;
+  /** The explicit proxy listener, then the extra ones from options.listeners. */
+  #listeners: Listener[] = [];
+  #explicit: TcpListener | undefined;
+  readonly #admission: ClientAdmission;
   #httpServer: HttpServer | undefined;
-  #nextClientId = 1;
-  readonly #clientsByAddress = new Map<string, number>();
   #tunnels = 0;
   readonly #stats: ProxyStats = { connectionsAccepted: 0, connectionsRefused: 0, requestsRejected: 0, flowsCompleted: 0, flowErrors: {} };
   #httpFlowsDrained: (() => void) | undefined;
@@ -108,6 +108,7 @@ class ProxyServer implements Proxy {
     this.#options = options;
     this.#logger = options.logger ?? pino({ level: 'silent' });
     this.#hooks = new HookRunner(options.addons);
+    this.#admission = new ClientAdmission(options, this.#logger, this.#hooks, this.#stats);
     this.#splices = new IdleSweep(options.tunnelIdleTimeoutMs);
     // Every dial in progress listens on the shutdown signal; thousands at once are normal, not a leak.
     setMaxListeners(0, this.#shutdown.signal);
@@ -139,7 +140,7 @@ class ProxyServer implements Proxy {
   }
 
   get connections(): number {
-    return this.#clients.size + this.#upstreamSockets.size;
+    return this.#admission.clients.size + this.#upstreamSockets.size;
   }
 
   get activeFlows(): number {
@@ -151,12 +152,11 @@ class ProxyServer implements Proxy {
   }
 
   address(): AddressInfo | null {
-    const address = this.#netServer?.address();
-    return address !== null && typeof address === 'object' ? address : null;
+    return this.#explicit?.address() ?? null;
   }
 
   async listen(): Promise<AddressInfo> {
-    if (this.#netServer !== undefined) throw new Error('listen() was already called');
+    if (this.#explicit !== undefined) throw new Error('listen() was already called');
     if (this.#options.mitm !== undefined) {
       // Loaded only when interception is on: with the X.509 library in the start-up heap, V8 ran mark-compacts
       // during bulk tunnels for everyone else (docs/performance.md, "Heap size at start-up").
@@ -172,94 +172,27 @@ class ProxyServer implements Proxy {
     // so an async policy hook runs before a single byte is parsed. Node documents feeding sockets in with
     // emit('connection'); its connection bookkeeping (headersTimeout checks) starts on 'listening'.
     httpServer.emit('listening');
-    const netServer = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket, httpServer));
-    this.#netServer = netServer;
     this.#httpServer = httpServer;
-    await new Promise<void>((resolve, reject) => {
-      netServer.once('error', reject);
-      netServer.listen({ host: this.#options.host, port: this.#options.port }, () => {
-        netServer.removeListener('error', reject);
-        resolve();
-      });
-    });
-    netServer.on('error', (err) => this.#logger.error({ err }, 'listener error'));
+    const handOver = (socket: Socket): void => void httpServer.emit('connection', socket);
+    const accept: AcceptConnection = (socket, context) => this.#admission.admit(socket, context, handOver);
+    const explicit = new TcpListener('explicit', this.#options.host, this.#options.port);
+    this.#explicit = explicit;
+    this.#listeners = [explicit, ...this.#options.listeners];
+    try {
+      for (const listener of this.#listeners) await listener.listen(accept);
+    } catch (err) {
+      // One listener that cannot bind stops the start; the ones already bound must not stay open.
+      await Promise.all(this.#listeners.map((listener) => listener.close()));
+      throw err;
+    }
+    explicit.onError((err) => this.#logger.error({ err }, 'listener error'));
     const address = this.address()!;
     const interfaceAddresses = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((entry) => entry.address));
     this.#self = describeSelfAddresses(address.address, address.port, interfaceAddresses);
-    if (!this.#self.wildcard) this.#boundAddress = { address: address.address, port: address.port };
     const context: AddonContext = { logger: this.#logger, options: this.#options };
     const pending = this.#hooks.run('running', context);
     if (pending !== undefined) await pending;
     return address;
-  }
-
-  #accept(socket: Socket, httpServer: HttpServer): void {
-    // A listener bound to one address accepts on that address and port only, so the socket's own address is
-    // known without a getsockname() per connection; a wildcard listener (0.0.0.0, ::) has to ask.
-    const bound = this.#boundAddress;
-    const local = bound === undefined ? { address: socket.localAddress ?? '', port: socket.localPort ?? 0 } : bound;
-    const info: ClientInfo = {
-      id: this.#nextClientId++,
-      remoteAddress: socket.remoteAddress ?? '',
-      remotePort: socket.remotePort ?? 0,
-      localAddress: local.address,
-      localPort: local.port,
-      connectedAt: Date.now(),
-    };
-    this.#clientInfo.set(socket, info);
-    const tracked = this.#clients.add(socket);
-    publishClientConnect(info);
-    const fromAddress = (this.#clientsByAddress.get(info.remoteAddress) ?? 0) + 1;
-    this.#clientsByAddress.set(info.remoteAddress, fromAddress);
-    socket.on('close', () => {
-      tracked.remove();
-      const left = (this.#clientsByAddress.get(info.remoteAddress) ?? 1) - 1;
-      if (left === 0) this.#clientsByAddress.delete(info.remoteAddress);
-      else this.#clientsByAddress.set(info.remoteAddress, left);
-    });
-    const { maxConnections, maxConnectionsPerClient } = this.#options;
-    if (this.#clients.size > maxConnections || fromAddress > maxConnectionsPerClient) {
-      this.#refuseOverLimit(socket, info, this.#clients.size > maxConnections ? `more than ${maxConnections} client connections` : `more than ${maxConnectionsPerClient} connections from ${info.remoteAddress}`);
-      return;
-    }
-    this.#stats.connectionsAccepted++;
-    const refuse = (err: unknown): void => {
-      this.#logger.info({ err, client: info.id, remoteAddress: info.remoteAddress }, 'client refused by clientConnected');
-      socket.destroy();
-    };
-    let pending: Promise<void> | undefined;
-    try {
-      pending = this.#hooks.run('clientConnected', info);
-    } catch (err) {
-      refuse(err);
-      return;
-    }
-    if (pending === undefined) {
-      httpServer.emit('connection', socket);
-      return;
-    }
-    // Until admitted nobody reads the socket; an error meanwhile must not go unheard.
-    const onEarlyError = (err: Error): void => this.#logger.debug({ err, client: info.id }, 'client socket error before admission');
-    socket.on('error', onEarlyError);
-    pending.then(
-      () => {
-        socket.removeListener('error', onEarlyError);
-        if (!socket.destroyed) httpServer.emit('connection', socket);
-      },
-      refuse,
-    );
-  }
-
-  /**
-   * Past a connection cap the client still gets an answer it can act on (503 + Retry-After), written without
-   * parsing its request, then the connection closes.
-   */
-  #refuseOverLimit(socket: Socket, info: ClientInfo, reason: string): void {
-    this.#stats.connectionsRefused++;
-    this.#logger.warn({ client: `${info.remoteAddress}:${info.remotePort}`, reason }, `connection refused: ${reason}`);
-    socket.on('error', (err) => this.#logger.debug({ err, client: info.id }, 'refused client socket error'));
-    writeRawResponse(socket, errorResponse(new ProxyError('connection_limit_reached', reason), true));
-    closeSoon(socket);
   }
 
   #createRuntime(): ProxyRuntime {
@@ -276,8 +209,7 @@ class ProxyServer implements Proxy {
       mitm: this.#mitm,
       originTls: this.#originTls,
       serveIntercepted: (tls, raw, interception) => {
-        const client = this.#clientInfo.get(raw);
-        if (client !== undefined) this.#clientInfo.set(tls, client);
+        this.#admission.alias(tls, raw);
         this.#interceptions.set(tls, interception);
         this.#httpServer?.emit('connection', tls);
       },
@@ -287,7 +219,7 @@ class ProxyServer implements Proxy {
       shutdownSignal: this.#shutdown.signal,
       isClosing: () => this.#closing !== undefined,
       clientInfo(socket: Socket): ClientInfo {
-        return server.#clientInfo.get(socket) ?? server.#unknownClient(socket);
+        return server.#admission.clientOf(socket) ?? server.#unknownClient(socket);
       },
       flowStarted: (flow) => {
         flow[activeEntry] = this.#flows.add(flow);
@@ -312,7 +244,7 @@ class ProxyServer implements Proxy {
       answeredBeforeBodyEnd: new WeakSet(),
       requestRejected: (socket, error) => {
         this.#stats.requestsRejected++;
-        const client = this.#clientInfo.get(socket);
+        const client = this.#admission.clientOf(socket);
         this.#logger.info(
           { client: client && `${client.remoteAddress}:${client.remotePort}`, status: error.status, error: error.type, errorDetails: error.message },
           `rejected request: ${error.message}`,
@@ -333,6 +265,8 @@ class ProxyServer implements Proxy {
       localAddress: socket.localAddress ?? '',
       localPort: socket.localPort ?? 0,
       connectedAt: Date.now(),
+      listener: 'unknown',
+      destination: undefined,
     };
   }
 
@@ -346,10 +280,9 @@ class ProxyServer implements Proxy {
   }
 
   async #close(): Promise<void> {
-    const netServer = this.#netServer;
     const httpServer = this.#httpServer;
-    if (netServer === undefined || httpServer === undefined) return;
-    const stopped = new Promise<void>((resolve) => netServer.close(() => resolve()));
+    if (this.#explicit === undefined || httpServer === undefined) return;
+    const stopped = Promise.all(this.#listeners.map((listener) => listener.close()));
     // A connection accepted just before the listener closed has not sent its request yet, and closing it as idle
     // would fail a client that did nothing wrong (seen in rolling restarts). Give such connections a moment.
     await this.#letFreshConnectionsSpeak();
@@ -369,7 +302,7 @@ class ProxyServer implements Proxy {
     const reason = new ProxyError('connection_terminated', 'proxy shut down');
     for (const handle of this.#splices.streams()) handle.abort(reason);
     httpServer.close();
-    for (const socket of this.#clients.values()) socket.destroy();
+    for (const socket of this.#admission.clients.values()) socket.destroy();
     for (const socket of this.#upstreamSockets.values()) socket.destroy();
     this.#httpAgent.destroy();
     this.#httpsAgent.destroy();
@@ -389,7 +322,7 @@ class ProxyServer implements Proxy {
     const deadline = Date.now() + Math.min(this.#options.shutdownGraceMs, FRESH_CONNECTION_MS * 4);
     for (;;) {
       let youngest = 0;
-      for (const socket of this.#clients.values()) youngest = Math.max(youngest, this.#clientInfo.get(socket)?.connectedAt ?? 0);
+      for (const socket of this.#admission.clients.values()) youngest = Math.max(youngest, this.#admission.clientOf(socket)?.connectedAt ?? 0);
       const wait = youngest + FRESH_CONNECTION_MS - Date.now();
       if (wait <= 0 || Date.now() >= deadline) return;
       await new Promise((resolve) => setTimeout(resolve, Math.min(wait, deadline - Date.now())));

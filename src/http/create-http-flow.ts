@@ -70,6 +70,12 @@ export function createHttpFlow(
     const { scheme, host, port, path } = parsed.target;
     headers.set('Host', formatAuthority(host, port, scheme));
     outbound = { method: req.method ?? 'GET', scheme, host, port, path, headers };
+  } else if (client.destination !== undefined) {
+    // The listener knew where the client meant to connect (a transparent listener): origin-form requests go there,
+    // as plain HTTP. Host stays what the client sent; the destination decides where the request goes.
+    const { host, port } = client.destination;
+    if (!headers.has('host')) headers.set('Host', formatAuthority(host, port, 'http'));
+    outbound = { method: req.method ?? 'GET', scheme: 'http', host, port, path: parsed.target.path, headers };
   } else {
     return new ProxyError(
       'http_request_error',

@@ -5,7 +5,7 @@ import { ProxyError } from '../../src/core/errors.js';
 import { HookRunner } from '../../src/core/hook-runner.js';
 import type { ClientInfo } from '../../src/core/connection.js';
 
-const client: ClientInfo = { id: 1, remoteAddress: '127.0.0.1', remotePort: 1, localAddress: '127.0.0.1', localPort: 2, connectedAt: 0 };
+const client: ClientInfo = { id: 1, remoteAddress: '127.0.0.1', remotePort: 1, localAddress: '127.0.0.1', localPort: 2, connectedAt: 0, listener: 'explicit', destination: undefined };
 
 test('a hook nobody implements returns undefined synchronously', () => {
   const runner = new HookRunner([{ name: 'empty' }]);

@@ -1,0 +1,119 @@
+/**
+ * What happens to every accepted connection, whichever listener accepted it: a client record, the connection caps
+ * (503 past them, written without parsing a byte), the `clientConnected` hook, and only then the hand-over to the
+ * HTTP machinery. Moved out of core/proxy.ts so that each listener is only a way of accepting sockets.
+ */
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { ResolvedProxyOptions } from '../config/options.js';
+import type { ClientInfo } from '../core/connection.js';
+import { publishClientConnect } from '../core/diagnostics.js';
+import { ProxyError } from '../core/errors.js';
+import type { HookRunner } from '../core/hook-runner.js';
+import type { ListenerContext } from '../core/listener.js';
+import { LiveList } from '../core/live-list.js';
+import { closeSoon, errorResponse, writeRawResponse } from '../http/error-response.js';
+
+export interface AdmissionCounters {
+  connectionsAccepted: number;
+  connectionsRefused: number;
+}
+
+export class ClientAdmission {
+  /** Client connections open now, from every listener. */
+  readonly clients = new LiveList<Socket>();
+  readonly #info = new WeakMap<Socket, ClientInfo>();
+  readonly #byAddress = new Map<string, number>();
+  readonly #options: ResolvedProxyOptions;
+  readonly #logger: Logger;
+  readonly #hooks: HookRunner;
+  readonly #counters: AdmissionCounters;
+  #nextId = 1;
+
+  constructor(options: ResolvedProxyOptions, logger: Logger, hooks: HookRunner, counters: AdmissionCounters) {
+    this.#options = options;
+    this.#logger = logger;
+    this.#hooks = hooks;
+    this.#counters = counters;
+  }
+
+  /** The record of a client connection (also of the decrypted socket of an intercepted one, see alias()). */
+  clientOf(socket: Socket): ClientInfo | undefined {
+    return this.#info.get(socket);
+  }
+
+  /** `inner` (a TLS socket terminated on top of `outer`) belongs to the same client. */
+  alias(inner: Socket, outer: Socket): void {
+    const client = this.#info.get(outer);
+    if (client !== undefined) this.#info.set(inner, client);
+  }
+
+  /** Records, caps and admits a connection; `handOver` gets it once `clientConnected` let it in. */
+  admit(socket: Socket, context: ListenerContext, handOver: (socket: Socket) => void): void {
+    const local = context.local ?? { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
+    const info: ClientInfo = {
+      id: this.#nextId++,
+      remoteAddress: context.client?.address ?? socket.remoteAddress ?? '',
+      remotePort: context.client?.port ?? socket.remotePort ?? 0,
+      localAddress: local.address,
+      localPort: local.port,
+      connectedAt: Date.now(),
+      listener: context.listener,
+      destination: context.destination,
+    };
+    this.#info.set(socket, info);
+    const tracked = this.clients.add(socket);
+    publishClientConnect(info);
+    const fromAddress = (this.#byAddress.get(info.remoteAddress) ?? 0) + 1;
+    this.#byAddress.set(info.remoteAddress, fromAddress);
+    socket.on('close', () => {
+      tracked.remove();
+      const left = (this.#byAddress.get(info.remoteAddress) ?? 1) - 1;
+      if (left === 0) this.#byAddress.delete(info.remoteAddress);
+      else this.#byAddress.set(info.remoteAddress, left);
+    });
+    const { maxConnections, maxConnectionsPerClient } = this.#options;
+    if (this.clients.size > maxConnections || fromAddress > maxConnectionsPerClient) {
+      this.#refuseOverLimit(socket, info, this.clients.size > maxConnections ? `more than ${maxConnections} client connections` : `more than ${maxConnectionsPerClient} connections from ${info.remoteAddress}`);
+      return;
+    }
+    this.#counters.connectionsAccepted++;
+    const refuse = (err: unknown): void => {
+      this.#logger.info({ err, client: info.id, remoteAddress: info.remoteAddress }, 'client refused by clientConnected');
+      socket.destroy();
+    };
+    let pending: Promise<void> | undefined;
+    try {
+      pending = this.#hooks.run('clientConnected', info);
+    } catch (err) {
+      refuse(err);
+      return;
+    }
+    if (pending === undefined) {
+      handOver(socket);
+      return;
+    }
+    // Until admitted nobody reads the socket; an error meanwhile must not go unheard.
+    const onEarlyError = (err: Error): void => this.#logger.debug({ err, client: info.id }, 'client socket error before admission');
+    socket.on('error', onEarlyError);
+    pending.then(
+      () => {
+        socket.removeListener('error', onEarlyError);
+        if (!socket.destroyed) handOver(socket);
+      },
+      refuse,
+    );
+  }
+
+  /**
+   * Past a connection cap the client still gets an answer it can act on (503 + Retry-After), written without
+   * parsing its request, then the connection closes.
+   */
+  #refuseOverLimit(socket: Socket, info: ClientInfo, reason: string): void {
+    this.#counters.connectionsRefused++;
+    this.#logger.warn({ client: `${info.remoteAddress}:${info.remotePort}`, reason }, `connection refused: ${reason}`);
+    socket.on('error', (err) => this.#logger.debug({ err, client: info.id }, 'refused client socket error'));
+    writeRawResponse(socket, errorResponse(new ProxyError('connection_limit_reached', reason), true));
+    closeSoon(socket);
+  }
+}
