@@ -8,8 +8,16 @@ import type { ClientInfo } from './connection.js';
 import { ProxyError } from './errors.js';
 import { HeaderList } from './header-list.js';
 import type { LiveEntry } from './live-list.js';
-import type { TargetScheme } from '../http/request-target.js';
-import type { RouteAttempt } from '../upstream/route-planner.js';
+
+/** The scheme of a request's target: plain requests say it in their URI; tunnels and intercepted requests are https. */
+export type TargetScheme = 'http' | 'https';
+
+/** One line of a flow's routing record: what was tried or skipped, and why. */
+export interface RouteAttempt {
+  route: string;
+  outcome: 'served' | 'failed' | 'skipped';
+  reason?: string;
+}
 
 /** The request as the client sent it. Read-only: it is the record of what arrived (proxy-auth reads it). */
 export interface ClientRequestHead {

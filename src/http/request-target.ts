@@ -6,7 +6,9 @@
  */
 import { isIP } from 'node:net';
 
-export type TargetScheme = 'http' | 'https';
+import type { TargetScheme } from '../core/flow.js';
+
+export type { TargetScheme };
 
 export interface AbsoluteTarget {
   form: 'absolute';

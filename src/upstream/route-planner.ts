@@ -5,7 +5,7 @@
  */
 import { envProxyFor, readEnvProxy, type EnvProxySettings } from '../config/env-proxy.js';
 import { ProxyError } from '../core/errors.js';
-import type { RouteChoice } from '../core/flow.js';
+import type { RouteAttempt, RouteChoice } from '../core/flow.js';
 import { parseHostPattern, type HostPattern } from './host-pattern.js';
 import { UpstreamHealth, type HealthOptions, DEFAULT_HEALTH_OPTIONS } from './upstream-health.js';
 import { parseUpstreamProxy, type UpstreamProxy, type UpstreamSpec } from './upstream-proxy.js';
@@ -15,12 +15,7 @@ export type Route =
   | { readonly kind: 'direct'; readonly id: 'direct'; readonly localAddress: string | undefined }
   | { readonly kind: 'upstream'; readonly id: string; readonly upstream: UpstreamProxy };
 
-/** One line of a flow's routing record: what was tried or skipped, and why. */
-export interface RouteAttempt {
-  route: string;
-  outcome: 'served' | 'failed' | 'skipped';
-  reason?: string;
-}
+export type { RouteAttempt } from '../core/flow.js';
 
 export interface RouteRuleSpec {
   /** Host patterns (see host-pattern.ts): names, "*.suffix", IPs, CIDRs, optional ":port". */
