@@ -43,7 +43,8 @@ export function isStreamBody(body: FlowResponse['body']): body is AsyncIterable<
   return typeof body === 'object' && body !== null && !(body instanceof Uint8Array) && Symbol.asyncIterator in body;
 }
 
-function bodyBytes(body: FlowResponse['body']): Buffer {
+/** A proxy-made body as bytes; a stream body has none to give (it is relayed, see writeStreamHead). */
+export function bodyBytes(body: FlowResponse['body']): Buffer {
   if (body === undefined) return Buffer.alloc(0);
   if (typeof body === 'string') return Buffer.from(body);
   if (isStreamBody(body)) throw new ProxyError('proxy_internal_error', 'a stream body can answer a plain request only, not a CONNECT or an upgrade');

@@ -38,10 +38,10 @@ function requestHasBody(req: IncomingMessage): boolean {
  * differs from the body relayed (or a body with no length) would let the origin read body bytes as the next
  * request on a pooled connection. Transfer-Encoding is added when the request is opened (openUpstreamRequest).
  */
-function frameAsParsed(headers: HeaderList, req: IncomingMessage): void {
+function frameAsParsed(headers: HeaderList, req: IncomingMessage, body: BodyState): void {
   headers.delete('transfer-encoding');
   const length = req.headers['content-length'];
-  if (length === undefined || req.headers['transfer-encoding'] !== undefined) headers.delete('content-length');
+  if (length === undefined || body.chunked) headers.delete('content-length');
   else headers.set('Content-Length', length);
 }
 
@@ -288,7 +288,7 @@ export async function forwardRequest(runtime: ProxyRuntime, flow: HttpFlow, req:
     consumed: false,
     expectsContinue: req.headers.expect !== undefined,
   };
-  frameAsParsed(request.headers, req);
+  frameAsParsed(request.headers, req, body);
   let lastError: ProxyError | undefined;
   for (const route of routes.routes) {
     if (route.kind === 'direct' && isIP(request.host) !== 0) {

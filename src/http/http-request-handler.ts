@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import { abortTaps, notifyTaps } from '../core/body-tap.js';
 import type { HttpFlow } from '../core/flow.js';
 import { endFlow } from '../core/flow-end.js';
 import type { ProxyRuntime } from '../core/runtime.js';
 import { createHttpFlow } from './create-http-flow.js';
-import type { Readable } from 'node:stream';
-import { errorResponse, isStreamBody, writeResponse, writeStreamHead } from './error-response.js';
+import { bodyBytes, errorResponse, isStreamBody, writeResponse, writeStreamHead } from './error-response.js';
 import { EMPTY_BODY, relayTapped } from './tapped-relay.js';
 import { forwardRequest } from './forward.js';
 
@@ -87,10 +87,8 @@ async function tellTapsOfBufferedBody(flow: HttpFlow, isHeadRequest: boolean): P
   const taps = flow.responseTaps;
   const body = flow.response!.body;
   if (taps === undefined) return;
-  if (!isHeadRequest && body !== undefined && !isStreamBody(body) && body.length > 0) {
-    const chunk = typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    await notifyTaps(taps, 'data', chunk);
-  }
+  const chunk = isHeadRequest ? undefined : bodyBytes(body);
+  if (chunk !== undefined && chunk.length > 0) await notifyTaps(taps, 'data', chunk);
   await notifyTaps(taps, 'end');
 }
 

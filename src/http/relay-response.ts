@@ -70,24 +70,17 @@ function sendResponse(
   if (runtime.isClosing()) outbound.push('Connection', 'close');
   res.writeHead(response.status, response.reason, outbound);
 
-  const taps = flow.responseTaps;
-  if (taps !== undefined) {
-    if (chunked) {
-      upstreamRes.once('end', () => {
-        if (upstreamRes.rawTrailers.length > 0) res.addTrailers(new HeaderList(upstreamRes.rawTrailers).toJSON());
-      });
-    }
-    return relayTapped(upstreamRes, res, taps, (length) => (flow.bytes.responseBody += length), { mode: 'response' });
-  }
-  upstreamRes.on('data', (chunk: Buffer) => {
-    flow.bytes.responseBody += chunk.length;
-  });
-  // Trailers only come with a chunked body. Registered before pipe() so they are added before pipe() calls res.end().
+  // Trailers only come with a chunked body. Registered before the relay starts, so they are added before it ends res.
   if (chunked) {
     upstreamRes.once('end', () => {
       if (upstreamRes.rawTrailers.length > 0) res.addTrailers(new HeaderList(upstreamRes.rawTrailers).toJSON());
     });
   }
+  const taps = flow.responseTaps;
+  if (taps !== undefined) return relayTapped(upstreamRes, res, taps, (length) => (flow.bytes.responseBody += length), { mode: 'response' });
+  upstreamRes.on('data', (chunk: Buffer) => {
+    flow.bytes.responseBody += chunk.length;
+  });
   return relayBody(upstreamRes, res);
 }
 

@@ -12,11 +12,13 @@ import { ProxyError, toProxyError } from '../core/errors.js';
 import { abortTaps, notifyTaps, type BodyTap } from '../core/body-tap.js';
 import type { OriginReader } from './origin-reader.js';
 
-/** Bytes that arrived before the splice (with the CONNECT head, or the 101) are the stream's first bytes. */
-function tapHead(taps: readonly BodyTap[], head: Buffer, onFailure: (err: unknown) => void): void {
+/**
+ * Tells the taps of bytes that need no holding back (those that came before the splice, with the CONNECT head or
+ * the 101: they are here already) or of the end; a tap's failure, now or later, goes to `onFailure`.
+ */
+function tellTaps(taps: readonly BodyTap[], onFailure: (err: unknown) => void, event: 'data' | 'end', chunk?: Buffer): void {
   try {
-    // A promise from a tap for these first bytes cannot hold anything back yet: they are already here.
-    notifyTaps(taps, 'data', head)?.catch(onFailure);
+    notifyTaps(taps, event, chunk)?.catch(onFailure);
   } catch (err) {
     onFailure(err);
   }
@@ -54,17 +56,10 @@ function tappedPipe(source: Socket, destination: Socket, taps: readonly BodyTap[
   });
   source.once('end', () => {
     destination.end();
-    tapEnd(taps, onFailure);
+    tellTaps(taps, onFailure, 'end');
   });
 }
 
-function tapEnd(taps: readonly BodyTap[], onFailure: (err: unknown) => void): void {
-  try {
-    notifyTaps(taps, 'end')?.catch(onFailure);
-  } catch (err) {
-    onFailure(err);
-  }
-}
 
 export interface SpliceOptions {
   /** Bytes already read from `a` that belong to `b` (e.g. sent together with the CONNECT head). */
@@ -133,11 +128,11 @@ export function splice(a: Socket, b: Socket, options: SpliceOptions): SpliceHand
   const { tapsAtoB, tapsBtoA } = options;
   const tapFailed = (err: unknown): void => destroyBoth(toProxyError(err, 'proxy_internal_error'));
   if (options.headAtoB && options.headAtoB.length > 0) {
-    if (tapsAtoB !== undefined) tapHead(tapsAtoB, options.headAtoB, tapFailed);
+    if (tapsAtoB !== undefined) tellTaps(tapsAtoB, tapFailed, 'data', options.headAtoB);
     b.write(options.headAtoB);
   }
   if (options.headBtoA && options.headBtoA.length > 0) {
-    if (tapsBtoA !== undefined) tapHead(tapsBtoA, options.headBtoA, tapFailed);
+    if (tapsBtoA !== undefined) tellTaps(tapsBtoA, tapFailed, 'data', options.headBtoA);
     a.write(options.headBtoA);
   }
   if (tapsAtoB === undefined) a.pipe(b);
@@ -147,7 +142,7 @@ export function splice(a: Socket, b: Socket, options: SpliceOptions): SpliceHand
     // What pipe() does for the other direction: b's FIN ends a once a's writes are flushed.
     b.once('end', () => {
       a.end();
-      if (tapsBtoA !== undefined) tapEnd(tapsBtoA, tapFailed);
+      if (tapsBtoA !== undefined) tellTaps(tapsBtoA, tapFailed, 'end');
     });
     reader.start(a, tapsBtoA, tapFailed);
   } else if (tapsBtoA !== undefined) {
