@@ -20,6 +20,7 @@ export {
 export type { ClientInfo } from './core/connection.js';
 export type { AcceptConnection, Listener, ListenerContext } from './core/listener.js';
 export type { BodyTap } from './core/body-tap.js';
+export type { DestinationGuard, DialAddress } from './core/destination.js';
 export { HeaderList } from './core/header-list.js';
 export { ProxyError, type ProxyErrorType } from './core/errors.js';
 export { flowLog, describeFlow, type FlowLogRecord } from './addons/flow-log.js';

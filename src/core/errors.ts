@@ -42,7 +42,7 @@ const STATUS_BY_TYPE: Record<ProxyErrorType, number> = {
   dns_error: 502,
   destination_not_found: 500,
   destination_unavailable: 503,
-  destination_ip_prohibited: 502,
+  destination_ip_prohibited: 403,
   destination_ip_unroutable: 502,
   connection_refused: 502,
   connection_terminated: 502,
@@ -81,6 +81,8 @@ export interface ProxyErrorOptions {
   retryAfterMs?: number;
   /** See ProxyError.upstreamFault. */
   upstreamFault?: boolean;
+  /** See ProxyError.refusedByProxy. */
+  refusedByProxy?: boolean;
 }
 
 export class ProxyError extends Error {
@@ -96,6 +98,12 @@ export class ProxyError extends Error {
    * counting it would let one client open every circuit with a few CONNECTs to a name that does not exist.
    */
   readonly upstreamFault: boolean;
+  /**
+   * The proxy itself refused the destination (a loop back to itself, a `dialing` hook, an access rule). No other
+   * route is tried: an upstream proxy would reach the same destination without our check, and the refusal says
+   * nothing about any route's health.
+   */
+  readonly refusedByProxy: boolean;
 
   constructor(type: ProxyErrorType, message: string, options: ProxyErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -104,12 +112,13 @@ export class ProxyError extends Error {
     this.upstreamStatus = options.upstreamStatus;
     this.retryAfterMs = options.retryAfterMs;
     this.upstreamFault = options.upstreamFault ?? false;
+    this.refusedByProxy = options.refusedByProxy ?? false;
   }
 
   /** The same error, marked as the upstream's own fault (see upstreamFault). */
   blamingUpstream(): ProxyError {
     if (this.upstreamFault) return this;
-    const options: ProxyErrorOptions = { status: this.status, cause: this.cause, upstreamFault: true };
+    const options: ProxyErrorOptions = { status: this.status, cause: this.cause, upstreamFault: true, refusedByProxy: this.refusedByProxy };
     if (this.upstreamStatus !== undefined) options.upstreamStatus = this.upstreamStatus;
     if (this.retryAfterMs !== undefined) options.retryAfterMs = this.retryAfterMs;
     return new ProxyError(this.type, this.message, options);

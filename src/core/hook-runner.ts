@@ -1,5 +1,5 @@
 import type { Addon } from './addon.js';
-import { ProxyError } from './errors.js';
+import { ProxyError, type ProxyErrorOptions } from './errors.js';
 import { HOOK_NAMES, type HookName, type Hooks } from './hooks.js';
 
 type Handler<K extends HookName> = { addon: Addon; fn: Hooks[K] };
@@ -47,6 +47,29 @@ export class HookRunner {
     return undefined;
   }
 
+  /**
+   * Runs the synchronous `dialing` hook. A `ProxyError` a handler throws is its refusal and is returned as it is
+   * (marked refusedByProxy); any other throw, or a handler that returns a promise, is a failure of the addon, also
+   * marked so: a policy that broke must not be routed around through an upstream.
+   */
+  checkDestination(...args: Parameters<Hooks['dialing']>): ProxyError | undefined {
+    const handlers = this.#handlers.dialing;
+    for (let i = 0; i < handlers.length; i++) {
+      const handler = handlers[i]!;
+      let result: unknown;
+      try {
+        result = handler.fn.apply(handler.addon, args);
+      } catch (err) {
+        if (err instanceof ProxyError) return err.refusedByProxy ? err : refusal(err);
+        return refusal(hookFailure(handler.addon, 'dialing', err));
+      }
+      if (isThenable(result)) {
+        return refusal(hookFailure(handler.addon, 'dialing', new Error('returned a promise; dialing hooks must decide synchronously')));
+      }
+    }
+    return undefined;
+  }
+
   async #continue<K extends HookName>(
     name: K,
     args: Parameters<Hooks[K]>,
@@ -72,6 +95,11 @@ export class HookRunner {
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+function refusal(err: ProxyError): ProxyError {
+  const options: ProxyErrorOptions = { status: err.status, cause: err.cause, refusedByProxy: true };
+  return new ProxyError(err.type, err.message, options);
 }
 
 function hookFailure(addon: Addon, hook: HookName, err: unknown): ProxyError {

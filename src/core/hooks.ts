@@ -4,6 +4,7 @@
  */
 import type { AddonContext } from './addon.js';
 import type { ClientInfo } from './connection.js';
+import type { DialAddress } from './destination.js';
 import type { Flow, HttpFlow, TunnelFlow } from './flow.js';
 
 export interface Hooks {
@@ -51,6 +52,18 @@ export interface Hooks {
   connect(flow: TunnelFlow): void | Promise<void>;
 
   /**
+   * getaway is about to connect to `address` for this flow: once per address a name resolved to (after DNS, so a
+   * name that resolves somewhere forbidden is caught whatever it is called), for IP literals, and again each time
+   * a pooled keep-alive connection is reused for the flow (its peer is checked for this flow, not the one that
+   * opened it). Covers plain requests, CONNECT tunnels, upgrades and intercepted requests on direct routes; through
+   * an upstream proxy the upstream resolves and dials, and only the upstream's own address is ours to dial.
+   * Synchronous by contract (it runs inside the resolver's callback): throw a `ProxyError` to refuse, and the
+   * flow fails with it (`destination_ip_prohibited` is 403) without trying another route; anything else
+   * thrown, or a returned promise, fails the flow closed with 500.
+   */
+  dialing(flow: Flow, address: DialAddress): void;
+
+  /**
    * The client got its 2xx; bytes start to flow. For a plain tunnel the upstream connection is up by then; for an
    * intercepted one ("mitm") nothing is dialled yet: the decrypted requests that follow are HTTP flows of their own,
    * with `flow.tunnel` pointing back here.
@@ -82,6 +95,7 @@ export const HOOK_NAMES: readonly HookName[] = [
   'responseHeaders',
   'response',
   'connect',
+  'dialing',
   'tunnelOpened',
   'tunnelClosed',
   'error',

@@ -15,12 +15,13 @@ import { ClientAdmission } from '../listeners/client-admission.js';
 import { createExplicitListener } from '../listeners/explicit-listener.js';
 import { TcpListener } from '../listeners/tcp-listener.js';
 import { IdleSweep } from '../tunnel/idle-sweep.js';
-import { DirectDialer, type DestinationGuard } from '../upstream/dialer.js';
+import { DirectDialer } from '../upstream/dialer.js';
 import { RouteAgents } from '../upstream/route-agents.js';
 import { RoutePlanner } from '../upstream/route-planner.js';
 import { describeSelfAddresses, isSelfTarget, type SelfAddresses } from '../upstream/self-target.js';
 import type { AddonContext } from './addon.js';
 import type { ClientInfo } from './connection.js';
+import type { DestinationGuard } from './destination.js';
 import { ProxyError, type ProxyErrorType } from './errors.js';
 import { activeEntry, type Flow } from './flow.js';
 import type { AcceptConnection, Listener } from './listener.js';
@@ -122,7 +123,7 @@ class ProxyServer implements Proxy {
     this.#httpsAgent = new HttpsAgent({ ...agentOptions, ...this.#originTls });
     this.#guard = (ip, port) => {
       if (this.#self !== undefined && isSelfTarget(ip, port, this.#self)) {
-        return new ProxyError('proxy_loop_detected', `${ip}:${port} is this proxy's own listening address`);
+        return new ProxyError('proxy_loop_detected', `${ip}:${port} is this proxy's own listening address`, { refusedByProxy: true });
       }
       return undefined;
     };
@@ -202,7 +203,15 @@ class ProxyServer implements Proxy {
       pseudonym: this.#pseudonym,
       logger: this.#logger,
       hooks: this.#hooks,
-      guard: this.#guard,
+      guardFor: (flow) => {
+        if (!this.#hooks.has('dialing')) return this.#guard;
+        const hooks = this.#hooks;
+        const self = this.#guard;
+        return (ip, port) => {
+          const host = flow.kind === 'http' ? flow.request.host : flow.target.host;
+          return self(ip, port) ?? hooks.checkDestination(flow, { host, ip, port });
+        };
+      },
       dialer: this.#dialer,
       routes: this.#routes,
       routeAgents: this.#routeAgents,

@@ -10,7 +10,8 @@ import type { CertificateAuthority } from '../mitm/certificate-authority.js';
 import type { LeafCertificates } from '../mitm/leaf-certificates.js';
 import type { MitmPolicy } from '../mitm/mitm-policy.js';
 import type { HookRunner } from './hook-runner.js';
-import type { DestinationGuard, Dialer } from '../upstream/dialer.js';
+import type { DestinationGuard } from './destination.js';
+import type { Dialer } from '../upstream/dialer.js';
 import type { SpliceHandle } from '../tunnel/splice.js';
 import type { RouteAgents } from '../upstream/route-agents.js';
 import type { RoutePlanner } from '../upstream/route-planner.js';
@@ -57,7 +58,11 @@ export interface ProxyRuntime {
   readonly routes: RoutePlanner;
   /** Pooled agents for plain requests through upstream proxies. */
   readonly routeAgents: RouteAgents;
-  readonly guard: DestinationGuard;
+  /**
+   * The checks for the addresses a flow's direct routes dial: loop protection, then the `dialing` hooks with this
+   * flow. Without dialing hooks, one shared guard (its DNS lookups are cached per port).
+   */
+  guardFor(flow: Flow): DestinationGuard;
   readonly httpAgent: HttpAgent;
   readonly httpsAgent: HttpsAgent;
   /** Aborted when close() gives up waiting: dials in progress stop. */

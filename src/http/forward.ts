@@ -11,6 +11,7 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage, type 
 import { request as httpsRequest, type RequestOptions as HttpsRequestOptions } from 'node:https';
 import { isIP, type Socket } from 'node:net';
 import { ProxyError, toProxyError } from '../core/errors.js';
+import type { DestinationGuard } from '../core/destination.js';
 import type { HttpFlow } from '../core/flow.js';
 import type { HeaderList } from '../core/header-list.js';
 import type { ProxyRuntime } from '../core/runtime.js';
@@ -64,7 +65,7 @@ interface BodyState {
  * Opens the request along `route` with the flow's outbound head. Does not send anything yet. Options are one
  * literal with optional fields assigned after (no spreads): this runs per request.
  */
-function openUpstreamRequest(runtime: ProxyRuntime, flow: HttpFlow, route: Route, body: BodyState): ClientRequest {
+function openUpstreamRequest(runtime: ProxyRuntime, flow: HttpFlow, route: Route, body: BodyState, guard: DestinationGuard): ClientRequest {
   const { request } = flow;
   const raw = request.headers.toRaw();
   if (body.chunked) raw.push('Transfer-Encoding', 'chunked');
@@ -84,7 +85,7 @@ function openUpstreamRequest(runtime: ProxyRuntime, flow: HttpFlow, route: Route
     options.agent = https ? runtime.httpsAgent : runtime.httpAgent;
     if (isIP(request.host) === 0) {
       // Whether an address is this proxy depends on the port too; IP literals were checked before dialling.
-      options.lookup = guardedLookupFor(runtime.guard, request.port);
+      options.lookup = guardedLookupFor(guard, request.port);
       if (https) (options as HttpsRequestOptions).servername = request.host;
     }
     if (route.localAddress !== undefined) options.localAddress = route.localAddress;
@@ -144,8 +145,16 @@ function sendTapped(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage,
  * Calls `send` once the request's connection is ready (TLS included), so a route that cannot be reached has
  * consumed nothing of the body and the next route can still be tried. Rejects the request on connect timeout.
  */
-function whenConnected(runtime: ProxyRuntime, flow: HttpFlow, upstreamReq: ClientRequest, send: () => void): void {
+function whenConnected(runtime: ProxyRuntime, flow: HttpFlow, upstreamReq: ClientRequest, reuseGuard: DestinationGuard | undefined, send: () => void): void {
   upstreamReq.once('socket', (socket: Socket) => {
+    // The DNS-time checks ran for the flow that opened a pooled connection; this flow's own run on its peer.
+    if (reuseGuard !== undefined && upstreamReq.reusedSocket) {
+      const refused = reuseGuard(socket.remoteAddress ?? '', flow.request.port);
+      if (refused !== undefined) {
+        upstreamReq.destroy(refused);
+        return;
+      }
+    }
     let timer: NodeJS.Timeout | undefined;
     const ready = (): void => {
       clearTimeout(timer);
@@ -167,7 +176,16 @@ function whenConnected(runtime: ProxyRuntime, flow: HttpFlow, upstreamReq: Clien
   });
 }
 
-function attempt(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, res: ServerResponse, route: Route, body: BodyState, mayRetry: boolean): Promise<AttemptResult> {
+function attempt(
+  runtime: ProxyRuntime,
+  flow: HttpFlow,
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: Route,
+  body: BodyState,
+  guard: DestinationGuard,
+  mayRetry: boolean,
+): Promise<AttemptResult> {
   const { request } = flow;
   return new Promise<AttemptResult>((resolve, reject) => {
     let settled = false;
@@ -178,7 +196,7 @@ function attempt(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, re
       if (outcome instanceof ProxyError) reject(outcome);
       else resolve(outcome);
     };
-    const upstreamReq = openUpstreamRequest(runtime, flow, route, body);
+    const upstreamReq = openUpstreamRequest(runtime, flow, route, body, guard);
     function clientGone(): void {
       if (res.writableFinished) return;
       upstreamReq.destroy();
@@ -194,7 +212,8 @@ function attempt(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, re
     let responded = false;
     // Destroying the request surfaces downstream as a generic reset; remember why we did it.
     let timedOut: ProxyError | undefined;
-    whenConnected(runtime, flow, upstreamReq, () => {
+    const reuseGuard = route.kind === 'direct' && runtime.hooks.has('dialing') ? guard : undefined;
+    whenConnected(runtime, flow, upstreamReq, reuseGuard, () => {
       requestSent = true;
       const taps = flow.requestTaps;
       if (taps !== undefined) {
@@ -233,9 +252,9 @@ function attempt(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, re
       // irreplaceable may go again on a fresh connection (what browsers and undici do). Not a route failure.
       // An origin that stayed silent past the response timeout closed nothing: it gets no second request, and the
       // client no second wait.
-      const stalePooledConnection = upstreamReq.reusedSocket && timedOut === undefined;
+      const stalePooledConnection = upstreamReq.reusedSocket && timedOut === undefined && !error.refusedByProxy;
       if (stalePooledConnection && mayRetry && !body.hasBody && IDEMPOTENT.has(request.method) && !res.destroyed) {
-        attempt(runtime, flow, req, res, route, body, false).then(settle, settle);
+        attempt(runtime, flow, req, res, route, body, guard, false).then(settle, settle);
         return;
       }
       settle({ kind: 'failed', error, requestSent });
@@ -291,15 +310,16 @@ export async function forwardRequest(runtime: ProxyRuntime, flow: HttpFlow, req:
   frameAsParsed(request.headers, req, body);
   let lastError: ProxyError | undefined;
   for (const route of routes.routes) {
+    const guard = runtime.guardFor(flow);
     if (route.kind === 'direct' && isIP(request.host) !== 0) {
-      const refused = runtime.guard(request.host, request.port);
+      const refused = guard(request.host, request.port);
       if (refused) throw refused;
     }
     flow.upstream = route.id;
     routes.begin(route);
     let result: AttemptResult;
     try {
-      result = await attempt(runtime, flow, req, res, route, body, true);
+      result = await attempt(runtime, flow, req, res, route, body, guard, true);
     } catch (err) {
       // The origin answered through this route; what broke afterwards is no reason to distrust the route.
       routes.served(route);
@@ -313,7 +333,7 @@ export async function forwardRequest(runtime: ProxyRuntime, flow: HttpFlow, req:
     }
     routes.failed(route, result.error);
     lastError = result.error;
-    const safeToRetry = !body.consumed && (!result.requestSent || IDEMPOTENT.has(request.method));
+    const safeToRetry = !result.error.refusedByProxy && !body.consumed && (!result.requestSent || IDEMPOTENT.has(request.method));
     if (!safeToRetry || res.destroyed) break;
   }
   throw lastError ?? new ProxyError('proxy_internal_error', 'no route was tried');

@@ -39,6 +39,7 @@ export async function dialAlongPlan(
         dialer: runtime.dialer,
         signal: runtime.shutdownSignal,
         reader,
+        guard: route.kind === 'direct' ? runtime.guardFor(flow) : undefined,
         via: route.kind === 'direct' ? undefined : forwardedVia(flow, runtime.pseudonym),
       });
       routes.served(route);
@@ -51,8 +52,8 @@ export async function dialAlongPlan(
       routes.failed(route, error);
       routes.release(route);
       lastError = error;
-      // A loop back to this proxy is a property of the target, not of the route: no other route helps.
-      if (error.type === 'proxy_loop_detected') break;
+      // A loop back to this proxy, or a destination the proxy refuses, is a property of the target, not of the route.
+      if (error.refusedByProxy) break;
     }
   }
   throw lastError ?? routes.noRoute();

@@ -15,6 +15,7 @@ import { ProxyError, toProxyError } from '../core/errors.js';
 import { formatAuthority } from '../http/request-target.js';
 import type { OriginTlsOptions } from '../core/runtime.js';
 import type { OriginReader } from '../tunnel/origin-reader.js';
+import type { DestinationGuard } from '../core/destination.js';
 import type { DialTarget, Dialer } from './dialer.js';
 import type { Route } from './route-planner.js';
 import { parseRetryAfter } from './upstream-health.js';
@@ -29,6 +30,8 @@ export interface ConnectThroughOptions {
   signal?: AbortSignal;
   /** For a CONNECT tunnel's direct route: the dialer reads the origin through it. Routes through upstreams ignore it. */
   reader?: OriginReader;
+  /** Checks the addresses a direct route dials (the flow's `dialing` hooks). An upstream's own address is not the flow's destination. */
+  guard?: DestinationGuard;
   /**
    * Via for a CONNECT to an HTTP(S) upstream: the client's entries plus this proxy's, so a chain that leads back
    * here is recognised (RFC 9110 §7.6.3: a proxy sends Via in each message it forwards).
@@ -40,7 +43,7 @@ export function connectThrough(route: Route, target: DialTarget, options: Connec
   // Direct is every tunnel's path without upstreams: no async frame and no copy of the target for it.
   if (route.kind === 'direct') {
     const direct = route.localAddress === undefined ? target : { host: target.host, port: target.port, localAddress: route.localAddress };
-    return options.dialer.dial(direct, options.signal, options.reader);
+    return options.dialer.dial(direct, options.signal, options.reader, options.guard);
   }
   return connectThroughUpstream(route.upstream, target, options);
 }

@@ -1,5 +1,6 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { connect, isIP, type LookupFunction, type Socket, type TcpNetConnectOpts } from 'node:net';
+import type { DestinationGuard } from '../core/destination.js';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import { LiveList, type LiveEntry } from '../core/live-list.js';
 import type { OriginReader } from '../tunnel/origin-reader.js';
@@ -15,13 +16,11 @@ export interface DialTarget {
 export interface Dialer {
   /**
    * Resolves with a connected socket; rejects with a ProxyError. `signal` aborts the attempt (shutdown). With
-   * `reader`, the socket is created with its `onread` and handed to `reader.adopt()` (CONNECT tunnels).
+   * `reader`, the socket is created with its `onread` and handed to `reader.adopt()` (CONNECT tunnels). `guard`
+   * checks every address dialled (after DNS) instead of the dialer's own: a flow's checks (runtime.guardFor).
    */
-  dial(target: DialTarget, signal?: AbortSignal, reader?: OriginReader): Promise<Socket>;
+  dial(target: DialTarget, signal?: AbortSignal, reader?: OriginReader, guard?: DestinationGuard): Promise<Socket>;
 }
-
-/** Returns an error when a destination must not be reached (loop protection, later access rules). */
-export type DestinationGuard = (ip: string, port: number) => ProxyError | undefined;
 
 /**
  * A dns.lookup that applies the guard to every resolved address. Node skips `lookup` for IP literals, so callers
@@ -66,6 +65,7 @@ export function guardedLookupFor(guard: DestinationGuard, port: number): LookupF
 
 export interface DirectDialerOptions {
   connectTimeoutMs: number;
+  /** For dials that bring no guard of their own (the first hop to an upstream proxy). */
   guard: DestinationGuard;
 }
 
@@ -81,8 +81,8 @@ export class DirectDialer implements Dialer {
     this.#options = options;
   }
 
-  dial(target: DialTarget, signal?: AbortSignal, reader?: OriginReader): Promise<Socket> {
-    const { connectTimeoutMs, guard } = this.#options;
+  dial(target: DialTarget, signal?: AbortSignal, reader?: OriginReader, guard = this.#options.guard): Promise<Socket> {
+    const { connectTimeoutMs } = this.#options;
     const literal = isIP(target.host) !== 0;
     if (literal) {
       const refused = guard(target.host, target.port);
