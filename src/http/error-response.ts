@@ -7,7 +7,7 @@ import { STATUS_CODES, validateHeaderName, validateHeaderValue, type ServerRespo
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ProxyError } from '../core/errors.js';
-import type { FlowResponse } from '../core/flow.js';
+import type { Flow, FlowResponse } from '../core/flow.js';
 import { HeaderList } from '../core/header-list.js';
 
 export const PROXY_NAME = 'getaway';
@@ -90,6 +90,20 @@ export function writeRawResponse(socket: Duplex, response: FlowResponse): void {
   headers.append('Content-Length', String(body.length));
   headers.append('Connection', 'close');
   socket.end(Buffer.concat([serializeHead(response.status, response.reason, headers), body]));
+}
+
+/**
+ * Tells a client on a raw socket (CONNECT, upgrade) that its flow failed: the error response while no head has
+ * gone out and the flow was not killed; otherwise only closing the connection can say it.
+ */
+export function answerFailureOnSocket(socket: Socket, flow: Flow, error: ProxyError, headWritten: boolean): void {
+  if (flow.killed || headWritten) {
+    socket.destroy();
+    return;
+  }
+  flow.response = errorResponse(error, true);
+  writeRawResponse(socket, flow.response);
+  closeSoon(socket);
 }
 
 /** What node:http accepts in a reason phrase or field value: no CR, LF, NUL or other control character but HTAB. */

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { ProxyError, toProxyError } from '../core/errors.js';
-import { abortTaps, notifyTaps } from '../core/body-tap.js';
+import { ProxyError } from '../core/errors.js';
+import { notifyTaps } from '../core/body-tap.js';
 import type { HttpFlow } from '../core/flow.js';
-import { endFlow } from '../core/flow-end.js';
+import { endFlow, markFailed } from '../core/flow-end.js';
 import type { ProxyRuntime } from '../core/runtime.js';
 import { createHttpFlow } from './create-http-flow.js';
 import { bodyBytes, errorResponse, isStreamBody, writeResponse, writeStreamHead } from './error-response.js';
@@ -46,7 +46,7 @@ async function runHttpFlow(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingM
       await forwardRequest(runtime, flow, req, res);
     }
   } catch (err) {
-    failHttpFlow(runtime, flow, req, res, toProxyError(err, 'proxy_internal_error'));
+    failHttpFlow(runtime, flow, req, res, err);
     await endFlow(runtime, flow, 'error');
     return;
   }
@@ -57,11 +57,8 @@ async function runHttpFlow(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingM
  * Before the head is written the client gets an error response; after it, only a destroyed connection can
  * say "this response is broken" (RFC 9112 §8: an incomplete message must not look complete).
  */
-function failHttpFlow(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, res: ServerResponse, error: ProxyError): void {
-  flow.error = error;
-  abortTaps(flow.requestTaps, error);
-  abortTaps(flow.responseTaps, error);
-  if (error.type === 'proxy_internal_error') runtime.logger.error({ err: error, flowId: flow.id }, error.message);
+function failHttpFlow(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  const error = markFailed(runtime, flow, err);
   if (flow.killed || res.headersSent || res.destroyed) {
     res.destroy();
     return;

@@ -3,13 +3,11 @@
  * `responseHeaders` hook run, then the body piped with back-pressure and trailers relayed.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
-import { ReceivedResponse, type HttpFlow, type UpstreamConnectionInfo } from '../core/flow.js';
+import type { HttpFlow } from '../core/flow.js';
 import { HeaderList } from '../core/header-list.js';
 import type { ProxyRuntime } from '../core/runtime.js';
-import { appendVia, stripHopByHopHeaders } from './hop-by-hop.js';
-import { checkResponseFraming } from './response-framing.js';
+import { ProxyError } from '../core/errors.js';
+import { runResponseHeaders, takeOriginHead, type OriginHeadFacts } from './origin-head.js';
 import { relayTapped } from './tapped-relay.js';
 
 export function relayResponse(
@@ -19,38 +17,17 @@ export function relayResponse(
   res: ServerResponse,
   upstreamRes: IncomingMessage,
 ): Promise<void> {
-  flow.timestamps.responseHeaders = Date.now();
-  flow.receivedResponse = new ReceivedResponse(upstreamRes.statusCode ?? 0, upstreamRes.statusMessage ?? '', upstreamRes.httpVersion, upstreamRes.rawHeaders);
-  flow.upstreamConnection = describeConnection(upstreamRes.socket);
-  const headers = new HeaderList(upstreamRes.rawHeaders);
-  const ambiguous = checkResponseFraming(headers);
-  if (ambiguous !== undefined) return Promise.reject(ambiguous);
-  const declaredTrailers = headers.get('trailer');
-  const chunked = headers.has('transfer-encoding');
-  stripHopByHopHeaders(headers);
-  appendVia(headers, upstreamRes.httpVersion, runtime.pseudonym);
-  const status = upstreamRes.statusCode ?? 502;
-  flow.response = { status, reason: upstreamRes.statusMessage, headers };
-
+  const facts = takeOriginHead(runtime, flow, upstreamRes);
+  if (facts instanceof ProxyError) return Promise.reject(facts);
   let pending: Promise<void> | undefined;
   try {
-    pending = runtime.hooks.run('responseHeaders', flow);
+    pending = runResponseHeaders(runtime, flow);
   } catch (err) {
     return Promise.reject(err);
   }
   // Without an asynchronous hook the body starts flowing in this same tick.
-  if (pending === undefined) return sendResponse(runtime, flow, req, res, upstreamRes, declaredTrailers, chunked);
-  return pending.then(() => sendResponse(runtime, flow, req, res, upstreamRes, declaredTrailers, chunked));
-}
-
-/**
- * The connection's facts as the archive needs them: the address actually connected to, and TLS details. The
- * socket is Node's (a TLSSocket for https://), read once per response head.
- */
-function describeConnection(socket: Socket): UpstreamConnectionInfo {
-  const info: UpstreamConnectionInfo = { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
-  if (socket instanceof TLSSocket) info.tls = { protocol: socket.getProtocol(), cipher: socket.getCipher()?.name, alpnProtocol: socket.alpnProtocol };
-  return info;
+  if (pending === undefined) return sendResponse(runtime, flow, req, res, upstreamRes, facts);
+  return pending.then(() => sendResponse(runtime, flow, req, res, upstreamRes, facts));
 }
 
 function sendResponse(
@@ -59,19 +36,17 @@ function sendResponse(
   req: IncomingMessage,
   res: ServerResponse,
   upstreamRes: IncomingMessage,
-  declaredTrailers: string | undefined,
-  chunked: boolean,
+  facts: OriginHeadFacts,
 ): Promise<void> {
-  if (flow.killed) return Promise.reject(flow.error);
   const response = flow.response!;
   const outbound = response.headers.toRaw();
   // Trailer is hop-by-hop, but the trailers themselves are relayed, so announce them again (as Go's ReverseProxy does).
-  if (declaredTrailers !== undefined && req.httpVersion === '1.1') outbound.push('Trailer', declaredTrailers);
+  if (facts.trailer !== undefined && req.httpVersion === '1.1') outbound.push('Trailer', facts.trailer);
   if (runtime.isClosing()) outbound.push('Connection', 'close');
   res.writeHead(response.status, response.reason, outbound);
 
   // Trailers only come with a chunked body. Registered before the relay starts, so they are added before it ends res.
-  if (chunked) {
+  if (facts.chunked) {
     upstreamRes.once('end', () => {
       if (upstreamRes.rawTrailers.length > 0) res.addTrailers(new HeaderList(upstreamRes.rawTrailers).toJSON());
     });

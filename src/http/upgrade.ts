@@ -10,19 +10,17 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import { pipeline } from 'node:stream';
-import { abortTaps } from '../core/body-tap.js';
 import { ProxyError, toProxyError } from '../core/errors.js';
-import { ReceivedResponse, type HttpFlow } from '../core/flow.js';
-import { endFlow } from '../core/flow-end.js';
-import { HeaderList } from '../core/header-list.js';
+import type { HttpFlow } from '../core/flow.js';
+import { endFlow, markFailed } from '../core/flow-end.js';
 import type { ProxyRuntime } from '../core/runtime.js';
 import { dialAlongPlan } from '../tunnel/dial-along-plan.js';
 import { splice } from '../tunnel/splice.js';
 import { connect as tlsConnect } from 'node:tls';
 import { createHttpFlow } from './create-http-flow.js';
-import { closeSoon, errorResponse, serializeHead, writeRawResponse } from './error-response.js';
-import { appendVia, requestedUpgrades, stripHopByHopHeaders } from './hop-by-hop.js';
-import { checkResponseFraming } from './response-framing.js';
+import { answerFailureOnSocket, closeSoon, errorResponse, serializeHead, writeRawResponse } from './error-response.js';
+import { requestedUpgrades } from './hop-by-hop.js';
+import { runResponseHeaders, takeOriginHead } from './origin-head.js';
 
 export function createUpgradeHandler(runtime: ProxyRuntime) {
   return function handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
@@ -71,17 +69,7 @@ async function runUpgradeFlow(runtime: ProxyRuntime, flow: HttpFlow, socket: Soc
     }
     await exchange(runtime, flow, socket, head, protocols);
   } catch (err) {
-    const error = toProxyError(err, 'proxy_internal_error');
-    flow.error = error;
-    abortTaps(flow.requestTaps, error);
-    abortTaps(flow.responseTaps, error);
-    if (error.type === 'proxy_internal_error') runtime.logger.error({ err: error, flowId: flow.id }, error.message);
-    if (flow.killed || headWritten.has(flow)) socket.destroy();
-    else {
-      flow.response = errorResponse(error, true);
-      writeRawResponse(socket, flow.response);
-      closeSoon(socket);
-    }
+    answerFailureOnSocket(socket, flow, markFailed(runtime, flow, err), headWritten.has(flow));
     await endFlow(runtime, flow, 'error');
     return;
   }
@@ -109,9 +97,7 @@ async function openOriginConnection(runtime: ProxyRuntime, flow: HttpFlow): Prom
  * synchronously (inside the http client's event listener) rejects here and fails the flow closed.
  */
 async function answerHead(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, fixedStatus?: 101): Promise<void> {
-  const pending = runtime.hooks.run('responseHeaders', flow);
-  if (pending !== undefined) await pending;
-  if (flow.killed) throw flow.error;
+  await runResponseHeaders(runtime, flow);
   const response = flow.response!;
   // A switch that happened stays a 101: what follows on the connection is the new protocol either way.
   socket.write(serializeHead(fixedStatus ?? response.status, response.reason, response.headers));
@@ -146,23 +132,25 @@ async function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, h
     upstreamReq.on('upgrade', (upstreamRes: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {
       upstream.on('error', (err) => runtime.logger.debug({ err, flowId: flow.id }, 'origin socket error during upgrade'));
       upstream.setTimeout(0);
-      flow.timestamps.responseHeaders = Date.now();
-      const headers = new HeaderList(upstreamRes.rawHeaders);
-      const chosen = headers.getTokens('upgrade').map((p) => p.split('/')[0]!);
+      const facts = takeOriginHead(runtime, flow, upstreamRes);
+      if (facts instanceof ProxyError) {
+        upstream.destroy();
+        reject(facts);
+        return;
+      }
+      const upgradeValue = facts.upgrade ?? '';
+      const chosen = flow.receivedResponse!.headers.getTokens('upgrade').map((p) => p.split('/')[0]!);
       if (chosen.length !== 1 || !protocols.includes(chosen[0]!)) {
         // Splicing onto a protocol the client did not ask for would hand it bytes it cannot parse (Go's
         // ReverseProxy refuses the same way).
         upstream.destroy();
-        reject(new ProxyError('http_upgrade_failed', `origin switched to "${headers.get('upgrade') ?? ''}", not one of: ${protocols.join(', ')}`));
+        reject(new ProxyError('http_upgrade_failed', `origin switched to "${upgradeValue}", not one of: ${protocols.join(', ')}`));
         return;
       }
-      flow.receivedResponse = new ReceivedResponse(101, upstreamRes.statusMessage ?? '', upstreamRes.httpVersion, upstreamRes.rawHeaders);
-      const upgradeValue = headers.get('upgrade')!;
-      stripHopByHopHeaders(headers);
+      // Upgrade and Connection are hop-by-hop, yet the client must see them to switch too.
+      const { headers } = flow.response!;
       headers.append('Connection', 'Upgrade');
       headers.append('Upgrade', upgradeValue);
-      appendVia(headers, upstreamRes.httpVersion, runtime.pseudonym);
-      flow.response = { status: 101, reason: upstreamRes.statusMessage, headers };
       answerHead(runtime, flow, socket, 101)
         .then(async () => {
           const handle = splice(socket, upstream, { headAtoB: head, headBtoA: upstreamHead, tapsAtoB: flow.requestTaps, tapsBtoA: flow.responseTaps });
@@ -183,21 +171,16 @@ async function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, h
       // The origin declined to switch (401, 426, …): relay its answer, then close, since the client's
       // connection is in an undefined state for HTTP after an upgrade attempt.
       upstreamReq.setTimeout(0);
-      flow.timestamps.responseHeaders = Date.now();
-      const headers = new HeaderList(upstreamRes.rawHeaders);
-      const ambiguous = checkResponseFraming(headers);
-      if (ambiguous !== undefined) {
+      const facts = takeOriginHead(runtime, flow, upstreamRes);
+      if (facts instanceof ProxyError) {
         upstreamReq.destroy();
-        reject(ambiguous);
+        reject(facts);
         return;
       }
-      stripHopByHopHeaders(headers);
+      // Relayed close-delimited, whatever the origin's framing was.
+      const { headers } = flow.response!;
       headers.delete('content-length');
-      appendVia(headers, upstreamRes.httpVersion, runtime.pseudonym);
       headers.append('Connection', 'close');
-      const status = upstreamRes.statusCode ?? 502;
-      flow.receivedResponse = new ReceivedResponse(status, upstreamRes.statusMessage ?? '', upstreamRes.httpVersion, upstreamRes.rawHeaders);
-      flow.response = { status, reason: upstreamRes.statusMessage, headers };
       // The refusal is a response like any other: responseHeaders sees it (and may change it) before it is sent.
       answerHead(runtime, flow, socket).then(
         () => {

@@ -12,7 +12,7 @@ import { isIP } from 'node:net';
 import { connect as tlsConnect, TLSSocket } from 'node:tls';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import type { TunnelFlow } from '../core/flow.js';
-import { endFlow } from '../core/flow-end.js';
+import { endFlow, markFailed } from '../core/flow-end.js';
 import type { MitmRuntime, ProxyRuntime } from '../core/runtime.js';
 import { dialAlongPlan } from '../tunnel/dial-along-plan.js';
 import { OriginReader } from '../tunnel/origin-reader.js';
@@ -106,7 +106,7 @@ export async function runInterceptedTunnel(runtime: ProxyRuntime, mitm: MitmRunt
       ({ socket: upstream } = await dialAlongPlan(runtime, flow, { scheme: 'https', ...flow.target }, reader));
     } catch (err) {
       // The 200 is already out; all that is left to say is closing the connection.
-      flow.error = toProxyError(err, 'connection_refused');
+      markFailed(runtime, flow, toProxyError(err, 'connection_refused'));
       socket.destroy();
       await endFlow(runtime, flow, 'complete');
       return;

@@ -3,13 +3,12 @@
  * a plain tunnel for non-TLS traffic): fail before opening, open (200 + tunnelOpened), splice until closed.
  */
 import type { Socket } from 'node:net';
-import { abortTaps } from '../core/body-tap.js';
-import { ProxyError, toProxyError } from '../core/errors.js';
+import { ProxyError } from '../core/errors.js';
 import type { TunnelFlow } from '../core/flow.js';
-import { endFlow } from '../core/flow-end.js';
+import { endFlow, markFailed } from '../core/flow-end.js';
 import { HeaderList } from '../core/header-list.js';
 import type { ProxyRuntime } from '../core/runtime.js';
-import { closeSoon, errorResponse, writeRawResponse } from '../http/error-response.js';
+import { answerFailureOnSocket } from '../http/error-response.js';
 import type { OriginReader } from './origin-reader.js';
 import { splice } from './splice.js';
 
@@ -17,17 +16,7 @@ const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', '
 
 /** The tunnel never opened: answer with the error (unless killed) and end the flow in `error`. */
 export async function failTunnel(runtime: ProxyRuntime, flow: TunnelFlow, socket: Socket, err: unknown): Promise<void> {
-  const error = toProxyError(err, 'proxy_internal_error');
-  flow.error = error;
-  abortTaps(flow.clientToServerTaps, error);
-  abortTaps(flow.serverToClientTaps, error);
-  if (error.type === 'proxy_internal_error') runtime.logger.error({ err: error, flowId: flow.id }, error.message);
-  if (flow.killed) socket.destroy();
-  else {
-    flow.response = errorResponse(error, true);
-    writeRawResponse(socket, flow.response);
-    closeSoon(socket);
-  }
+  answerFailureOnSocket(socket, flow, markFailed(runtime, flow, err), false);
   await endFlow(runtime, flow, 'error');
 }
 
@@ -76,8 +65,6 @@ export async function spliceTunnel(
 /** The client went away while we dialled: nothing to answer, the flow ends in `error`. */
 export async function abandonTunnel(runtime: ProxyRuntime, flow: TunnelFlow, upstream: Socket): Promise<void> {
   upstream.destroy();
-  flow.error = new ProxyError('client_aborted', 'client left before the tunnel opened');
-  abortTaps(flow.clientToServerTaps, flow.error);
-  abortTaps(flow.serverToClientTaps, flow.error);
+  markFailed(runtime, flow, new ProxyError('client_aborted', 'client left before the tunnel opened'));
   await endFlow(runtime, flow, 'error');
 }

@@ -115,3 +115,29 @@ test('an origin that switches to a protocol the client did not ask for → 502 h
   assert.match(text, /Proxy-Status: getaway; error=http_upgrade_failed/);
   await waitFor(() => started.proxy.connections === 0, 3000, 'sockets released');
 });
+
+test('a responseHeaders hook that throws synchronously on a 101 fails the flow closed: 500, error hook, origin closed, proxy serving', async (t) => {
+  const port = await startWebSocketEcho(t);
+  const errors: string[] = [];
+  const started = await startProxy(t, {
+    addons: [{
+      name: 'breaks-on-101',
+      responseHeaders(flow) {
+        if (flow.response!.status === 101) throw new Error('no websockets today');
+      },
+      error: (flow) => void errors.push(flow.error!.type),
+    }],
+  });
+  const conn = await rawConnect(started.port);
+  conn.socket.write(upgradeRequest(port));
+  const text = (await conn.untilEnd()).toString('latin1');
+  assert.match(text, /^HTTP\/1\.1 500 /);
+  assert.match(text, /error=proxy_internal_error/);
+  await waitFor(() => errors.length === 1, 3000, 'the error hook');
+  assert.deepEqual(errors, ['proxy_internal_error']);
+  await waitFor(() => started.proxy.connections === 0, 3000, 'the origin connection released');
+  const again = await rawConnect(started.port);
+  again.socket.write('GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n');
+  assert.match(await again.waitFor('\r\n\r\n'), /^HTTP\/1\.1 502 /);
+  again.socket.destroy();
+});
