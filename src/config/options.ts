@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { Addon } from '../core/addon.js';
 import type { Listener } from '../core/listener.js';
+import type { CoreOptions } from '../core/options.js';
 import { readEnvProxy } from './env-proxy.js';
 import { parseHostPattern } from '../upstream/host-pattern.js';
 import type { RouteRuleSpec } from '../upstream/route-planner.js';
@@ -110,25 +111,10 @@ export interface MitmOptions {
   upstreamCert?: boolean;
 }
 
-export interface ResolvedProxyOptions {
-  host: string;
-  port: number;
+export interface ResolvedProxyOptions extends CoreOptions {
   addons: Addon[];
   listeners: Listener[];
   logger: Logger | undefined;
-  connectTimeoutMs: number;
-  requestHeadersTimeoutMs: number;
-  idleTimeoutMs: number;
-  responseTimeoutMs: number;
-  requestBodyIdleTimeoutMs: number;
-  tunnelIdleTimeoutMs: number;
-  shutdownGraceMs: number;
-  maxRequestTargetBytes: number;
-  maxHeaderBytes: number;
-  maxHeaderCount: number;
-  maxConnections: number;
-  maxConnectionsPerClient: number;
-  maxTunnels: number;
   upstreamAttempts: number;
   stickyTtlMs: number;
   upstreams: Array<string | UpstreamSpec>;

@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
 import type { Hooks } from './hooks.js';
-import type { ResolvedProxyOptions } from '../config/options.js';
+import type { CoreOptions } from './options.js';
 
 /** What an addon gets from the proxy it runs in: no globals, so two proxies can share one process. */
 export interface AddonContext {
   readonly logger: Logger;
-  readonly options: Readonly<ResolvedProxyOptions>;
+  /** The resolved listening address, timeouts and limits (upstream and interception settings are their modules'). */
+  readonly options: Readonly<CoreOptions>;
 }
 
 /**

@@ -1,14 +1,14 @@
 import { abortTaps } from './body-tap.js';
 import { toProxyError, type ProxyError } from './errors.js';
 import type { Flow } from './flow.js';
-import type { ProxyRuntime } from './runtime.js';
+import type { CoreRuntime } from './runtime.js';
 
 /**
  * The one way a flow fails, for plain requests, upgrades and tunnels alike: the error goes on the flow, every tap
  * hears `abort` with it, and an internal error (a bug or a broken addon) is logged. What the client is told is the
  * caller's, since that depends on the connection (a ServerResponse or a raw socket, head written or not).
  */
-export function markFailed(runtime: Pick<ProxyRuntime, 'logger'>, flow: Flow, err: unknown): ProxyError {
+export function markFailed(runtime: Pick<CoreRuntime, 'logger'>, flow: Flow, err: unknown): ProxyError {
   const error = toProxyError(err, 'proxy_internal_error');
   flow.error = error;
   if (flow.kind === 'http') {
@@ -27,7 +27,7 @@ export function markFailed(runtime: Pick<ProxyRuntime, 'logger'>, flow: Flow, er
  * `response` or `tunnelClosed`) and unregisters it. The client has its answer by now, so a failing hook can
  * only be logged: there is no status left to change.
  */
-export async function endFlow(runtime: ProxyRuntime, flow: Flow, outcome: 'complete' | 'error'): Promise<void> {
+export async function endFlow(runtime: Pick<CoreRuntime, 'hooks' | 'logger' | 'flowEnded'>, flow: Flow, outcome: 'complete' | 'error'): Promise<void> {
   flow.timestamps.end ??= Date.now();
   try {
     const pending =

@@ -233,8 +233,8 @@ export class HttpFlow extends BaseFlow {
 }
 
 /**
- * What to do with a CONNECT. Set by `connect` hooks; the default is "mitm" for hosts the interception policy
- * covers (when a CA is configured) and "tunnel" otherwise. "deny" answers with `flow.response` if a hook set one,
+ * What to do with a CONNECT. Set by `connect` hooks, the built-in interception-policy addon first: "mitm" for
+ * hosts the policy covers (when a CA is configured) and "tunnel" otherwise. "deny" answers with `flow.response` if a hook set one,
  * else 403. "mitm" terminates TLS with a minted certificate when the client speaks TLS, and tunnels anything else.
  */
 export type TunnelAction = 'tunnel' | 'mitm' | 'deny';

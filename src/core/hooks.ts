@@ -46,8 +46,9 @@ export interface Hooks {
   /**
    * A CONNECT arrived and its authority parsed. Set `flow.action = 'deny'` (optionally with `flow.response`) to
    * refuse it, change `flow.target` to send the tunnel elsewhere, or set `flow.route` to choose its upstream
-   * (`'direct'`, `{ group }`, `{ upstream }`) instead of the route rules. With interception configured, `flow.action`
-   * starts as "mitm" for hosts the policy covers; set "tunnel" to leave one alone, or "mitm" to intercept one.
+   * (`'direct'`, `{ group }`, `{ upstream }`) instead of the route rules. With interception configured, the built-in
+   * `interception-policy` addon runs first and sets `flow.action = "mitm"` for hosts the policy covers; set "tunnel"
+   * to leave one alone, or "mitm" to intercept one.
    */
   connect(flow: TunnelFlow): void | Promise<void>;
 

@@ -14,6 +14,7 @@ import { PROXY_NAME } from '../http/error-response.js';
 import { ClientAdmission } from '../listeners/client-admission.js';
 import { createExplicitListener } from '../listeners/explicit-listener.js';
 import { TcpListener } from '../listeners/tcp-listener.js';
+import { interceptionPolicy, MitmPolicy } from '../mitm/mitm-policy.js';
 import { IdleSweep } from '../tunnel/idle-sweep.js';
 import { DirectDialer } from '../upstream/dialer.js';
 import { RouteAgents } from '../upstream/route-agents.js';
@@ -28,7 +29,10 @@ import type { AcceptConnection, Listener } from './listener.js';
 import { LiveList } from './live-list.js';
 import { HookRunner } from './hook-runner.js';
 import { publishFlow } from './diagnostics.js';
-import type { Interception, MitmRuntime, OriginTlsOptions, ProxyRuntime } from './runtime.js';
+import type { Interception } from './runtime.js';
+import type { MitmRuntime } from '../mitm/mitm-runtime.js';
+import type { ProxyRuntime } from '../runtime.js';
+import type { OriginTlsOptions } from '../upstream/origin-access.js';
 import { rootCertificates } from 'node:tls';
 
 /**
@@ -93,6 +97,7 @@ class ProxyServer implements Proxy {
   readonly #routeAgents: RouteAgents;
   readonly #originTls: OriginTlsOptions;
   readonly #interceptions = new WeakMap<Socket, Interception>();
+  readonly #mitmPolicy: MitmPolicy | undefined;
   #mitm: MitmRuntime | undefined;
   #self: SelfAddresses | undefined;
   /** The explicit proxy listener, then the extra ones from options.listeners. */
@@ -108,7 +113,9 @@ class ProxyServer implements Proxy {
   constructor(options: ResolvedProxyOptions) {
     this.#options = options;
     this.#logger = options.logger ?? pino({ level: 'silent' });
-    this.#hooks = new HookRunner(options.addons);
+    // Interception's own decision is a default addon ahead of the user's, which see (and may change) what it chose.
+    this.#mitmPolicy = options.mitm === undefined ? undefined : new MitmPolicy(options.mitm.hosts, options.mitm.excludeHosts);
+    this.#hooks = new HookRunner(this.#mitmPolicy === undefined ? options.addons : [interceptionPolicy(this.#mitmPolicy), ...options.addons]);
     this.#admission = new ClientAdmission(options, this.#logger, this.#hooks, this.#stats);
     this.#splices = new IdleSweep(options.tunnelIdleTimeoutMs);
     // Every dial in progress listens on the shutdown signal; thousands at once are normal, not a leak.
@@ -158,11 +165,11 @@ class ProxyServer implements Proxy {
 
   async listen(): Promise<AddressInfo> {
     if (this.#explicit !== undefined) throw new Error('listen() was already called');
-    if (this.#options.mitm !== undefined) {
+    if (this.#options.mitm !== undefined && this.#mitmPolicy !== undefined) {
       // Loaded only when interception is on: with the X.509 library in the start-up heap, V8 ran mark-compacts
       // during bulk tunnels for everyone else (docs/performance.md, "Heap size at start-up").
       const { createMitm } = await import('../mitm/create-mitm.js');
-      this.#mitm = await createMitm(this.#options.mitm);
+      this.#mitm = await createMitm(this.#options.mitm, this.#mitmPolicy);
     }
     if (this.#options.insecureUpstreamTls) {
       this.#logger.warn('insecureUpstreamTls is on: origin TLS certificates are NOT verified; anyone on the path can read and change this traffic');

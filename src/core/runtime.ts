@@ -1,31 +1,13 @@
-import type { Agent as HttpAgent } from 'node:http';
-import type { Agent as HttpsAgent } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { ResolvedProxyOptions } from '../config/options.js';
 import type { ClientInfo } from './connection.js';
+import type { DestinationGuard } from './destination.js';
 import type { ProxyError } from './errors.js';
 import type { Flow, TunnelFlow } from './flow.js';
-import type { CertificateAuthority } from '../mitm/certificate-authority.js';
-import type { LeafCertificates } from '../mitm/leaf-certificates.js';
-import type { MitmPolicy } from '../mitm/mitm-policy.js';
 import type { HookRunner } from './hook-runner.js';
-import type { DestinationGuard } from './destination.js';
-import type { Dialer } from '../upstream/dialer.js';
-import type { SpliceHandle } from '../tunnel/splice.js';
-import type { RouteAgents } from '../upstream/route-agents.js';
-import type { RoutePlanner } from '../upstream/route-planner.js';
+import type { CoreOptions } from './options.js';
 
-export interface MitmRuntime {
-  readonly ca: CertificateAuthority;
-  readonly leaves: LeafCertificates;
-  readonly policy: MitmPolicy;
-  /** How long to wait for a client's first bytes before treating the tunnel as server-first (not TLS). */
-  readonly peekTimeoutMs: number;
-  /** Set when leaves copy the names of the origin's own certificate: host:port|sni → names, remembered. */
-  readonly originNames: Map<string, string[]> | undefined;
-}
-
+/** A decrypted client connection's tunnel: which CONNECT it came through and the SNI the client sent. */
 export interface Interception {
   host: string;
   port: number;
@@ -33,19 +15,54 @@ export interface Interception {
   serverName: string | undefined;
 }
 
-/** Spread into every TLS connection to an origin or upstream. `ca: undefined` keeps Node's default store. */
-export interface OriginTlsOptions {
-  /** Trust anchors when a caBundle is configured (system roots + bundle). */
-  ca: string[] | undefined;
-  rejectUnauthorized: boolean;
+/** What the registry needs of a running splice (tunnel/splice.ts's SpliceHandle is one). */
+export interface RunningSplice {
+  /** Bytes read from either side so far: it changes whenever the splice carries anything. */
+  bytesMoved(): number;
+  /** Ends the splice now (shutdown, idle). */
+  abort(reason: ProxyError): void;
 }
 
 /**
- * What the IO handlers (HTTP forwarding, CONNECT, Upgrade) need from the proxy that owns them. One value built by
- * createProxy(), so handlers never reach for module state and two proxies in one process stay apart.
+ * The flows, splices and sockets in progress, and the proxy's shutdown state: what graceful close, `proxy.stats()`
+ * and the limits read. Implemented by core/proxy.ts.
  */
-export interface ProxyRuntime {
-  readonly options: ResolvedProxyOptions;
+export interface FlowRegistry {
+  /** Registers a flow until it ends; graceful shutdown waits for HTTP flows. */
+  flowStarted(flow: Flow): void;
+  flowEnded(flow: Flow): void;
+  /** Tunnels and upgrades in progress, this one included. */
+  tunnelCount(): number;
+  /**
+   * Registers a running splice: it is ended after tunnelIdleTimeoutMs without traffic, and cut by shutdown.
+   * Returns the function that unregisters it.
+   */
+  spliceStarted(handle: RunningSplice): () => void;
+  /** Counts sockets the proxy opened outside the agents' pools (tunnels, upgrades) for `proxy.connections`. */
+  trackUpstreamSocket(socket: Socket): void;
+  /** A request refused before it became a flow (malformed, over a limit): counted and logged once, here. */
+  requestRejected(socket: Socket, error: ProxyError): void;
+  /** True once close() was called: responses carry `Connection: close` and no new tunnel opens. */
+  isClosing(): boolean;
+  /** Aborted when close() gives up waiting: dials in progress stop. */
+  readonly shutdownSignal: AbortSignal;
+}
+
+/** How decrypted connections find their way back into the HTTP path, and back to their tunnel. */
+export interface InterceptionRegistry {
+  /** Feeds a decrypted client connection to the HTTP listener, remembering which tunnel it belongs to. */
+  serveIntercepted(tls: Socket, raw: Socket, interception: Interception): void;
+  /** The interception a (decrypted) client socket belongs to, if any. */
+  interceptionOf(socket: Socket): Interception | undefined;
+}
+
+/**
+ * What the core itself gives every IO handler: settings, hooks, the client behind a socket, the destination checks
+ * and the registries. The handlers' full runtime (src/runtime.ts) adds the upstream and interception parts, which
+ * are theirs to define; the core imports nothing from them.
+ */
+export interface CoreRuntime extends FlowRegistry, InterceptionRegistry {
+  readonly options: CoreOptions;
   /**
    * This proxy's received-by in Via, `getaway-` plus a random id per createProxy(): a request whose Via already
    * names it has come round in a loop and is refused.
@@ -53,45 +70,12 @@ export interface ProxyRuntime {
   readonly pseudonym: string;
   readonly logger: Logger;
   readonly hooks: HookRunner;
-  readonly dialer: Dialer;
-  /** Where requests and tunnels go (direct or upstream proxies) and in which failover order. */
-  readonly routes: RoutePlanner;
-  /** Pooled agents for plain requests through upstream proxies. */
-  readonly routeAgents: RouteAgents;
+  clientInfo(socket: Socket): ClientInfo;
   /**
    * The checks for the addresses a flow's direct routes dial: loop protection, then the `dialing` hooks with this
    * flow. Without dialing hooks, one shared guard (its DNS lookups are cached per port).
    */
   guardFor(flow: Flow): DestinationGuard;
-  readonly httpAgent: HttpAgent;
-  readonly httpsAgent: HttpsAgent;
-  /** Aborted when close() gives up waiting: dials in progress stop. */
-  readonly shutdownSignal: AbortSignal;
-  /** True once close() was called: responses carry `Connection: close` and no new tunnel opens. */
-  isClosing(): boolean;
-  clientInfo(socket: Socket): ClientInfo;
-  /** Registers a flow until it ends; graceful shutdown waits for HTTP flows. */
-  flowStarted(flow: Flow): void;
-  flowEnded(flow: Flow): void;
-  /**
-   * Registers a running splice: it is ended after tunnelIdleTimeoutMs without traffic, and cut by shutdown.
-   * Returns the function that unregisters it.
-   */
-  spliceStarted(handle: SpliceHandle): () => void;
-  /** Counts sockets the proxy opened outside the agents' pools (tunnels, upgrades) for `proxy.connections`. */
-  trackUpstreamSocket(socket: Socket): void;
-  /** Set when interception is configured (a CA is loaded). */
-  readonly mitm: MitmRuntime | undefined;
-  /** How origins' TLS certificates are verified: system store (+ caBundle), unless insecureUpstreamTls. */
-  readonly originTls: OriginTlsOptions;
-  /** Feeds a decrypted client connection to the HTTP listener, remembering which tunnel it belongs to. */
-  serveIntercepted(tls: Socket, raw: Socket, interception: Interception): void;
-  /** The interception a (decrypted) client socket belongs to, if any. */
-  interceptionOf(socket: Socket): Interception | undefined;
-  /** Tunnels and upgrades in progress, this one included. */
-  tunnelCount(): number;
-  /** A request refused before it became a flow (malformed, over a limit): counted and logged once, here. */
-  requestRejected(socket: Socket, error: ProxyError): void;
   /**
    * Client connections that already got their final answer with `Connection: close` while bytes of the request
    * were still unread. llhttp keeps parsing those bytes; a parse error in them needs no second answer.

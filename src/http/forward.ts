@@ -14,7 +14,7 @@ import { ProxyError, toProxyError } from '../core/errors.js';
 import type { DestinationGuard } from '../core/destination.js';
 import type { HttpFlow } from '../core/flow.js';
 import type { HeaderList } from '../core/header-list.js';
-import type { ProxyRuntime } from '../core/runtime.js';
+import type { ProxyRuntime } from '../runtime.js';
 import { guardedLookupFor } from '../upstream/dialer.js';
 import { forwardsInAbsoluteForm } from '../upstream/route-agents.js';
 import { FlowRoutes } from '../upstream/flow-routes.js';

@@ -4,7 +4,7 @@ import { ProxyError } from '../core/errors.js';
 import { notifyTaps } from '../core/body-tap.js';
 import type { HttpFlow } from '../core/flow.js';
 import { endFlow, markFailed } from '../core/flow-end.js';
-import type { ProxyRuntime } from '../core/runtime.js';
+import type { ProxyRuntime } from '../runtime.js';
 import { createHttpFlow } from './create-http-flow.js';
 import { bodyBytes, errorResponse, isStreamBody, writeResponse, writeStreamHead } from './error-response.js';
 import { EMPTY_BODY, relayTapped } from './tapped-relay.js';

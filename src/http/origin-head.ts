@@ -10,7 +10,7 @@ import { TLSSocket } from 'node:tls';
 import type { ProxyError } from '../core/errors.js';
 import { ReceivedResponse, type HttpFlow, type UpstreamConnectionInfo } from '../core/flow.js';
 import { HeaderList } from '../core/header-list.js';
-import type { ProxyRuntime } from '../core/runtime.js';
+import type { ProxyRuntime } from '../runtime.js';
 import { appendVia, stripHopByHopHeaders } from './hop-by-hop.js';
 import { checkResponseFraming } from './response-framing.js';
 

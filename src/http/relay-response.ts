@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpFlow } from '../core/flow.js';
 import { HeaderList } from '../core/header-list.js';
-import type { ProxyRuntime } from '../core/runtime.js';
+import type { ProxyRuntime } from '../runtime.js';
 import { ProxyError } from '../core/errors.js';
 import { runResponseHeaders, takeOriginHead, type OriginHeadFacts } from './origin-head.js';
 import { relayTapped } from './tapped-relay.js';

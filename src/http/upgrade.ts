@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import type { HttpFlow } from '../core/flow.js';
 import { endFlow, markFailed } from '../core/flow-end.js';
-import type { ProxyRuntime } from '../core/runtime.js';
+import type { ProxyRuntime } from '../runtime.js';
 import { dialAlongPlan } from '../tunnel/dial-along-plan.js';
 import { splice } from '../tunnel/splice.js';
 import { connect as tlsConnect } from 'node:tls';

@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { ProxyError } from '../core/errors.js';
-import type { ProxyRuntime } from '../core/runtime.js';
+import type { ProxyRuntime } from '../runtime.js';
 import { errorResponse, writeRawResponse } from '../http/error-response.js';
 import { createHttpRequestHandler } from '../http/http-request-handler.js';
 import { createUpgradeHandler } from '../http/upgrade.js';

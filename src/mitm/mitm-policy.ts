@@ -2,6 +2,7 @@
  * Which CONNECT targets are intercepted: `hosts` patterns (default: all), minus `excludeHosts`, minus the hosts a
  * client refused our certificate for (pinning), which that client's tunnels to that host carry untouched from then on.
  */
+import type { Addon } from '../core/addon.js';
 import { parseHostPattern, type HostPattern } from '../upstream/host-pattern.js';
 
 /**
@@ -39,4 +40,17 @@ export class MitmPolicy {
 
 function pinKey(clientAddress: string, host: string): string {
   return `${clientAddress} ${host}`;
+}
+
+/**
+ * The built-in interception decision as an addon, run before the user's: it sets `flow.action = 'mitm'` for the
+ * CONNECTs the policy covers, and a later `connect` hook may set it back to "tunnel" (or to "mitm" for others).
+ */
+export function interceptionPolicy(policy: MitmPolicy): Addon {
+  return {
+    name: 'interception-policy',
+    connect(flow) {
+      if (policy.shouldIntercept(flow.target.host, flow.target.port, flow.client.remoteAddress)) flow.action = 'mitm';
+    },
+  };
 }

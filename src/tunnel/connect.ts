@@ -11,7 +11,7 @@ import { ProxyError } from '../core/errors.js';
 import { TunnelFlow } from '../core/flow.js';
 import { endFlow } from '../core/flow-end.js';
 import { HeaderList } from '../core/header-list.js';
-import type { ProxyRuntime } from '../core/runtime.js';
+import type { ProxyRuntime } from '../runtime.js';
 import { closeSoon, errorResponse, writeRawResponse } from '../http/error-response.js';
 import { viaNames } from '../http/hop-by-hop.js';
 import { checkRequestHead } from '../http/request-limits.js';
@@ -49,7 +49,6 @@ export function createConnectHandler(runtime: ProxyRuntime) {
       return;
     }
     const flow = new TunnelFlow(client, { method: 'CONNECT', target: req.url ?? '', httpVersion: req.httpVersion, headers }, { host, port });
-    if (runtime.mitm?.policy.shouldIntercept(host, port, client.remoteAddress)) flow.action = 'mitm';
     runtime.flowStarted(flow);
     void runTunnelFlow(runtime, flow, socket, head);
   };

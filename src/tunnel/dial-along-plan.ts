@@ -6,7 +6,7 @@
 import type { Socket } from 'node:net';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import type { Flow } from '../core/flow.js';
-import type { ProxyRuntime } from '../core/runtime.js';
+import type { ProxyRuntime } from '../runtime.js';
 import { connectThrough } from '../upstream/connect-through.js';
 import { FlowRoutes } from '../upstream/flow-routes.js';
 import type { Route } from '../upstream/route-planner.js';

@@ -7,7 +7,7 @@ import { ProxyError } from '../core/errors.js';
 import type { TunnelFlow } from '../core/flow.js';
 import { endFlow, markFailed } from '../core/flow-end.js';
 import { HeaderList } from '../core/header-list.js';
-import type { ProxyRuntime } from '../core/runtime.js';
+import type { ProxyRuntime } from '../runtime.js';
 import { answerFailureOnSocket } from '../http/error-response.js';
 import type { OriginReader } from './origin-reader.js';
 import { splice } from './splice.js';

@@ -13,7 +13,7 @@ import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import { formatAuthority } from '../http/request-target.js';
-import type { OriginTlsOptions } from '../core/runtime.js';
+import type { OriginTlsOptions } from './origin-access.js';
 import type { OriginReader } from '../tunnel/origin-reader.js';
 import type { DestinationGuard } from '../core/destination.js';
 import type { DialTarget, Dialer } from './dialer.js';

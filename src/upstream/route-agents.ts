@@ -12,7 +12,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { toProxyError } from '../core/errors.js';
 import { connectThrough, type ConnectThroughOptions } from './connect-through.js';
 import type { Route } from './route-planner.js';
-import type { OriginTlsOptions } from '../core/runtime.js';
+import type { OriginTlsOptions } from './origin-access.js';
 
 type UpstreamRoute = Extract<Route, { kind: 'upstream' }>;
 
