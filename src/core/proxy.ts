@@ -32,8 +32,7 @@ import { publishFlow } from './diagnostics.js';
 import type { Interception } from './runtime.js';
 import type { MitmRuntime } from '../mitm/mitm-runtime.js';
 import type { ProxyRuntime } from '../runtime.js';
-import type { OriginTlsOptions } from '../upstream/origin-access.js';
-import { rootCertificates } from 'node:tls';
+import { originTrust, type OriginTlsOptions } from '../upstream/origin-tls.js';
 
 /**
  * Origins commonly drop idle keep-alive connections after 5 s (Node's own default); giving pooled sockets up a
@@ -121,11 +120,7 @@ class ProxyServer implements Proxy {
     // Every dial in progress listens on the shutdown signal; thousands at once are normal, not a leak.
     setMaxListeners(0, this.#shutdown.signal);
     const agentOptions = { keepAlive: true, scheduling: 'lifo' as const, timeout: POOLED_SOCKET_IDLE_MS };
-    this.#originTls = {
-      // Passing `ca` replaces Node's default trust store, so the system roots are named explicitly next to the bundle.
-      ca: options.caBundle.length > 0 ? [...rootCertificates, ...options.caBundle] : undefined,
-      rejectUnauthorized: !options.insecureUpstreamTls,
-    };
+    this.#originTls = originTrust(options.caBundle, options.insecureUpstreamTls);
     this.#httpAgent = new HttpAgent(agentOptions);
     this.#httpsAgent = new HttpsAgent({ ...agentOptions, ...this.#originTls });
     this.#guard = (ip, port) => {

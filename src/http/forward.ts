@@ -86,6 +86,7 @@ function openUpstreamRequest(runtime: ProxyRuntime, flow: HttpFlow, route: Route
     if (isIP(request.host) === 0) {
       // Whether an address is this proxy depends on the port too; IP literals were checked before dialling.
       options.lookup = guardedLookupFor(guard, request.port);
+      // Trust comes from the https agent (originTrust); SNI per request, since one agent serves every host.
       if (https) (options as HttpsRequestOptions).servername = request.host;
     }
     if (route.localAddress !== undefined) options.localAddress = route.localAddress;

@@ -8,7 +8,7 @@
  *   client ◀══════════════ spliced both ways ═════════════▶ origin
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { isIP, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { pipeline } from 'node:stream';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import type { HttpFlow } from '../core/flow.js';
@@ -16,7 +16,7 @@ import { endFlow, markFailed } from '../core/flow-end.js';
 import type { ProxyRuntime } from '../runtime.js';
 import { dialAlongPlan } from '../tunnel/dial-along-plan.js';
 import { splice } from '../tunnel/splice.js';
-import { connect as tlsConnect } from 'node:tls';
+import { startOriginTls } from '../upstream/origin-tls.js';
 import { createHttpFlow } from './create-http-flow.js';
 import { answerFailureOnSocket, closeSoon, errorResponse, serializeHead, writeRawResponse } from './error-response.js';
 import { requestedUpgrades } from './hop-by-hop.js';
@@ -82,7 +82,7 @@ async function openOriginConnection(runtime: ProxyRuntime, flow: HttpFlow): Prom
   const { socket } = await dialAlongPlan(runtime, flow, { scheme: request.scheme, host: request.host, port: request.port });
   runtime.trackUpstreamSocket(socket);
   if (request.scheme === 'http') return socket;
-  const tls = tlsConnect({ socket, ...runtime.originTls, ...(isIP(request.host) === 0 ? { servername: request.host } : {}), ALPNProtocols: ['http/1.1'] });
+  const tls = startOriginTls(socket, request.host, runtime.originTls);
   return new Promise((resolve, reject) => {
     tls.once('secureConnect', () => resolve(tls));
     tls.once('error', (err) => {

@@ -9,7 +9,8 @@
  */
 import type { Socket } from 'node:net';
 import { isIP } from 'node:net';
-import { connect as tlsConnect, TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
+import { startOriginTls } from '../upstream/origin-tls.js';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import type { TunnelFlow } from '../core/flow.js';
 import { endFlow, markFailed } from '../core/flow-end.js';
@@ -68,7 +69,8 @@ async function namesFromOrigin(runtime: ProxyRuntime, memo: Map<string, string[]
     const { socket } = await dialAlongPlan(runtime, flow, { scheme: 'https', ...flow.target });
     const servername = sni ?? (isIP(flow.target.host) === 0 ? flow.target.host : undefined);
     names = await new Promise<string[]>((resolve, reject) => {
-      const tls = tlsConnect({ socket, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], ...(servername ? { servername } : {}) });
+      // Verification is off: the probe only reads the names; the connection that carries traffic verifies.
+      const tls = startOriginTls(socket, flow.target.host, 'none', servername);
       const timer = setTimeout(() => (tls.destroy(), reject(new Error('TLS handshake timed out'))), runtime.options.connectTimeoutMs);
       tls.once('secureConnect', () => {
         clearTimeout(timer);

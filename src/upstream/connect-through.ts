@@ -10,10 +10,10 @@
 import { lookup } from 'node:dns/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { isIP, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import { formatAuthority } from '../http/request-target.js';
-import type { OriginTlsOptions } from './origin-access.js';
+import { startOriginTls, type OriginTlsOptions } from './origin-tls.js';
 import type { OriginReader } from '../tunnel/origin-reader.js';
 import type { DestinationGuard } from '../core/destination.js';
 import type { DialTarget, Dialer } from './dialer.js';
@@ -87,7 +87,7 @@ function withDeadline<T>(deadline: number, upstream: UpstreamProxy, what: string
 }
 
 function startTls(socket: Socket, upstream: UpstreamProxy, trust: OriginTlsOptions, deadline: number): Promise<TLSSocket> {
-  const tls = tlsConnect({ socket, ...trust, ...(isIP(upstream.host) === 0 ? { servername: upstream.host } : {}), ALPNProtocols: ['http/1.1'] });
+  const tls = startOriginTls(socket, upstream.host, trust);
   const secured = new Promise<TLSSocket>((resolve, reject) => {
     tls.once('secureConnect', () => resolve(tls));
     tls.once('error', (err) => reject(relabel(toProxyError(err, 'tls_protocol_error'), upstream).blamingUpstream()));

@@ -1,15 +1,10 @@
 import type { Agent as HttpAgent } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import type { Dialer } from './dialer.js';
+import type { OriginTlsOptions } from './origin-tls.js';
 import type { RouteAgents } from './route-agents.js';
 import type { RoutePlanner } from './route-planner.js';
 
-/** Spread into every TLS connection to an origin or upstream. `ca: undefined` keeps Node's default store. */
-export interface OriginTlsOptions {
-  /** Trust anchors when a caBundle is configured (system roots + bundle). */
-  ca: string[] | undefined;
-  rejectUnauthorized: boolean;
-}
 
 /** How handlers reach origins: routes, dialling, pooled agents and the TLS trust for the origin leg. */
 export interface OriginAccess {

@@ -6,13 +6,11 @@
  */
 import { Agent as HttpAgent, type AgentOptions, type ClientRequestArgs } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { connect as tlsConnect } from 'node:tls';
 import { toProxyError } from '../core/errors.js';
 import { connectThrough, type ConnectThroughOptions } from './connect-through.js';
 import type { Route } from './route-planner.js';
-import type { OriginTlsOptions } from './origin-access.js';
+import { serverNameFor, startOriginTls, type OriginTlsOptions } from './origin-tls.js';
 
 type UpstreamRoute = Extract<Route, { kind: 'upstream' }>;
 
@@ -43,7 +41,7 @@ class TunnelAgent extends HttpAgent {
           callback?.(null, socket);
           return;
         }
-        const tls = tlsConnect({ socket, ...this.#tls, ...(isIP(host) === 0 ? { servername: host } : {}), ALPNProtocols: ['http/1.1'] });
+        const tls = startOriginTls(socket, host, this.#tls);
         tls.once('secureConnect', () => callback?.(null, tls));
         tls.once('error', (err) => callback?.(toProxyError(err, 'tls_protocol_error'), tls));
       },
@@ -82,7 +80,8 @@ export class RouteAgents {
       if (!viaForward) agent = new TunnelAgent(route, scheme === 'https' ? tls : undefined, this.#options.connect, agentOptions);
       else if (route.upstream.protocol === 'https') {
         const host = route.upstream.host;
-        agent = new HttpsAgent({ ...agentOptions, ...tls, ...(isIP(host) === 0 ? { servername: host } : {}) });
+        const servername = serverNameFor(host);
+        agent = new HttpsAgent({ ...agentOptions, ...tls, ...(servername === undefined ? {} : { servername }) });
       } else agent = new HttpAgent(agentOptions);
       this.#agents.set(key, agent);
     }

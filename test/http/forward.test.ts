@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { ProxyAgent, request as undiciRequest } from 'undici';
 import { curl, rawConnect, runPython } from '../helpers/clients.js';
-import { startOrigin, startProxy, startTcpServer, waitFor } from '../helpers/servers.js';
+import { startOrigin, startProxy, startTcpServer } from '../helpers/servers.js';
 
 test('curl -x: GET through the proxy reaches the origin in absolute form and comes back', async (t) => {
   const origin = await startOrigin(t, (req, res) => res.end(`${req.method} ${req.url} host=${req.headers.host}`));
