@@ -8,6 +8,8 @@ export interface FlowLogRecord {
   flowId: string;
   kind: 'http' | 'tunnel';
   client: string;
+  /** The authenticated user (never the password, never the header). */
+  user: string | undefined;
   method: string;
   target: string;
   status: number | undefined;
@@ -37,6 +39,7 @@ export function describeFlow(flow: Flow): FlowLogRecord {
     flowId: flow.id,
     kind: flow.kind,
     client: `${flow.client.remoteAddress}:${flow.client.remotePort}`,
+    user: flow.user,
     method: http ? flow.request.method : 'CONNECT',
     target: http ? formatAbsoluteUrl(flow.request) : `${flow.target.host}:${flow.target.port}`,
     status: flow.response?.status,

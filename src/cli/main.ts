@@ -77,6 +77,12 @@ program
   .option('--mitm-upstream-cert', 'copy the names of each origin\'s own certificate into its leaf (one extra connection per host)')
   .option('--ca-bundle <file>', 'extra trusted CA certificates (PEM) for origins and upstreams')
   .option('--insecure-upstream-tls', 'do not verify origins\' certificates (tests only; logged loudly)')
+  .option('--allow-clients <cidr>', 'client address or CIDR allowed to connect; repeat for more (others are closed unread)', collect, [])
+  .option('--auth <user:pass>', 'require Basic proxy authentication with this user; repeat for more users', collect, [])
+  .option('--auth-file <file>', 'htpasswd file (bcrypt, SHA-1 or MD5 entries) of proxy users; re-read on SIGHUP')
+  .option('--connect-ports <ports>', 'ports CONNECT may reach: 443,8443, ranges 8000-8999, or * (default: 443 beyond loopback, any on loopback)')
+  .option('--allow-private', 'let clients reach loopback and private networks although listening beyond loopback')
+  .option('--allow-destination <cidr>', 'destination address or CIDR allowed despite internal-address protection; repeatable', collect, [])
   .action(async (raw: Record<string, unknown>, command: Command) => {
     const flags: ServeCommandOptions = {
       config: raw['config'] as string | undefined,
@@ -111,6 +117,17 @@ program
     if (raw['caBundle'] !== undefined) flags.caBundle = [readFileSync(raw['caBundle'] as string, 'utf8')];
     if (raw['insecureUpstreamTls'] === true) flags.insecureUpstreamTls = true;
     if (raw['admin'] !== undefined) flags.admin = parseAdmin(raw['admin'], '--admin');
+    const allowClients = raw['allowClients'] as string[];
+    if (allowClients.length > 0) flags.allowClients = allowClients;
+    const users = raw['auth'] as string[];
+    if (users.length > 0 || raw['authFile'] !== undefined) {
+      flags.auth = { users };
+      if (raw['authFile'] !== undefined) flags.auth.file = raw['authFile'] as string;
+    }
+    if (raw['connectPorts'] !== undefined) flags.connectPorts = raw['connectPorts'] as string;
+    if (raw['allowPrivate'] === true) flags.allowPrivate = true;
+    const allowDestinations = raw['allowDestination'] as string[];
+    if (allowDestinations.length > 0) flags.allowDestinations = allowDestinations;
     // The default --listen must not override a config file's `listen`; only an explicit flag does.
     if (command.getOptionValueSource('listen') === 'cli' || raw['config'] === undefined) {
       Object.assign(flags, parseListen(String(raw['listen']), '--listen'));

@@ -1,7 +1,8 @@
 import type { LevelWithSilent } from 'pino';
 import { flowLog } from '../addons/flow-log.js';
 import { loadConfigFile, type ServeSettings } from '../config/config-file.js';
-import { DEFAULT_OPTIONS } from '../config/options.js';
+import { openProxyProblem } from '../config/access-options.js';
+import { DEFAULT_OPTIONS, OptionsError } from '../config/options.js';
 import { createProxy } from '../core/proxy.js';
 import { createLogger } from '../log/create-logger.js';
 import { runPrimary, type PrimaryMessage, type WorkerMessage } from './cluster-primary.js';
@@ -21,6 +22,8 @@ export async function serve(flags: ServeCommandOptions): Promise<void> {
   const fromFile = flags.config === undefined ? {} : await loadConfigFile(flags.config);
   const { config: _config, workers = 1, ...fromFlags } = flags;
   const settings: ServeSettings = { ...fromFile, ...definedOnly(fromFlags) };
+  const open = openProxyProblem(settings.host ?? DEFAULT_OPTIONS.host, settings);
+  if (open !== undefined) throw new OptionsError([open]);
   const level: LevelWithSilent = settings.logLevel ?? 'info';
   const inCluster = workers > 1 || cluster.isWorker;
   const logger = createLogger({ level, pretty: process.stdout.isTTY === true, sharedOutput: inCluster });
@@ -46,6 +49,8 @@ export async function serve(flags: ServeCommandOptions): Promise<void> {
       void proxy.close().then(() => process.exit(0));
     };
     process.on('message', (message: PrimaryMessage) => message.type === 'shutdown' && close());
+    // SIGHUP is the primary's: it replaces the workers one at a time, and the new ones read the files afresh.
+    process.on('SIGHUP', () => undefined);
     process.on('SIGTERM', close);
     // A Ctrl-C reaches the whole process group; the primary coordinates, so workers wait for its message.
     process.on('SIGINT', () => undefined);
@@ -76,6 +81,12 @@ export async function serve(flags: ServeCommandOptions): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  process.on('SIGHUP', () => {
+    proxy.reload().then(
+      () => logger.info('reloaded: proxy users re-read'),
+      (err: unknown) => logger.error({ err }, 'reload failed; the previous settings stay'),
+    );
+  });
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { checkRouting, checkTls, DURATION_KEYS, LIMIT_KEYS, OptionsError, type ProxyOptions } from './options.js';
 import { LOG_LEVELS } from '../log/create-logger.js';
+import { ACCESS_KEYS, checkAccess } from './access-options.js';
 import type { LevelWithSilent } from 'pino';
 
 /** What `getaway serve` takes from a config file or flags: the library options plus the listener and log level. */
@@ -16,7 +17,7 @@ export type ServeSettings = Omit<ProxyOptions, 'addons' | 'logger'> & {
 };
 
 const ROUTING_FILE_KEYS = new Set<string>(['upstreams', 'strategy', 'routes', 'bind', 'mitm']);
-const FILE_KEYS = new Set<string>(['listen', 'admin', 'logLevel', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_FILE_KEYS]);
+const FILE_KEYS = new Set<string>(['listen', 'admin', 'logLevel', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_FILE_KEYS, ...ACCESS_KEYS]);
 const DURATIONS = new Set<string>(DURATION_KEYS);
 
 /** "127.0.0.1:8080", "[::1]:8080", ":8080" or "8080" (the last two keep the default host). */
@@ -88,7 +89,7 @@ export async function loadConfigFile(path: string): Promise<ServeSettings> {
     } else if (key === 'upstreams' && value === 'env') {
       // `upstreams: env` is the file's spelling of `--upstream env`.
       settings.upstreamEnv = process.env;
-    } else if (ROUTING_FILE_KEYS.has(key)) {
+    } else if (ROUTING_FILE_KEYS.has(key) || (ACCESS_KEYS as readonly string[]).includes(key)) {
       (settings as Record<string, unknown>)[key] = value;
     } else if (key === 'logLevel') {
       if (typeof value !== 'string' || !(LOG_LEVELS as readonly string[]).includes(value)) {
@@ -103,6 +104,7 @@ export async function loadConfigFile(path: string): Promise<ServeSettings> {
   }
   problems.push(...checkRouting(settings, path));
   problems.push(...checkTls(settings, path));
+  problems.push(...checkAccess(settings, path));
   if (problems.length > 0) throw new OptionsError(problems);
   return settings;
 }

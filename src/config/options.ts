@@ -7,13 +7,15 @@ import type { Logger } from 'pino';
 import type { Addon } from '../core/addon.js';
 import type { Listener } from '../core/listener.js';
 import type { CoreOptions } from '../core/options.js';
+import { ACCESS_KEYS, checkAccess, type AccessOptions } from './access-options.js';
 import { readEnvProxy } from './env-proxy.js';
 import { parseHostPattern } from '../upstream/host-pattern.js';
+import type { Resolver } from '../upstream/dialer.js';
 import type { RouteRuleSpec } from '../upstream/route-planner.js';
 import { parseUpstreamProxy, type UpstreamSpec } from '../upstream/upstream-proxy.js';
 import { STRATEGY_NAMES, type StrategyName } from '../upstream/upstream-strategy.js';
 
-export interface ProxyOptions {
+export interface ProxyOptions extends AccessOptions {
   /** Address to listen on. Default "127.0.0.1": a proxy open to the network is a choice, not a default. */
   host?: string;
   /** Port to listen on; 0 picks a free one (read it back with `proxy.address()`). Default 8080. */
@@ -90,6 +92,11 @@ export interface ProxyOptions {
   caBundle?: string[];
   /** Skip verification of origins' TLS certificates. For tests only; logged loudly at start. */
   insecureUpstreamTls?: boolean;
+  /**
+   * How names of direct destinations are resolved, in `dns.lookup`'s shape (a custom DNS, a test's resolver).
+   * Every address it answers goes through the destination checks. Default: dns.lookup.
+   */
+  resolver?: Resolver;
 }
 
 export interface MitmOptions {
@@ -111,7 +118,7 @@ export interface MitmOptions {
   upstreamCert?: boolean;
 }
 
-export interface ResolvedProxyOptions extends CoreOptions {
+export interface ResolvedProxyOptions extends CoreOptions, AccessOptions {
   addons: Addon[];
   listeners: Listener[];
   logger: Logger | undefined;
@@ -125,6 +132,7 @@ export interface ResolvedProxyOptions extends CoreOptions {
   mitm: MitmOptions | undefined;
   caBundle: string[];
   insecureUpstreamTls: boolean;
+  resolver: Resolver | undefined;
 }
 
 export const DEFAULT_OPTIONS = {
@@ -170,8 +178,9 @@ export const LIMIT_KEYS = [
 
 const ROUTING_KEYS = ['upstreams', 'upstreamEnv', 'strategy', 'routes', 'bind'] as const;
 const TLS_KEYS = ['mitm', 'caBundle', 'insecureUpstreamTls'] as const;
+const CODE_KEYS = ['resolver'] as const;
 
-const KNOWN_KEYS = new Set<string>(['host', 'port', 'addons', 'listeners', 'logger', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_KEYS, ...TLS_KEYS]);
+const KNOWN_KEYS = new Set<string>(['host', 'port', 'addons', 'listeners', 'logger', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_KEYS, ...TLS_KEYS, ...ACCESS_KEYS, ...CODE_KEYS]);
 
 export function checkTls(input: ProxyOptions, source: string): string[] {
   const problems: string[] = [];
@@ -348,6 +357,8 @@ export function resolveProxyOptions(input: ProxyOptions = {}, source = 'options'
 
   problems.push(...checkRouting(input, source));
   problems.push(...checkTls(input, source));
+  problems.push(...checkAccess(input, source));
+  if (input.resolver !== undefined && typeof input.resolver !== 'function') problems.push(`${source}.resolver: expected a function shaped like dns.lookup`);
 
   if (problems.length > 0) throw new OptionsError(problems);
   return {
@@ -366,5 +377,11 @@ export function resolveProxyOptions(input: ProxyOptions = {}, source = 'options'
     mitm: input.mitm,
     caBundle: input.caBundle ?? [],
     insecureUpstreamTls: input.insecureUpstreamTls ?? false,
+    allowClients: input.allowClients,
+    connectPorts: input.connectPorts,
+    allowPrivate: input.allowPrivate,
+    allowDestinations: input.allowDestinations,
+    auth: input.auth,
+    resolver: input.resolver,
   };
 }

@@ -11,8 +11,10 @@ export interface AddonContext {
 
 /**
  * An addon is a named object with any subset of the hooks. Handlers run in the order addons were given; a
- * handler may return a promise, and the next one waits for it. A handler that throws fails the flow closed
- * (500 / `proxy_internal_error`), because a policy addon that fails must not let traffic through.
+ * handler may return a promise, and the next one waits for it. A handler that throws a `ProxyError` refuses the
+ * flow with that error (`new ProxyError('http_request_denied', 'not on the list')` is a 403 with Proxy-Status);
+ * anything else thrown fails the flow closed (500 / `proxy_internal_error`), because a policy addon that fails
+ * must not let traffic through.
  *
  * @example
  * const stamp: Addon = {

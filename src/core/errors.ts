@@ -83,6 +83,8 @@ export interface ProxyErrorOptions {
   upstreamFault?: boolean;
   /** See ProxyError.refusedByProxy. */
   refusedByProxy?: boolean;
+  /** See ProxyError.responseHeaders. */
+  responseHeaders?: readonly string[];
 }
 
 export class ProxyError extends Error {
@@ -104,6 +106,11 @@ export class ProxyError extends Error {
    * nothing about any route's health.
    */
   readonly refusedByProxy: boolean;
+  /**
+   * Fields the error response carries besides Proxy-Status, as a flat name/value list: `Proxy-Authenticate` on a
+   * 407, for instance.
+   */
+  readonly responseHeaders: readonly string[] | undefined;
 
   constructor(type: ProxyErrorType, message: string, options: ProxyErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -113,6 +120,7 @@ export class ProxyError extends Error {
     this.retryAfterMs = options.retryAfterMs;
     this.upstreamFault = options.upstreamFault ?? false;
     this.refusedByProxy = options.refusedByProxy ?? false;
+    this.responseHeaders = options.responseHeaders;
   }
 
   /** The same error, marked as the upstream's own fault (see upstreamFault). */

@@ -96,6 +96,12 @@ abstract class BaseFlow {
    * requestHeaders(flow) { if (flow.request.host.endsWith('.crawl.example')) flow.route = { group: 'residential' }; }
    */
   route: RouteChoice | undefined = undefined;
+  /**
+   * Who the client proved to be: set by the proxy-auth addon (or any addon that authenticates) from
+   * `Proxy-Authorization`, undefined when nobody authenticated. Requests inside an intercepted tunnel start with
+   * the tunnel's user. The flow log records it and the sticky-user strategy keys on it.
+   */
+  user: string | undefined = undefined;
   /** Every route considered, in order: skipped (unhealthy, cooling down), failed (and why), served. */
   readonly routeAttempts: RouteAttempt[] = [];
   /** Free space for addons, by convention keyed by addon name. */
@@ -196,6 +202,7 @@ export class HttpFlow extends BaseFlow {
     this.response = undefined;
     this.isUpgrade = isUpgrade;
     this.tunnel = tunnel;
+    this.user = tunnel?.user;
     this.receivedResponse = undefined;
     this.upstreamConnection = undefined;
   }

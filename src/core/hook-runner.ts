@@ -29,8 +29,10 @@ export class HookRunner {
   }
 
   /**
-   * Returns undefined when every handler finished synchronously, else a promise. A throwing handler surfaces
-   * as `ProxyError('proxy_internal_error')` naming the addon, so callers fail the flow closed.
+   * Returns undefined when every handler finished synchronously, else a promise. A handler that throws a
+   * `ProxyError` refuses the flow with it (its status, type and response fields: a 407 from proxy auth, a 403 from
+   * a rule); anything else thrown surfaces as `ProxyError('proxy_internal_error')` naming the addon. Either way the
+   * flow fails closed.
    */
   run<K extends HookName>(name: K, ...args: Parameters<Hooks[K]>): Promise<void> | undefined {
     const handlers = this.#handlers[name];
@@ -99,10 +101,12 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 
 function refusal(err: ProxyError): ProxyError {
   const options: ProxyErrorOptions = { status: err.status, cause: err.cause, refusedByProxy: true };
+  if (err.responseHeaders !== undefined) options.responseHeaders = err.responseHeaders;
   return new ProxyError(err.type, err.message, options);
 }
 
 function hookFailure(addon: Addon, hook: HookName, err: unknown): ProxyError {
+  if (err instanceof ProxyError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new ProxyError('proxy_internal_error', `addon "${addon.name}" failed in ${hook}: ${message}`, { cause: err });
 }

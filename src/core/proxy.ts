@@ -14,9 +14,11 @@ import { PROXY_NAME } from '../http/error-response.js';
 import { ClientAdmission } from '../listeners/client-admission.js';
 import { createExplicitListener } from '../listeners/explicit-listener.js';
 import { TcpListener } from '../listeners/tcp-listener.js';
+import type { ProxyAuth } from '../addons/proxy-auth.js';
+import { accessAddons, openProxyProblem } from '../config/access-options.js';
 import { interceptionPolicy, MitmPolicy } from '../mitm/mitm-policy.js';
 import { IdleSweep } from '../tunnel/idle-sweep.js';
-import { DirectDialer } from '../upstream/dialer.js';
+import { DirectDialer, GuardedResolver } from '../upstream/dialer.js';
 import { RouteAgents } from '../upstream/route-agents.js';
 import { RoutePlanner } from '../upstream/route-planner.js';
 import { describeSelfAddresses, isSelfTarget, type SelfAddresses } from '../upstream/self-target.js';
@@ -61,6 +63,11 @@ export interface Proxy {
   readonly activeFlows: number;
   /** Counters since listen(), for health checks and tests (the metrics addon exports richer ones). */
   stats(): ProxyStats;
+  /**
+   * Re-reads what was configured from files (the htpasswd file of `auth.file`). On a problem the old settings stay
+   * and the promise rejects. `getaway serve` calls it on SIGHUP.
+   */
+  reload(): Promise<void>;
 }
 
 export interface ProxyStats {
@@ -92,11 +99,13 @@ class ProxyServer implements Proxy {
   readonly #httpsAgent: HttpsAgent;
   readonly #guard: DestinationGuard;
   readonly #dialer: DirectDialer;
+  readonly #resolver: GuardedResolver;
   readonly #routes: RoutePlanner;
   readonly #routeAgents: RouteAgents;
   readonly #originTls: OriginTlsOptions;
   readonly #interceptions = new WeakMap<Socket, Interception>();
   readonly #mitmPolicy: MitmPolicy | undefined;
+  readonly #auth: ProxyAuth | undefined;
   #mitm: MitmRuntime | undefined;
   #self: SelfAddresses | undefined;
   /** The explicit proxy listener, then the extra ones from options.listeners. */
@@ -112,9 +121,13 @@ class ProxyServer implements Proxy {
   constructor(options: ResolvedProxyOptions) {
     this.#options = options;
     this.#logger = options.logger ?? pino({ level: 'silent' });
-    // Interception's own decision is a default addon ahead of the user's, which see (and may change) what it chose.
+    // Built-in decisions are default addons ahead of the user's, which see (and may change) what they chose: access
+    // control first (admission, authentication, CONNECT ports, destinations), then interception's policy.
+    const access = accessAddons(options.host, options);
+    this.#auth = access.auth;
     this.#mitmPolicy = options.mitm === undefined ? undefined : new MitmPolicy(options.mitm.hosts, options.mitm.excludeHosts);
-    this.#hooks = new HookRunner(this.#mitmPolicy === undefined ? options.addons : [interceptionPolicy(this.#mitmPolicy), ...options.addons]);
+    const builtIn = this.#mitmPolicy === undefined ? access.addons : [...access.addons, interceptionPolicy(this.#mitmPolicy)];
+    this.#hooks = new HookRunner([...builtIn, ...options.addons]);
     this.#admission = new ClientAdmission(options, this.#logger, this.#hooks, this.#stats);
     this.#splices = new IdleSweep(options.tunnelIdleTimeoutMs);
     // Every dial in progress listens on the shutdown signal; thousands at once are normal, not a leak.
@@ -129,7 +142,9 @@ class ProxyServer implements Proxy {
       }
       return undefined;
     };
-    this.#dialer = new DirectDialer({ connectTimeoutMs: options.connectTimeoutMs, guard: this.#guard });
+    this.#resolver = new GuardedResolver(options.resolver);
+    this.#resolver.share(this.#guard);
+    this.#dialer = new DirectDialer({ connectTimeoutMs: options.connectTimeoutMs, guard: this.#guard, resolver: this.#resolver });
     this.#routes = new RoutePlanner(options);
     const connect = { connectTimeoutMs: options.connectTimeoutMs, tls: this.#originTls, dialer: this.#dialer, signal: this.#shutdown.signal, via: `1.1 ${this.#pseudonym}` };
     this.#routeAgents = new RouteAgents({ agentOptions, connect });
@@ -150,6 +165,10 @@ class ProxyServer implements Proxy {
     return this.#flows.size;
   }
 
+  async reload(): Promise<void> {
+    await this.#auth?.reload();
+  }
+
   stats(): ProxyStats {
     return { ...this.#stats, flowErrors: { ...this.#stats.flowErrors } };
   }
@@ -166,6 +185,9 @@ class ProxyServer implements Proxy {
       const { createMitm } = await import('../mitm/create-mitm.js');
       this.#mitm = await createMitm(this.#options.mitm, this.#mitmPolicy);
     }
+    const open = openProxyProblem(this.#options.host, this.#options);
+    // The CLI refuses to start like this; a library user may authenticate in an addon of their own, so only warn.
+    if (open !== undefined) this.#logger.warn(`no allowClients and no auth: ${open}`);
     if (this.#options.insecureUpstreamTls) {
       this.#logger.warn('insecureUpstreamTls is on: origin TLS certificates are NOT verified; anyone on the path can read and change this traffic');
     }
@@ -215,6 +237,7 @@ class ProxyServer implements Proxy {
         };
       },
       dialer: this.#dialer,
+      resolver: this.#resolver,
       routes: this.#routes,
       routeAgents: this.#routeAgents,
       mitm: this.#mitm,

@@ -29,6 +29,8 @@ export function errorResponse(error: ProxyError, close: boolean): FlowResponse {
     'Cache-Control', 'no-store',
   ]);
   if (close) headers.append('Connection', 'close');
+  const extra = error.responseHeaders;
+  if (extra !== undefined) for (let i = 0; i + 1 < extra.length; i += 2) headers.append(extra[i]!, extra[i + 1]!);
   // A limit is temporary: tell well-behaved clients when to come back instead of hammering.
   if (error.retryAfterMs !== undefined) headers.append('Retry-After', String(Math.ceil(error.retryAfterMs / 1000)));
   else if (error.type === 'connection_limit_reached') headers.append('Retry-After', '1');

@@ -15,7 +15,6 @@ import type { DestinationGuard } from '../core/destination.js';
 import type { HttpFlow } from '../core/flow.js';
 import type { HeaderList } from '../core/header-list.js';
 import type { ProxyRuntime } from '../runtime.js';
-import { guardedLookupFor } from '../upstream/dialer.js';
 import { forwardsInAbsoluteForm } from '../upstream/route-agents.js';
 import { FlowRoutes } from '../upstream/flow-routes.js';
 import type { Route } from '../upstream/route-planner.js';
@@ -85,7 +84,7 @@ function openUpstreamRequest(runtime: ProxyRuntime, flow: HttpFlow, route: Route
     options.agent = https ? runtime.httpsAgent : runtime.httpAgent;
     if (isIP(request.host) === 0) {
       // Whether an address is this proxy depends on the port too; IP literals were checked before dialling.
-      options.lookup = guardedLookupFor(guard, request.port);
+      options.lookup = runtime.resolver.lookupFor(guard, request.port);
       // Trust comes from the https agent (originTrust); SNI per request, since one agent serves every host.
       if (https) (options as HttpsRequestOptions).servername = request.host;
     }
@@ -213,7 +212,8 @@ function attempt(
     let responded = false;
     // Destroying the request surfaces downstream as a generic reset; remember why we did it.
     let timedOut: ProxyError | undefined;
-    const reuseGuard = route.kind === 'direct' && runtime.hooks.has('dialing') ? guard : undefined;
+    // An IP literal was checked for this flow before the attempt, and a pooled connection to it has that peer.
+    const reuseGuard = route.kind === 'direct' && runtime.hooks.has('dialing') && isIP(request.host) === 0 ? guard : undefined;
     whenConnected(runtime, flow, upstreamReq, reuseGuard, () => {
       requestSent = true;
       const taps = flow.requestTaps;

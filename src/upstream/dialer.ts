@@ -22,49 +22,64 @@ export interface Dialer {
   dial(target: DialTarget, signal?: AbortSignal, reader?: OriginReader, guard?: DestinationGuard): Promise<Socket>;
 }
 
+/** The resolver direct connections use: `dns.lookup`'s shape, so a custom one (or a test's) drops in. */
+export type Resolver = LookupFunction;
+
 /**
- * A dns.lookup that applies the guard to every resolved address. Node skips `lookup` for IP literals, so callers
- * check those with the guard directly before connecting.
+ * Resolves names for direct connections and applies a guard to every address an answer holds, before connecting
+ * (Node skips `lookup` for IP literals, so callers check those with the guard directly). One per proxy.
  */
-export function createGuardedLookup(guard: DestinationGuard, port: number): LookupFunction {
-  return function guardedLookup(hostname, options, callback) {
-    dnsLookup(hostname, options as LookupOptions, (err, address, family) => {
-      if (err) {
-        callback(err, '', 0);
-        return;
-      }
-      const addresses: LookupAddress[] = Array.isArray(address) ? address : [{ address: address as string, family: family ?? 4 }];
-      for (const entry of addresses) {
-        const refused = guard(entry.address, port);
-        if (refused) {
-          callback(refused, '', 0);
+export class GuardedResolver {
+  readonly #resolve: Resolver;
+  /** Lookups of guards that outlive flows (the proxy's loop guard), per port: made once, not once per request. */
+  readonly #shared = new WeakMap<DestinationGuard, Map<number, LookupFunction>>();
+
+  constructor(resolve: Resolver = dnsLookup as Resolver) {
+    this.#resolve = resolve;
+  }
+
+  /** Marks a guard shared by many flows, so lookupFor caches its lookups per port. */
+  share(guard: DestinationGuard): void {
+    if (!this.#shared.has(guard)) this.#shared.set(guard, new Map());
+  }
+
+  /** The `lookup` to give net.connect or an http request for `port`, checked by `guard`. */
+  lookupFor(guard: DestinationGuard, port: number): LookupFunction {
+    const byPort = this.#shared.get(guard);
+    if (byPort === undefined) return this.#create(guard, port);
+    let lookup = byPort.get(port);
+    if (lookup === undefined) {
+      lookup = this.#create(guard, port);
+      byPort.set(port, lookup);
+    }
+    return lookup;
+  }
+
+  #create(guard: DestinationGuard, port: number): LookupFunction {
+    const resolve = this.#resolve;
+    return function guardedLookup(hostname, options, callback) {
+      resolve(hostname, options as LookupOptions, (err, address, family) => {
+        if (err) {
+          callback(err, '', 0);
           return;
         }
-      }
-      (callback as (e: null, a: string | LookupAddress[], f?: number) => void)(null, address, family);
-    });
-  };
-}
-
-const lookupsByGuard = new WeakMap<DestinationGuard, Map<number, LookupFunction>>();
-
-/** createGuardedLookup, made once per guard and port instead of once per request. */
-export function guardedLookupFor(guard: DestinationGuard, port: number): LookupFunction {
-  let byPort = lookupsByGuard.get(guard);
-  if (byPort === undefined) {
-    byPort = new Map();
-    lookupsByGuard.set(guard, byPort);
+        const addresses: LookupAddress[] = Array.isArray(address) ? address : [{ address: address as string, family: family ?? 4 }];
+        for (const entry of addresses) {
+          const refused = guard(entry.address, port);
+          if (refused) {
+            callback(refused, '', 0);
+            return;
+          }
+        }
+        (callback as (e: null, a: string | LookupAddress[], f?: number) => void)(null, address, family);
+      });
+    };
   }
-  let lookup = byPort.get(port);
-  if (lookup === undefined) {
-    lookup = createGuardedLookup(guard, port);
-    byPort.set(port, lookup);
-  }
-  return lookup;
 }
 
 export interface DirectDialerOptions {
   connectTimeoutMs: number;
+  resolver: GuardedResolver;
   /** For dials that bring no guard of their own (the first hop to an upstream proxy). */
   guard: DestinationGuard;
 }
@@ -93,7 +108,7 @@ export class DirectDialer implements Dialer {
       const options: TcpNetConnectOpts = { host: target.host, port: target.port, allowHalfOpen: true, noDelay: true };
       if (target.localAddress !== undefined) options.localAddress = target.localAddress;
       // Node skips lookup for IP literals, which were checked above.
-      if (!literal) options.lookup = guardedLookupFor(guard, target.port);
+      if (!literal) options.lookup = this.#options.resolver.lookupFor(guard, target.port);
       if (reader !== undefined) options.onread = reader.onread;
       const socket = connect(options);
       reader?.adopt(socket);

@@ -34,7 +34,8 @@ class FlowRouteRequest implements RouteRequest {
   }
 
   get proxyUser(): string | undefined {
-    if (this.#proxyUser === null) this.#proxyUser = proxyUserOf(this.#flow.clientRequest.headers);
+    // The verified user when proxy auth is on; without it, the Basic name a client presents is a session label it chose.
+    if (this.#proxyUser === null) this.#proxyUser = this.#flow.user ?? proxyUserOf(this.#flow.clientRequest.headers);
     return this.#proxyUser;
   }
 }

@@ -1,6 +1,6 @@
 import type { Agent as HttpAgent } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
-import type { Dialer } from './dialer.js';
+import type { Dialer, GuardedResolver } from './dialer.js';
 import type { OriginTlsOptions } from './origin-tls.js';
 import type { RouteAgents } from './route-agents.js';
 import type { RoutePlanner } from './route-planner.js';
@@ -9,6 +9,8 @@ import type { RoutePlanner } from './route-planner.js';
 /** How handlers reach origins: routes, dialling, pooled agents and the TLS trust for the origin leg. */
 export interface OriginAccess {
   readonly dialer: Dialer;
+  /** Name resolution for direct connections, with the flow's destination checks on every answer. */
+  readonly resolver: GuardedResolver;
   /** Where requests and tunnels go (direct or upstream proxies) and in which failover order. */
   readonly routes: RoutePlanner;
   /** Pooled agents for plain requests through upstream proxies. */

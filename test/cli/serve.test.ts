@@ -1,27 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { curl, rawConnect } from '../helpers/clients.js';
-import { CLI_PATH, startCliProxy } from '../helpers/cli-process.js';
+import { runCli, startCliProxy } from '../helpers/cli-process.js';
 import { startOrigin, waitFor } from '../helpers/servers.js';
-
-function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: 'pipe', env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 test('getaway serve: prints where it listens, proxies, logs one JSON line per flow, exits 0 on SIGTERM', async (t) => {
   const origin = await startOrigin(t, (_req, res) => res.end('hello'));

@@ -5,6 +5,22 @@ import type { TestContext } from 'node:test';
 
 export const CLI_PATH = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
+/** Runs the CLI to its end (at most 10 s) and collects what it printed. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: 'pipe', env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
 export interface CliProxy {
   child: ChildProcessWithoutNullStreams;
   url: string;

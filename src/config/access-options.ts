@@ -1,0 +1,102 @@
+/**
+ * Who may use the proxy and where to: the options, their checks, and the built-in addons they turn into
+ * (docs/security.md). The defaults depend on exposure: a proxy on loopback serves this machine's own programs, which
+ * could open any connection themselves; one on any other address serves the network, and is locked down.
+ */
+import { clientAllowList } from '../addons/client-allow-list.js';
+import { connectPorts, parsePortList } from '../addons/connect-ports.js';
+import { destinationPolicy } from '../addons/destination-policy.js';
+import { proxyAuth, type ProxyAuth, type ProxyAuthOptions } from '../addons/proxy-auth.js';
+import { AddressRanges, isLoopbackHost } from '../core/addresses.js';
+import type { Addon } from '../core/addon.js';
+
+export interface AccessOptions {
+  /** Client addresses or CIDRs allowed to connect; others are closed before a byte is parsed. Default: everyone. */
+  allowClients?: string[];
+  /**
+   * Ports CONNECT may reach: "443,8443", ranges ("8000-8999"), or "*". Default: 443 when listening beyond loopback
+   * (squid's and tinyproxy's rule), any port on loopback.
+   */
+  connectPorts?: string | Array<number | string>;
+  /**
+   * Let clients reach loopback, RFC 1918, CGNAT, unique-local and unspecified addresses although getaway listens
+   * beyond loopback. Link-local and cloud metadata stay refused (allow them one by one with allowDestinations).
+   */
+  allowPrivate?: boolean;
+  /** Destination addresses or CIDRs allowed whatever the internal-address protection says. */
+  allowDestinations?: string[];
+  /** Basic proxy authentication: users given in clear, an htpasswd file, or both. Off unless given. */
+  auth?: ProxyAuthOptions;
+}
+
+export const ACCESS_KEYS = ['allowClients', 'connectPorts', 'allowPrivate', 'allowDestinations', 'auth'] as const;
+
+export function checkAccess(input: AccessOptions, source: string): string[] {
+  const problems: string[] = [];
+  for (const key of ['allowClients', 'allowDestinations'] as const) {
+    const value = input[key];
+    if (value === undefined) continue;
+    if (!Array.isArray(value) || value.some((entry) => typeof entry !== 'string')) {
+      problems.push(`${source}.${key}: expected an array of IP addresses or CIDR ranges`);
+      continue;
+    }
+    try {
+      new AddressRanges(value);
+    } catch (err) {
+      problems.push(`${source}.${key}: ${(err as Error).message}`);
+    }
+  }
+  if (input.connectPorts !== undefined) {
+    try {
+      parsePortList(input.connectPorts);
+    } catch (err) {
+      problems.push(`${source}.connectPorts: ${(err as Error).message}`);
+    }
+  }
+  if (input.allowPrivate !== undefined && typeof input.allowPrivate !== 'boolean') problems.push(`${source}.allowPrivate: expected true or false`);
+  const { auth } = input;
+  if (auth !== undefined) {
+    if (typeof auth !== 'object' || auth === null) problems.push(`${source}.auth: expected { users, file, realm }`);
+    else {
+      if (auth.users !== undefined && (!Array.isArray(auth.users) || auth.users.some((pair) => typeof pair !== 'string' || pair.indexOf(':') <= 0))) {
+        problems.push(`${source}.auth.users: expected an array of "user:password" strings`);
+      }
+      if (auth.file !== undefined && typeof auth.file !== 'string') problems.push(`${source}.auth.file: expected the path of an htpasswd file`);
+      if ((auth.users === undefined || auth.users.length === 0) && auth.file === undefined) problems.push(`${source}.auth: give users, a file, or both`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * The refusal `getaway serve` starts with when it would be an open proxy: listening beyond loopback with neither
+ * authentication nor a client allow-list. Undefined when the settings are safe.
+ */
+export function openProxyProblem(host: string, access: AccessOptions): string | undefined {
+  if (isLoopbackHost(host) || access.auth !== undefined || (access.allowClients?.length ?? 0) > 0) return undefined;
+  return (
+    `listening on ${host} would make this an open proxy for anyone who can reach it. ` +
+    'Add --allow-clients CIDR (repeatable) for the networks that may use it, or --auth user:pass / --auth-file FILE, ' +
+    'or listen on 127.0.0.1'
+  );
+}
+
+export interface AccessAddons {
+  /** Run ahead of the user's addons, in this order: admission, authentication, CONNECT ports, destinations. */
+  addons: Addon[];
+  /** Set when authentication is on: `proxy.reload()` re-reads its htpasswd file. */
+  auth: ProxyAuth | undefined;
+}
+
+/** The built-in addons the access options ask for. The options were checked by checkAccess. */
+export function accessAddons(host: string, access: AccessOptions): AccessAddons {
+  const exposed = !isLoopbackHost(host);
+  const addons: Addon[] = [];
+  if (access.allowClients !== undefined && access.allowClients.length > 0) addons.push(clientAllowList(access.allowClients));
+  const auth = access.auth === undefined ? undefined : proxyAuth(access.auth);
+  if (auth !== undefined) addons.push(auth);
+  const ports = parsePortList(access.connectPorts ?? (exposed ? '443' : '*'));
+  if (!ports.all) addons.push(connectPorts(ports));
+  addons.push(destinationPolicy({ refusePrivate: exposed && access.allowPrivate !== true, allow: access.allowDestinations ?? [] }));
+  return { addons, auth };
+}
