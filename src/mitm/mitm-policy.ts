@@ -7,8 +7,9 @@ import { parseHostPattern, type HostPattern } from '../upstream/host-pattern.js'
 
 /**
  * Client and host pairs remembered as pinned, least recently refused forgotten first past this many. Keyed per
- * client address, not per host: a refusal is one client's behaviour, and a global set let any client switch off
- * inspection of a host for every other client by sending one bad_certificate alert.
+ * client (its authenticated user, else its address: pinnedClientKey), not per host: a refusal is one client's
+ * behaviour, and a global set let any client switch off inspection of a host for every other client by sending one
+ * bad_certificate alert.
  */
 const MAX_PINNED = 10_000;
 
@@ -22,15 +23,15 @@ export class MitmPolicy {
     this.#exclude = (excludeHosts ?? []).map((p) => parseHostPattern(p));
   }
 
-  shouldIntercept(host: string, port: number, clientAddress: string): boolean {
+  shouldIntercept(host: string, port: number, client: string): boolean {
     const name = host.toLowerCase();
-    if (this.#pinned.size > 0 && this.#pinned.has(pinKey(clientAddress, name))) return false;
+    if (this.#pinned.size > 0 && this.#pinned.has(pinKey(client, name))) return false;
     return this.#include.some((p) => p.matches(name, port)) && !this.#exclude.some((p) => p.matches(name, port));
   }
 
   /** Remembers that this client refused our certificate for this host. Returns false when it was already known. */
-  markPinned(host: string, clientAddress: string): boolean {
-    const key = pinKey(clientAddress, host.toLowerCase());
+  markPinned(host: string, client: string): boolean {
+    const key = pinKey(client, host.toLowerCase());
     if (this.#pinned.has(key)) return false;
     this.#pinned.add(key);
     if (this.#pinned.size > MAX_PINNED) this.#pinned.delete(this.#pinned.values().next().value!);
@@ -38,8 +39,13 @@ export class MitmPolicy {
   }
 }
 
-function pinKey(clientAddress: string, host: string): string {
-  return `${clientAddress} ${host}`;
+/** Who a pinning refusal is remembered for: the authenticated user when there is one (users share NAT addresses). */
+export function pinnedClientKey(flow: { user: string | undefined; client: { remoteAddress: string } }): string {
+  return flow.user === undefined ? flow.client.remoteAddress : `user:${flow.user}`;
+}
+
+function pinKey(client: string, host: string): string {
+  return `${client} ${host}`;
 }
 
 /**
@@ -50,7 +56,7 @@ export function interceptionPolicy(policy: MitmPolicy): Addon {
   return {
     name: 'interception-policy',
     connect(flow) {
-      if (policy.shouldIntercept(flow.target.host, flow.target.port, flow.client.remoteAddress)) flow.action = 'mitm';
+      if (policy.shouldIntercept(flow.target.host, flow.target.port, pinnedClientKey(flow))) flow.action = 'mitm';
     },
   };
 }

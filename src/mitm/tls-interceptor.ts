@@ -20,6 +20,7 @@ import { dialAlongPlan } from '../tunnel/dial-along-plan.js';
 import { OriginReader } from '../tunnel/origin-reader.js';
 import { abandonTunnel, openTunnel, spliceTunnel } from '../tunnel/tunnel-steps.js';
 import { chooseLeafNames } from './certificate-names.js';
+import { pinnedClientKey } from './mitm-policy.js';
 import { parseClientHello, type ClientHelloResult } from './client-hello.js';
 
 /**
@@ -133,7 +134,7 @@ export async function runInterceptedTunnel(runtime: ProxyRuntime, mitm: MitmRunt
   tls.once('secure', () => (secured = true));
   tls.on('error', (err: NodeJS.ErrnoException) => {
     const clientAddress = flow.client.remoteAddress;
-    if (!secured && CERT_REJECTION.test(err.code ?? '') && mitm.policy.markPinned(flow.target.host, clientAddress)) {
+    if (!secured && CERT_REJECTION.test(err.code ?? '') && mitm.policy.markPinned(flow.target.host, pinnedClientKey(flow))) {
       runtime.logger.warn(
         { flowId: flow.id, host: flow.target.host, clientAddress, code: err.code },
         `client ${clientAddress} refused the interception certificate for ${flow.target.host} (pinning or an untrusted CA); tunnelling this host untouched for this client from now on`,

@@ -220,3 +220,22 @@ test('upstreamCert: the leaf also carries the names of the origin\'s own certifi
   // The origin's certificate names localhost and 127.0.0.1; the SNI alone would give only localhost.
   assert.equal(new X509Certificate(leafPem).subjectAltName, 'DNS:localhost, IP Address:127.0.0.1');
 });
+
+test('intercepted requests carry the CONNECT\'s authenticated user, and the destination check covers them', async (t) => {
+  const certs = testCertificates();
+  const { certPath } = await testGetawayCa();
+  const origin = await startTlsOrigin(t, certs, (_req, res) => res.end('inside'));
+  const users: Array<string | undefined> = [];
+  const open = await startMitmProxy(t, {
+    auth: { users: ['mallory:pw'] },
+    addons: [{ name: 'users', response: (flow) => void users.push(flow.user) }],
+  });
+  const result = await curl(['-s', '--cacert', certPath, '-x', open.url, '--proxy-user', 'mallory:pw', `${origin.url}/`]);
+  assert.equal(result.stdout, 'inside', result.stderr);
+  await waitFor(() => users.length === 1);
+  assert.deepEqual(users, ['mallory']);
+  // Beyond loopback: the CONNECT dials nothing when intercepted; the decrypted request's dial is what gets checked.
+  const exposed = await startMitmProxy(t, { host: '0.0.0.0', allowClients: ['127.0.0.1/32'], connectPorts: '*' });
+  const refused = await curl(['-s', '-i', '--cacert', certPath, '-x', `http://127.0.0.1:${exposed.port}`, `${origin.url}/`]);
+  assert.match(refused.stdout, /HTTP\/1\.1 403 [^]*error=destination_ip_prohibited/);
+});
