@@ -82,6 +82,7 @@ program
   .option('--auth-file <file>', 'htpasswd file (bcrypt, SHA-1 or MD5 entries) of proxy users; re-read on SIGHUP')
   .option('--connect-ports <ports>', 'ports CONNECT may reach: 443,8443, ranges 8000-8999, or * (default: 443 beyond loopback, any on loopback)')
   .option('--allow-private', 'let clients reach loopback and private networks although listening beyond loopback')
+  .option('--accept-proxy-protocol <cidr>', 'behind a balancer: read a PROXY protocol v1/v2 header from these addresses (repeatable); others are closed', collect, [])
   .option('--allow-destination <cidr>', 'destination address or CIDR allowed despite internal-address protection; repeatable', collect, [])
   .action(async (raw: Record<string, unknown>, command: Command) => {
     const flags: ServeCommandOptions = {
@@ -126,6 +127,8 @@ program
     }
     if (raw['connectPorts'] !== undefined) flags.connectPorts = raw['connectPorts'] as string;
     if (raw['allowPrivate'] === true) flags.allowPrivate = true;
+    const balancers = raw['acceptProxyProtocol'] as string[];
+    if (balancers.length > 0) flags.acceptProxyProtocol = { trusted: balancers };
     const allowDestinations = raw['allowDestination'] as string[];
     if (allowDestinations.length > 0) flags.allowDestinations = allowDestinations;
     // The default --listen must not override a config file's `listen`; only an explicit flag does.

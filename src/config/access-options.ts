@@ -27,9 +27,15 @@ export interface AccessOptions {
   allowDestinations?: string[];
   /** Basic proxy authentication: users given in clear, an htpasswd file, or both. Off unless given. */
   auth?: ProxyAuthOptions;
+  /**
+   * The explicit listener sits behind a load balancer that sends the PROXY protocol (v1 or v2) from these
+   * addresses or CIDRs; every connection must start with a header, and connections from elsewhere are closed. Other
+   * listeners get the same by wrapping them in ProxyProtocolListener.
+   */
+  acceptProxyProtocol?: { trusted: string[]; headerTimeoutMs?: number };
 }
 
-export const ACCESS_KEYS = ['allowClients', 'connectPorts', 'allowPrivate', 'allowDestinations', 'auth'] as const;
+export const ACCESS_KEYS = ['allowClients', 'connectPorts', 'allowPrivate', 'allowDestinations', 'auth', 'acceptProxyProtocol'] as const;
 
 export function checkAccess(input: AccessOptions, source: string): string[] {
   const problems: string[] = [];
@@ -54,6 +60,20 @@ export function checkAccess(input: AccessOptions, source: string): string[] {
     }
   }
   if (input.allowPrivate !== undefined && typeof input.allowPrivate !== 'boolean') problems.push(`${source}.allowPrivate: expected true or false`);
+  const front = input.acceptProxyProtocol;
+  if (front !== undefined) {
+    if (typeof front !== 'object' || front === null || !Array.isArray(front.trusted) || front.trusted.length === 0) {
+      problems.push(`${source}.acceptProxyProtocol: expected { trusted: [balancer addresses or CIDRs] }`);
+    } else {
+      try {
+        new AddressRanges(front.trusted);
+      } catch (err) {
+        problems.push(`${source}.acceptProxyProtocol.trusted: ${(err as Error).message}`);
+      }
+      const timeout = front.headerTimeoutMs;
+      if (timeout !== undefined && (!Number.isInteger(timeout) || timeout <= 0)) problems.push(`${source}.acceptProxyProtocol.headerTimeoutMs: expected a positive integer`);
+    }
+  }
   const { auth } = input;
   if (auth !== undefined) {
     if (typeof auth !== 'object' || auth === null) problems.push(`${source}.auth: expected { users, file, realm }`);

@@ -382,6 +382,7 @@ export function resolveProxyOptions(input: ProxyOptions = {}, source = 'options'
     allowPrivate: input.allowPrivate,
     allowDestinations: input.allowDestinations,
     auth: input.auth,
+    acceptProxyProtocol: input.acceptProxyProtocol,
     resolver: input.resolver,
   };
 }

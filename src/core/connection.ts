@@ -1,3 +1,5 @@
+import type { ProxyProtocolInfo } from './listener.js';
+
 /** Facts about one client connection, shared by every flow that arrives on it. */
 export interface ClientInfo {
   /** Unique per proxy process, in accept order. */
@@ -12,4 +14,6 @@ export interface ClientInfo {
   readonly listener: string;
   /** Where the client meant to connect, when its listener knows (see ListenerContext.destination). */
   readonly destination: { readonly host: string; readonly port: number } | undefined;
+  /** The PROXY protocol header it came with (the addresses above are already the real client's). */
+  readonly proxyProtocol?: ProxyProtocolInfo | undefined;
 }

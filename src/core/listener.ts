@@ -21,6 +21,17 @@ export interface ListenerContext {
    * listener): requests in origin form on this connection go there.
    */
   readonly destination?: { readonly host: string; readonly port: number } | undefined;
+  /** The PROXY protocol header the connection began with, when a listener read one (its TLVs, its version). */
+  readonly proxyProtocol?: ProxyProtocolInfo | undefined;
+}
+
+/** What a PROXY protocol header said, as ClientInfo keeps it. */
+export interface ProxyProtocolInfo {
+  readonly version: 1 | 2;
+  /** "local": a balancer's own connection (health check): the socket's peer stands for itself. */
+  readonly command: 'proxy' | 'local';
+  /** v2 type-length-value extensions: ALPN 0x01, authority 0x02, unique id 0x05, SSL 0x20 … */
+  readonly tlvs: ReadonlyArray<{ readonly type: number; readonly value: Buffer }>;
 }
 
 /** Called by a listener for every connection it accepted, at once, before reading anything from it. */

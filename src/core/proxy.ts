@@ -13,6 +13,7 @@ import { resolveProxyOptions, type ProxyOptions, type ResolvedProxyOptions } fro
 import { PROXY_NAME } from '../http/error-response.js';
 import { ClientAdmission } from '../listeners/client-admission.js';
 import { createExplicitListener } from '../listeners/explicit-listener.js';
+import { ProxyProtocolListener } from '../listeners/proxy-protocol-listener.js';
 import { TcpListener } from '../listeners/tcp-listener.js';
 import type { ProxyAuth } from '../addons/proxy-auth.js';
 import { accessAddons, openProxyProblem } from '../config/access-options.js';
@@ -198,11 +199,23 @@ class ProxyServer implements Proxy {
     // emit('connection'); its connection bookkeeping (headersTimeout checks) starts on 'listening'.
     httpServer.emit('listening');
     this.#httpServer = httpServer;
-    const handOver = (socket: Socket): void => void httpServer.emit('connection', socket);
+    const handOver = (socket: Socket): void => {
+      httpServer.emit('connection', socket);
+      // A listener that read ahead (the PROXY protocol header) paused the socket and put back what followed the
+      // header; node:http waits for bytes without resuming a socket someone paused.
+      if (socket.isPaused()) socket.resume();
+    };
     const accept: AcceptConnection = (socket, context) => this.#admission.admit(socket, context, handOver);
     const explicit = new TcpListener('explicit', this.#options.host, this.#options.port);
     this.#explicit = explicit;
-    this.#listeners = [explicit, ...this.#options.listeners];
+    const front = this.#options.acceptProxyProtocol;
+    const outermost = front === undefined
+      ? explicit
+      : new ProxyProtocolListener(explicit, {
+          ...front,
+          onRefused: (reason, peer) => this.#logger.info({ remoteAddress: peer }, `connection refused: ${reason}`),
+        });
+    this.#listeners = [outermost, ...this.#options.listeners];
     try {
       for (const listener of this.#listeners) await listener.listen(accept);
     } catch (err) {

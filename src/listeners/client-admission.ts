@@ -60,6 +60,7 @@ export class ClientAdmission {
       connectedAt: Date.now(),
       listener: context.listener,
       destination: context.destination,
+      proxyProtocol: context.proxyProtocol,
     };
     this.#info.set(socket, info);
     const tracked = this.clients.add(socket);
