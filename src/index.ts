@@ -35,3 +35,4 @@ export { AddressRanges, canonicalIp } from './core/addresses.js';
 export type { ProxyProtocolInfo } from './core/listener.js';
 export { ProxyProtocolListener, type ProxyProtocolOptions } from './listeners/proxy-protocol-listener.js';
 export { TcpListener } from './listeners/tcp-listener.js';
+export { accessRules, type AccessRule } from './addons/access-rules.js';

@@ -3,6 +3,7 @@
  * (docs/security.md). The defaults depend on exposure: a proxy on loopback serves this machine's own programs, which
  * could open any connection themselves; one on any other address serves the network, and is locked down.
  */
+import { accessRules, checkAccessRules, type AccessRule } from '../addons/access-rules.js';
 import { clientAllowList } from '../addons/client-allow-list.js';
 import { connectPorts, parsePortList } from '../addons/connect-ports.js';
 import { destinationPolicy } from '../addons/destination-policy.js';
@@ -33,9 +34,11 @@ export interface AccessOptions {
    * listeners get the same by wrapping them in ProxyProtocolListener.
    */
   acceptProxyProtocol?: { trusted: string[]; headerTimeoutMs?: number };
+  /** Allow/deny rules, first match wins (addons/access-rules.ts, docs/security.md). Default: none. */
+  accessRules?: AccessRule[];
 }
 
-export const ACCESS_KEYS = ['allowClients', 'connectPorts', 'allowPrivate', 'allowDestinations', 'auth', 'acceptProxyProtocol'] as const;
+export const ACCESS_KEYS = ['allowClients', 'connectPorts', 'allowPrivate', 'allowDestinations', 'auth', 'acceptProxyProtocol', 'accessRules'] as const;
 
 export function checkAccess(input: AccessOptions, source: string): string[] {
   const problems: string[] = [];
@@ -74,6 +77,7 @@ export function checkAccess(input: AccessOptions, source: string): string[] {
       if (timeout !== undefined && (!Number.isInteger(timeout) || timeout <= 0)) problems.push(`${source}.acceptProxyProtocol.headerTimeoutMs: expected a positive integer`);
     }
   }
+  if (input.accessRules !== undefined) problems.push(...checkAccessRules(input.accessRules, `${source}.accessRules`));
   const { auth } = input;
   if (auth !== undefined) {
     if (typeof auth !== 'object' || auth === null) problems.push(`${source}.auth: expected { users, file, realm }`);
@@ -102,7 +106,7 @@ export function openProxyProblem(host: string, access: AccessOptions): string | 
 }
 
 export interface AccessAddons {
-  /** Run ahead of the user's addons, in this order: admission, authentication, CONNECT ports, destinations. */
+  /** Run ahead of the user's addons, in this order: admission, authentication, rules, CONNECT ports, destinations. */
   addons: Addon[];
   /** Set when authentication is on: `proxy.reload()` re-reads its htpasswd file. */
   auth: ProxyAuth | undefined;
@@ -115,6 +119,7 @@ export function accessAddons(host: string, access: AccessOptions): AccessAddons 
   if (access.allowClients !== undefined && access.allowClients.length > 0) addons.push(clientAllowList(access.allowClients));
   const auth = access.auth === undefined ? undefined : proxyAuth(access.auth);
   if (auth !== undefined) addons.push(auth);
+  if (access.accessRules !== undefined && access.accessRules.length > 0) addons.push(accessRules(access.accessRules));
   const ports = parsePortList(access.connectPorts ?? (exposed ? '443' : '*'));
   if (!ports.all) addons.push(connectPorts(ports));
   addons.push(destinationPolicy({ refusePrivate: exposed && access.allowPrivate !== true, allow: access.allowDestinations ?? [] }));

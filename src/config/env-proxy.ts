@@ -13,7 +13,7 @@
  * Pure: the environment is passed in.
  */
 import { isIP } from 'node:net';
-import { parseHostPattern, type HostPattern } from '../upstream/host-pattern.js';
+import { parseHostPattern, type HostPattern } from '../core/host-pattern.js';
 
 export interface EnvProxySettings {
   /** For plain http:// requests (and ws://). */

@@ -9,7 +9,7 @@ import type { Listener } from '../core/listener.js';
 import type { CoreOptions } from '../core/options.js';
 import { ACCESS_KEYS, checkAccess, type AccessOptions } from './access-options.js';
 import { readEnvProxy } from './env-proxy.js';
-import { parseHostPattern } from '../upstream/host-pattern.js';
+import { parseHostPattern } from '../core/host-pattern.js';
 import type { Resolver } from '../upstream/dialer.js';
 import type { RouteRuleSpec } from '../upstream/route-planner.js';
 import { parseUpstreamProxy, type UpstreamSpec } from '../upstream/upstream-proxy.js';
@@ -383,6 +383,7 @@ export function resolveProxyOptions(input: ProxyOptions = {}, source = 'options'
     allowDestinations: input.allowDestinations,
     auth: input.auth,
     acceptProxyProtocol: input.acceptProxyProtocol,
+    accessRules: input.accessRules,
     resolver: input.resolver,
   };
 }

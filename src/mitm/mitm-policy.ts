@@ -3,7 +3,7 @@
  * client refused our certificate for (pinning), which that client's tunnels to that host carry untouched from then on.
  */
 import type { Addon } from '../core/addon.js';
-import { parseHostPattern, type HostPattern } from '../upstream/host-pattern.js';
+import { parseHostPattern, type HostPattern } from '../core/host-pattern.js';
 
 /**
  * Client and host pairs remembered as pinned, least recently refused forgotten first past this many. Keyed per

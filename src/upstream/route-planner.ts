@@ -6,7 +6,7 @@
 import { envProxyFor, readEnvProxy, type EnvProxySettings } from '../config/env-proxy.js';
 import { ProxyError } from '../core/errors.js';
 import type { RouteAttempt, RouteChoice } from '../core/flow.js';
-import { parseHostPattern, type HostPattern } from './host-pattern.js';
+import { parseHostPattern, type HostPattern } from '../core/host-pattern.js';
 import { UpstreamHealth, type HealthOptions, DEFAULT_HEALTH_OPTIONS } from './upstream-health.js';
 import { parseUpstreamProxy, type UpstreamProxy, type UpstreamSpec } from './upstream-proxy.js';
 import { createStrategyState, orderUpstreams, rememberSticky, stickyKey, type SelectionInput, type StrategyName, type StrategyState } from './upstream-strategy.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseHostPattern } from '../../src/upstream/host-pattern.js';
+import { parseHostPattern } from '../../src/core/host-pattern.js';
 
 const cases: Array<[pattern: string, host: string, port: number, matches: boolean]> = [
   ['*', 'anything.example', 80, true],
