@@ -36,3 +36,4 @@ export type { ProxyProtocolInfo } from './core/listener.js';
 export { ProxyProtocolListener, type ProxyProtocolOptions } from './listeners/proxy-protocol-listener.js';
 export { TcpListener } from './listeners/tcp-listener.js';
 export { accessRules, type AccessRule } from './addons/access-rules.js';
+export { rateLimits, type RateLimit, type RateLimitOptions } from './addons/rate-limits.js';

@@ -15,6 +15,7 @@ import { parseAdmin, parseListen } from '../config/config-file.js';
 import { OptionsError } from '../config/options.js';
 import { LOG_LEVELS } from '../log/create-logger.js';
 import { STRATEGY_NAMES } from '../upstream/upstream-strategy.js';
+import type { RateLimit } from '../addons/rate-limits.js';
 import { serve, type ServeCommandOptions } from './serve.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
@@ -27,6 +28,14 @@ function positiveInteger(flag: string, unit = '') {
 }
 
 const milliseconds = (flag: string) => positiveInteger(flag, ' of milliseconds');
+
+function positiveNumber(flag: string) {
+  return (value: string): number => {
+    const number = Number(value);
+    if (!/^\d+(\.\d+)?$/.test(value) || !(number > 0)) throw new InvalidArgumentError(`${flag} expects a positive number`);
+    return number;
+  };
+}
 
 function workerCount(value: string): number {
   if (value === 'auto') return availableParallelism();
@@ -83,6 +92,10 @@ program
   .option('--connect-ports <ports>', 'ports CONNECT may reach: 443,8443, ranges 8000-8999, or * (default: 443 beyond loopback, any on loopback)')
   .option('--allow-private', 'let clients reach loopback and private networks although listening beyond loopback')
   .option('--accept-proxy-protocol <cidr>', 'behind a balancer: read a PROXY protocol v1/v2 header from these addresses (repeatable); others are closed', collect, [])
+  .option('--client-rate <n>', 'requests a second one client address may make (bursts of as many); 429 past it', positiveNumber('--client-rate'))
+  .option('--client-concurrency <n>', 'requests and tunnels one client address may have in progress; 503 past it', positiveInteger('--client-concurrency'))
+  .option('--user-rate <n>', 'requests a second one authenticated user may make; 429 past it', positiveNumber('--user-rate'))
+  .option('--user-concurrency <n>', 'requests and tunnels one user may have in progress; 503 past it', positiveInteger('--user-concurrency'))
   .option('--allow-destination <cidr>', 'destination address or CIDR allowed despite internal-address protection; repeatable', collect, [])
   .action(async (raw: Record<string, unknown>, command: Command) => {
     const flags: ServeCommandOptions = {
@@ -127,6 +140,13 @@ program
     }
     if (raw['connectPorts'] !== undefined) flags.connectPorts = raw['connectPorts'] as string;
     if (raw['allowPrivate'] === true) flags.allowPrivate = true;
+    const limit = (rate: unknown, concurrent: unknown): RateLimit | undefined =>
+      rate === undefined && concurrent === undefined
+        ? undefined
+        : { ...(rate === undefined ? {} : { rate: rate as number }), ...(concurrent === undefined ? {} : { concurrent: concurrent as number }) };
+    const perClient = limit(raw['clientRate'], raw['clientConcurrency']);
+    const perUser = limit(raw['userRate'], raw['userConcurrency']);
+    if (perClient !== undefined || perUser !== undefined) flags.rateLimits = { ...(perClient ? { perClient } : {}), ...(perUser ? { perUser } : {}) };
     const balancers = raw['acceptProxyProtocol'] as string[];
     if (balancers.length > 0) flags.acceptProxyProtocol = { trusted: balancers };
     const allowDestinations = raw['allowDestination'] as string[];

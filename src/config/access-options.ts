@@ -5,6 +5,7 @@
  */
 import { accessRules, checkAccessRules, type AccessRule } from '../addons/access-rules.js';
 import { clientAllowList } from '../addons/client-allow-list.js';
+import { checkRateLimits, rateLimits, type RateLimitOptions } from '../addons/rate-limits.js';
 import { connectPorts, parsePortList } from '../addons/connect-ports.js';
 import { destinationPolicy } from '../addons/destination-policy.js';
 import { proxyAuth, type ProxyAuth, type ProxyAuthOptions } from '../addons/proxy-auth.js';
@@ -36,9 +37,11 @@ export interface AccessOptions {
   acceptProxyProtocol?: { trusted: string[]; headerTimeoutMs?: number };
   /** Allow/deny rules, first match wins (addons/access-rules.ts, docs/security.md). Default: none. */
   accessRules?: AccessRule[];
+  /** Request rates and concurrency per client address and per user: 429 / 503 past them. Default: none. */
+  rateLimits?: RateLimitOptions;
 }
 
-export const ACCESS_KEYS = ['allowClients', 'connectPorts', 'allowPrivate', 'allowDestinations', 'auth', 'acceptProxyProtocol', 'accessRules'] as const;
+export const ACCESS_KEYS = ['allowClients', 'connectPorts', 'allowPrivate', 'allowDestinations', 'auth', 'acceptProxyProtocol', 'accessRules', 'rateLimits'] as const;
 
 export function checkAccess(input: AccessOptions, source: string): string[] {
   const problems: string[] = [];
@@ -77,6 +80,7 @@ export function checkAccess(input: AccessOptions, source: string): string[] {
       if (timeout !== undefined && (!Number.isInteger(timeout) || timeout <= 0)) problems.push(`${source}.acceptProxyProtocol.headerTimeoutMs: expected a positive integer`);
     }
   }
+  if (input.rateLimits !== undefined) problems.push(...checkRateLimits(input.rateLimits, `${source}.rateLimits`));
   if (input.accessRules !== undefined) problems.push(...checkAccessRules(input.accessRules, `${source}.accessRules`));
   const { auth } = input;
   if (auth !== undefined) {
@@ -106,7 +110,7 @@ export function openProxyProblem(host: string, access: AccessOptions): string | 
 }
 
 export interface AccessAddons {
-  /** Run ahead of the user's addons, in this order: admission, authentication, rules, CONNECT ports, destinations. */
+  /** Run ahead of the user's addons, in order: admission, authentication, rules, limits, CONNECT ports, destinations. */
   addons: Addon[];
   /** Set when authentication is on: `proxy.reload()` re-reads its htpasswd file. */
   auth: ProxyAuth | undefined;
@@ -120,6 +124,7 @@ export function accessAddons(host: string, access: AccessOptions): AccessAddons 
   const auth = access.auth === undefined ? undefined : proxyAuth(access.auth);
   if (auth !== undefined) addons.push(auth);
   if (access.accessRules !== undefined && access.accessRules.length > 0) addons.push(accessRules(access.accessRules));
+  if (access.rateLimits !== undefined) addons.push(rateLimits(access.rateLimits));
   const ports = parsePortList(access.connectPorts ?? (exposed ? '443' : '*'));
   if (!ports.all) addons.push(connectPorts(ports));
   addons.push(destinationPolicy({ refusePrivate: exposed && access.allowPrivate !== true, allow: access.allowDestinations ?? [] }));

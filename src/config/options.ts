@@ -384,6 +384,7 @@ export function resolveProxyOptions(input: ProxyOptions = {}, source = 'options'
     auth: input.auth,
     acceptProxyProtocol: input.acceptProxyProtocol,
     accessRules: input.accessRules,
+    rateLimits: input.rateLimits,
     resolver: input.resolver,
   };
 }
