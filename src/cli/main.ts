@@ -76,6 +76,7 @@ program
   .addOption(new Option('--strategy <name>', 'how the pool is ordered per request').choices([...STRATEGY_NAMES]))
   .option('--upstream-attempts <n>', 'most upstreams tried for one request or tunnel', positiveInteger('--upstream-attempts'))
   .option('--sticky-ttl <ms>', 'how long sticky strategies keep a key on one upstream', milliseconds('--sticky-ttl'))
+  .addOption(new Option('--upstream-proxy-protocol <version>', 'begin connections to upstream proxies with a PROXY protocol header naming the client').choices(['v1', 'v2']))
   .option('--bind <address>', 'local address for direct connections; repeat to rotate', collect, [])
   .option('--admin <host:port>', 'serve /metrics (Prometheus) and /healthz on this address; "9090" means 127.0.0.1:9090')
   .option('-w, --workers <n>', 'processes sharing the listener ("auto": one per core)', workerCount)
@@ -120,6 +121,7 @@ program
     if (upstreams.length === 1 && upstreams[0] === 'env') flags.upstreamEnv = process.env;
     else if (upstreams.includes('env')) throw new OptionsError(['--upstream env: use it alone, not together with upstream URLs']);
     else if (upstreams.length > 0) flags.upstreams = upstreams;
+    if (raw['upstreamProxyProtocol'] !== undefined) flags.upstreamProxyProtocol = raw['upstreamProxyProtocol'] as 'v1' | 'v2';
     const bind = raw['bind'] as string[];
     if (bind.length > 0) flags.bind = bind;
     if (raw['mitm'] === true) {

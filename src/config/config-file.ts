@@ -16,7 +16,7 @@ export type ServeSettings = Omit<ProxyOptions, 'addons' | 'logger'> & {
   admin?: { host: string; port: number };
 };
 
-const ROUTING_FILE_KEYS = new Set<string>(['upstreams', 'strategy', 'routes', 'bind', 'mitm']);
+const ROUTING_FILE_KEYS = new Set<string>(['upstreams', 'strategy', 'routes', 'bind', 'mitm', 'upstreamProxyProtocol']);
 const FILE_KEYS = new Set<string>(['listen', 'admin', 'logLevel', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_FILE_KEYS, ...ACCESS_KEYS]);
 const DURATIONS = new Set<string>(DURATION_KEYS);
 

@@ -84,6 +84,12 @@ export interface ProxyOptions extends AccessOptions {
   routes?: RouteRuleSpec[];
   /** Local addresses direct connections rotate through (multi-homed hosts). Default: the system's choice. */
   bind?: string[];
+  /**
+   * Begin every connection to an upstream proxy with a PROXY protocol header (v1 text or v2 binary) naming the
+   * client, for upstreams that log or police by client address. Such connections serve one client connection
+   * each. Default: off.
+   */
+  upstreamProxyProtocol?: 'v1' | 'v2';
   /** Most routes tried for one request or tunnel before the client gets the last failure. Default 3. */
   upstreamAttempts?: number;
   /** Intercept HTTPS (terminate TLS with certificates minted by a local CA). Off unless given. */
@@ -132,6 +138,7 @@ export interface ResolvedProxyOptions extends CoreOptions, AccessOptions {
   mitm: MitmOptions | undefined;
   caBundle: string[];
   insecureUpstreamTls: boolean;
+  upstreamProxyProtocol: 'v1' | 'v2' | undefined;
   resolver: Resolver | undefined;
 }
 
@@ -176,7 +183,7 @@ export const LIMIT_KEYS = [
   'upstreamAttempts',
 ] as const;
 
-const ROUTING_KEYS = ['upstreams', 'upstreamEnv', 'strategy', 'routes', 'bind'] as const;
+const ROUTING_KEYS = ['upstreams', 'upstreamEnv', 'strategy', 'routes', 'bind', 'upstreamProxyProtocol'] as const;
 const TLS_KEYS = ['mitm', 'caBundle', 'insecureUpstreamTls'] as const;
 const CODE_KEYS = ['resolver'] as const;
 
@@ -358,6 +365,9 @@ export function resolveProxyOptions(input: ProxyOptions = {}, source = 'options'
   problems.push(...checkRouting(input, source));
   problems.push(...checkTls(input, source));
   problems.push(...checkAccess(input, source));
+  if (input.upstreamProxyProtocol !== undefined && input.upstreamProxyProtocol !== 'v1' && input.upstreamProxyProtocol !== 'v2') {
+    problems.push(`${source}.upstreamProxyProtocol: expected "v1" or "v2", got ${describe(input.upstreamProxyProtocol)}`);
+  }
   if (input.resolver !== undefined && typeof input.resolver !== 'function') problems.push(`${source}.resolver: expected a function shaped like dns.lookup`);
 
   if (problems.length > 0) throw new OptionsError(problems);
@@ -386,5 +396,6 @@ export function resolveProxyOptions(input: ProxyOptions = {}, source = 'options'
     accessRules: input.accessRules,
     rateLimits: input.rateLimits,
     resolver: input.resolver,
+    upstreamProxyProtocol: input.upstreamProxyProtocol,
   };
 }

@@ -13,6 +13,7 @@ import { resolveProxyOptions, type ProxyOptions, type ResolvedProxyOptions } fro
 import { PROXY_NAME } from '../http/error-response.js';
 import { ClientAdmission } from '../listeners/client-admission.js';
 import { createExplicitListener } from '../listeners/explicit-listener.js';
+import { formatProxyProtocolV1, formatProxyProtocolV2 } from '../listeners/proxy-protocol.js';
 import { ProxyProtocolListener } from '../listeners/proxy-protocol-listener.js';
 import { TcpListener } from '../listeners/tcp-listener.js';
 import type { ProxyAuth } from '../addons/proxy-auth.js';
@@ -103,6 +104,7 @@ class ProxyServer implements Proxy {
   readonly #resolver: GuardedResolver;
   readonly #routes: RoutePlanner;
   readonly #routeAgents: RouteAgents;
+  readonly #upstreamProxyHeader: ((client: ClientInfo) => Buffer) | undefined;
   readonly #originTls: OriginTlsOptions;
   readonly #interceptions = new WeakMap<Socket, Interception>();
   readonly #mitmPolicy: MitmPolicy | undefined;
@@ -148,7 +150,12 @@ class ProxyServer implements Proxy {
     this.#dialer = new DirectDialer({ connectTimeoutMs: options.connectTimeoutMs, guard: this.#guard, resolver: this.#resolver });
     this.#routes = new RoutePlanner(options);
     const connect = { connectTimeoutMs: options.connectTimeoutMs, tls: this.#originTls, dialer: this.#dialer, signal: this.#shutdown.signal, via: `1.1 ${this.#pseudonym}` };
-    this.#routeAgents = new RouteAgents({ agentOptions, connect });
+    const format = options.upstreamProxyProtocol === undefined ? undefined : options.upstreamProxyProtocol === 'v1' ? formatProxyProtocolV1 : formatProxyProtocolV2;
+    // Source: the client; destination: the address it connected to here (what HAProxy's send-proxy says too).
+    this.#upstreamProxyHeader = format === undefined
+      ? undefined
+      : (client) => format({ address: client.remoteAddress, port: client.remotePort }, { address: client.localAddress, port: client.localPort });
+    this.#routeAgents = new RouteAgents({ agentOptions, connect, proxyHeader: this.#upstreamProxyHeader });
   }
 
   get url(): string {
@@ -251,6 +258,7 @@ class ProxyServer implements Proxy {
       },
       dialer: this.#dialer,
       resolver: this.#resolver,
+      upstreamProxyHeader: this.#upstreamProxyHeader,
       routes: this.#routes,
       routeAgents: this.#routeAgents,
       mitm: this.#mitm,

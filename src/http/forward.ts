@@ -91,7 +91,7 @@ function openUpstreamRequest(runtime: ProxyRuntime, flow: HttpFlow, route: Route
     if (route.localAddress !== undefined) options.localAddress = route.localAddress;
     return https ? httpsRequest(options) : httpRequest(options);
   }
-  const { agent, absoluteForm } = runtime.routeAgents.agentFor(route, request.scheme);
+  const { agent, absoluteForm } = runtime.routeAgents.agentFor(route, request.scheme, flow.client);
   options.agent = agent;
   if (!absoluteForm) return httpRequest(options);
   // Credentials for the upstream go on this hop only; the client's own Proxy-Authorization was removed as hop-by-hop.

@@ -41,6 +41,7 @@ export async function dialAlongPlan(
         reader,
         guard: route.kind === 'direct' ? runtime.guardFor(flow) : undefined,
         via: route.kind === 'direct' ? undefined : forwardedVia(flow, runtime.pseudonym),
+        proxyHeader: route.kind === 'direct' ? undefined : runtime.upstreamProxyHeader?.(flow.client),
       });
       routes.served(route);
       flow.upstream = route.id;

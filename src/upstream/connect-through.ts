@@ -37,6 +37,11 @@ export interface ConnectThroughOptions {
    * here is recognised (RFC 9110 §7.6.3: a proxy sends Via in each message it forwards).
    */
   via?: string;
+  /**
+   * Written first on every connection to an upstream (before TLS): a PROXY protocol header naming the client, for
+   * upstreams that want one (`upstreamProxyProtocol`).
+   */
+  proxyHeader?: Buffer | undefined;
 }
 
 export function connectThrough(route: Route, target: DialTarget, options: ConnectThroughOptions): Promise<Socket> {
@@ -48,17 +53,32 @@ export function connectThrough(route: Route, target: DialTarget, options: Connec
   return connectThroughUpstream(route.upstream, target, options);
 }
 
-async function connectThroughUpstream(upstream: UpstreamProxy, target: DialTarget, options: ConnectThroughOptions): Promise<Socket> {
-  const deadline = Date.now() + options.connectTimeoutMs;
+/**
+ * A connection to the upstream itself, ready for its protocol: dialled, the PROXY header written if one is due, TLS
+ * up for an https:// upstream. Used for tunnels below and by the agents that forward in absolute form.
+ */
+export async function openUpstreamConnection(upstream: UpstreamProxy, options: ConnectThroughOptions, deadline = Date.now() + options.connectTimeoutMs): Promise<Socket> {
   const first = await options.dialer.dial({ host: upstream.host, port: upstream.port }, options.signal).catch((err: unknown) => {
     throw relabel(toProxyError(err, 'connection_refused'), upstream).blamingUpstream();
   });
+  if (options.proxyHeader !== undefined) first.write(options.proxyHeader);
+  if (upstream.protocol !== 'https') return first;
   try {
-    const hop = upstream.protocol === 'https' ? await startTls(first, upstream, options.tls, deadline) : first;
+    return await startTls(first, upstream, options.tls, deadline);
+  } catch (err) {
+    first.destroy();
+    throw err;
+  }
+}
+
+async function connectThroughUpstream(upstream: UpstreamProxy, target: DialTarget, options: ConnectThroughOptions): Promise<Socket> {
+  const deadline = Date.now() + options.connectTimeoutMs;
+  const hop = await openUpstreamConnection(upstream, options, deadline);
+  try {
     if (upstream.protocol === 'socks5' || upstream.protocol === 'socks5h') return await socksConnect(hop, upstream, target, deadline);
     return await httpConnect(hop, upstream, target, deadline, options.via);
   } catch (err) {
-    first.destroy();
+    hop.destroy();
     throw err instanceof ProxyError ? err : relabel(toProxyError(err, 'connection_terminated'), upstream).blamingUpstream();
   }
 }

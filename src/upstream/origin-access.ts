@@ -1,5 +1,6 @@
 import type { Agent as HttpAgent } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
+import type { ClientInfo } from '../core/connection.js';
 import type { Dialer, GuardedResolver } from './dialer.js';
 import type { OriginTlsOptions } from './origin-tls.js';
 import type { RouteAgents } from './route-agents.js';
@@ -19,4 +20,6 @@ export interface OriginAccess {
   readonly httpsAgent: HttpsAgent;
   /** How origins' TLS certificates are verified: system store (+ caBundle), unless insecureUpstreamTls. */
   readonly originTls: OriginTlsOptions;
+  /** The PROXY protocol header a client's connections to upstream proxies begin with, when configured. */
+  readonly upstreamProxyHeader: ((client: ClientInfo) => Buffer) | undefined;
 }

@@ -8,7 +8,8 @@ import { Agent as HttpAgent, type AgentOptions, type ClientRequestArgs } from 'n
 import { Agent as HttpsAgent } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { toProxyError } from '../core/errors.js';
-import { connectThrough, type ConnectThroughOptions } from './connect-through.js';
+import type { ClientInfo } from '../core/connection.js';
+import { connectThrough, openUpstreamConnection, type ConnectThroughOptions } from './connect-through.js';
 import type { Route } from './route-planner.js';
 import { serverNameFor, startOriginTls, type OriginTlsOptions } from './origin-tls.js';
 
@@ -52,14 +53,42 @@ class TunnelAgent extends HttpAgent {
   }
 }
 
+/** Forwards in absolute form over connections that begin with a PROXY protocol header (openUpstreamConnection). */
+class ForwardAgent extends HttpAgent {
+  readonly #route: UpstreamRoute;
+  readonly #connect: ConnectThroughOptions;
+
+  constructor(route: UpstreamRoute, connect: ConnectThroughOptions, options: AgentOptions) {
+    super(options);
+    this.#route = route;
+    this.#connect = connect;
+  }
+
+  override createConnection(_options: ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    openUpstreamConnection(this.#route.upstream, this.#connect).then(
+      (socket) => callback?.(null, socket),
+      (err: Error) => (callback as ((err: Error) => void) | undefined)?.(err),
+    );
+    return undefined;
+  }
+}
+
 export interface RouteAgentOptions {
   agentOptions: AgentOptions;
   /** How tunnels are opened; its `tls` also verifies origins of https:// requests and https:// upstreams. */
   connect: ConnectThroughOptions;
+  /**
+   * The PROXY protocol header for a client's connections to upstreams, when upstreams want one. Such connections
+   * name one client, so they are pooled per client connection, never shared.
+   */
+  proxyHeader?: ((client: ClientInfo) => Buffer) | undefined;
 }
 
 export class RouteAgents {
   readonly #agents = new Map<string, HttpAgent>();
+  readonly #perClient = new WeakMap<ClientInfo, Map<string, HttpAgent>>();
+  /** Every per-client agent, so destroy() reaches them (a WeakMap cannot be walked). */
+  readonly #clientAgents = new Set<WeakRef<HttpAgent>>();
   readonly #options: RouteAgentOptions;
 
   constructor(options: RouteAgentOptions) {
@@ -70,26 +99,46 @@ export class RouteAgents {
    * The agent for a plain request along an upstream route, and whether the request goes in absolute form
    * (to an HTTP(S) upstream that forwards it) or in origin form (down a tunnel to the origin).
    */
-  agentFor(route: UpstreamRoute, scheme: 'http' | 'https'): { agent: HttpAgent; absoluteForm: boolean } {
+  agentFor(route: UpstreamRoute, scheme: 'http' | 'https', client: ClientInfo): { agent: HttpAgent; absoluteForm: boolean } {
     const viaForward = forwardsInAbsoluteForm(route, scheme);
     const key = `${viaForward ? 'forward' : 'tunnel'}:${scheme}:${route.id}`;
-    let agent = this.#agents.get(key);
+    const header = this.#options.proxyHeader;
+    let pool = this.#agents;
+    if (header !== undefined) {
+      pool = this.#perClient.get(client) ?? new Map();
+      this.#perClient.set(client, pool);
+    }
+    let agent = pool.get(key);
     if (agent === undefined) {
       const { agentOptions } = this.#options;
-      const tls = this.#options.connect.tls;
-      if (!viaForward) agent = new TunnelAgent(route, scheme === 'https' ? tls : undefined, this.#options.connect, agentOptions);
+      const connect = header === undefined ? this.#options.connect : { ...this.#options.connect, proxyHeader: header(client) };
+      const tls = connect.tls;
+      if (!viaForward) agent = new TunnelAgent(route, scheme === 'https' ? tls : undefined, connect, agentOptions);
+      else if (header !== undefined) agent = new ForwardAgent(route, connect, agentOptions);
       else if (route.upstream.protocol === 'https') {
         const host = route.upstream.host;
         const servername = serverNameFor(host);
         agent = new HttpsAgent({ ...agentOptions, ...tls, ...(servername === undefined ? {} : { servername }) });
       } else agent = new HttpAgent(agentOptions);
-      this.#agents.set(key, agent);
+      pool.set(key, agent);
+      if (header !== undefined) this.#remember(agent);
     }
     return { agent, absoluteForm: viaForward };
+  }
+
+  #sweepAt = 1024;
+
+  #remember(agent: HttpAgent): void {
+    this.#clientAgents.add(new WeakRef(agent));
+    if (this.#clientAgents.size < this.#sweepAt) return;
+    for (const ref of this.#clientAgents) if (ref.deref() === undefined) this.#clientAgents.delete(ref);
+    this.#sweepAt = Math.max(1024, this.#clientAgents.size * 2);
   }
 
   destroy(): void {
     for (const agent of this.#agents.values()) agent.destroy();
     this.#agents.clear();
+    for (const ref of this.#clientAgents) ref.deref()?.destroy();
+    this.#clientAgents.clear();
   }
 }

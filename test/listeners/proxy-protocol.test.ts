@@ -167,3 +167,18 @@ for (const version of ['send-proxy', 'send-proxy-v2'] as const) {
     assert.equal(client.proxyProtocol?.version, version === 'send-proxy' ? 1 : 2);
   });
 }
+
+for (const version of ['v1', 'v2'] as const) {
+  test(`--upstream-proxy-protocol ${version}: an upstream (getaway accepting the header) sees each real client, for requests and tunnels`, async (t) => {
+    const origin = await startOrigin(t, (_req, res) => res.end('ok'));
+    const upstream = await recordClients(t, ['127.0.0.1/32']);
+    const { url } = await startProxy(t, { upstreams: [`http://127.0.0.1:${upstream.port}`], upstreamProxyProtocol: version });
+    for (const from of ['127.0.0.2', '127.0.0.3']) {
+      assert.equal((await curl(['-s', '--interface', from, '-x', url, `${origin.url}/plain`])).stdout, 'ok', from);
+      assert.equal((await curl(['-s', '--interface', from, '-p', '-x', url, `${origin.url}/tunnel`])).stdout, 'ok', from);
+    }
+    // One connection per client connection and kind: pooled connections never carry another client's requests.
+    assert.deepEqual(upstream.clients.map((client) => client.remoteAddress), ['127.0.0.2', '127.0.0.2', '127.0.0.3', '127.0.0.3']);
+    assert.ok(upstream.clients.every((client) => client.proxyProtocol?.version === (version === 'v1' ? 1 : 2)));
+  });
+}
