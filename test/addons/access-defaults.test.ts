@@ -7,22 +7,14 @@ import type { LookupAddress } from 'node:dns';
 import type { LookupFunction } from 'node:net';
 import { test } from 'node:test';
 import { curl, rawConnect } from '../helpers/clients.js';
-import { startOrigin, startProxy, startTcpServer } from '../helpers/servers.js';
+import { startCountingOrigin } from '../helpers/recording-origin.js';
+import { startOrigin, startProxy } from '../helpers/servers.js';
 
 /** A proxy "on the network": bound to every address, reached by the tests over 127.0.0.1. */
 const exposed = { host: '0.0.0.0', allowClients: ['127.0.0.1/32'] };
 
-async function countingOrigin(t: import('node:test').TestContext): Promise<{ port: number; connections: () => number }> {
-  let connections = 0;
-  const { port } = await startTcpServer(t, (socket) => {
-    connections++;
-    socket.on('data', () => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok'));
-  });
-  return { port, connections: () => connections };
-}
-
 test('allowClients: a client outside the list is closed before a byte is parsed, and nothing is dialled', async (t) => {
-  const origin = await countingOrigin(t);
+  const origin = await startCountingOrigin(t);
   const { port, proxy } = await startProxy(t, { host: '0.0.0.0', allowClients: ['10.0.0.0/8', '::1'] });
   const client = await rawConnect(port);
   client.socket.write(`GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
@@ -33,7 +25,7 @@ test('allowClients: a client outside the list is closed before a byte is parsed,
 });
 
 test('beyond loopback, CONNECT reaches port 443 only: another port is 403 http_request_denied, nothing dialled', async (t) => {
-  const origin = await countingOrigin(t);
+  const origin = await startCountingOrigin(t);
   const { port } = await startProxy(t, { ...exposed, allowPrivate: true });
   const client = await rawConnect(port);
   client.socket.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`);
@@ -44,7 +36,7 @@ test('beyond loopback, CONNECT reaches port 443 only: another port is 403 http_r
 });
 
 test('connectPorts lists and ranges open the ports they name, and only those', async (t) => {
-  const origin = await countingOrigin(t);
+  const origin = await startCountingOrigin(t);
   const { port } = await startProxy(t, { ...exposed, allowPrivate: true, connectPorts: `443,${origin.port - 1}-${origin.port}` });
   const open = await rawConnect(port);
   open.socket.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
@@ -56,7 +48,7 @@ test('connectPorts lists and ranges open the ports they name, and only those', a
 });
 
 test('beyond loopback, loopback destinations are refused in every spelling, by the address dialled', async (t) => {
-  const origin = await countingOrigin(t);
+  const origin = await startCountingOrigin(t);
   const { url, port } = await startProxy(t, { ...exposed, connectPorts: '*' });
   // Raw requests: curl would normalise some of these spellings itself, and the proxy must not rely on clients doing so.
   for (const host of ['127.0.0.1', '0x7f.1', '2130706433', '[::ffff:127.0.0.1]', '[::ffff:7f00:1]', 'localhost', '0.0.0.0', '127.1', 'LocalHost']) {

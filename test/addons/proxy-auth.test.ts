@@ -6,8 +6,10 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import { ProxyAgent, request as undiciRequest } from 'undici';
 import { flowLog, type HttpFlow } from '../../src/index.js';
+import { metrics, registerProxyMetrics } from '../../src/metrics.js';
 import { curl, runPython } from '../helpers/clients.js';
 import { startRecordingOrigin } from '../helpers/recording-origin.js';
 import { startOrigin, startProxy, waitFor } from '../helpers/servers.js';
@@ -124,4 +126,22 @@ test('sticky-user keys on the verified user', async (t) => {
   const holders = upstreams.map((u) => new Set(u.requests.map((r) => r.slice(-2))));
   assert.equal(holders.filter((h) => h.size > 0).length, 2, 'two users, two exits');
   assert.ok(holders.every((h) => h.size <= 1), 'each exit saw one user only');
+});
+
+test('credentials appear in no metric either; authentication comes before the access rules (407, not 403)', async (t) => {
+  const registry = new Registry();
+  const { url, proxy } = await startProxy(t, {
+    auth: { users: ['dave:Very-Secret-9'] },
+    accessRules: [{ name: 'no-example', action: 'deny', hosts: ['example.test'] }],
+    addons: [metrics({ registry })],
+  });
+  registerProxyMetrics(registry, proxy);
+  const anonymous = await curl(['-s', '-o', '/dev/null', '-w', '%{http_code}', '-x', url, 'http://example.test/']);
+  assert.equal(anonymous.stdout, '407', 'who the client is must be known before a rule is judged');
+  const denied = await curl(['-s', '-o', '/dev/null', '-w', '%{http_code}', '-x', url, '--proxy-user', 'dave:Very-Secret-9', 'http://example.test/']);
+  assert.equal(denied.stdout, '403');
+  await curl(['-s', '-x', url, '--proxy-user', 'dave:wrong-Secret-9', 'http://example.test/']);
+  const text = await registry.metrics();
+  assert.match(text, /getaway_/);
+  for (const secret of ['Very-Secret-9', 'wrong-Secret-9', Buffer.from('dave:Very-Secret-9').toString('base64')]) assert.ok(!text.includes(secret), secret);
 });

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ProxyError, type Addon, type DialAddress, type Flow } from '../../src/index.js';
 import { curl, rawConnect } from '../helpers/clients.js';
-import { startOrigin, startProxy, startTcpServer } from '../helpers/servers.js';
+import { startCountingOrigin } from '../helpers/recording-origin.js';
+import { startOrigin, startProxy } from '../helpers/servers.js';
 
 const isLoopback = (ip: string): boolean => ip.startsWith('127.') || ip === '::1' || ip === '::ffff:127.0.0.1';
 
@@ -21,17 +22,13 @@ function loopbackGuard(): { addon: Addon; seen: Array<DialAddress & { kind: Flow
 }
 
 test('dialing sees the address a name resolved to: a refusal is 403 destination_ip_prohibited and nothing is dialled', async (t) => {
-  let connections = 0;
-  const origin = await startTcpServer(t, (socket) => {
-    connections++;
-    socket.destroy();
-  });
+  const origin = await startCountingOrigin(t);
   const guard = loopbackGuard();
   const { url } = await startProxy(t, { addons: [guard.addon] });
   const result = await curl(['-s', '-i', '-x', url, `http://localhost:${origin.port}/`]);
   assert.match(result.stdout, /^HTTP\/1\.1 403 /);
   assert.match(result.stdout, /Proxy-Status: getaway; error=destination_ip_prohibited/i);
-  assert.equal(connections, 0);
+  assert.equal(origin.connections(), 0);
   assert.ok(guard.seen.length >= 1);
   assert.equal(guard.seen[0]!.host, 'localhost');
   assert.ok(isLoopback(guard.seen[0]!.ip), guard.seen[0]!.ip);
@@ -59,11 +56,7 @@ test('a pooled connection opened for an allowed flow is checked again for the ne
 });
 
 test('CONNECT: the dialled address is checked before the tunnel opens', async (t) => {
-  let connections = 0;
-  const origin = await startTcpServer(t, (socket) => {
-    connections++;
-    socket.destroy();
-  });
+  const origin = await startCountingOrigin(t);
   const guard = loopbackGuard();
   const { port } = await startProxy(t, { addons: [guard.addon] });
   const client = await rawConnect(port);
@@ -71,16 +64,12 @@ test('CONNECT: the dialled address is checked before the tunnel opens', async (t
   const answer = (await client.untilEnd()).toString('latin1');
   assert.match(answer, /^HTTP\/1\.1 403 /);
   assert.match(answer, /error=destination_ip_prohibited/);
-  assert.equal(connections, 0);
+  assert.equal(origin.connections(), 0);
   assert.equal(guard.seen[0]!.kind, 'tunnel');
 });
 
 test('an upgrade request is checked like any other', async (t) => {
-  let connections = 0;
-  const origin = await startTcpServer(t, (socket) => {
-    connections++;
-    socket.destroy();
-  });
+  const origin = await startCountingOrigin(t);
   const guard = loopbackGuard();
   const { port } = await startProxy(t, { addons: [guard.addon] });
   const client = await rawConnect(port);
@@ -89,16 +78,12 @@ test('an upgrade request is checked like any other', async (t) => {
   );
   const answer = (await client.untilEnd()).toString('latin1');
   assert.match(answer, /^HTTP\/1\.1 403 /);
-  assert.equal(connections, 0);
+  assert.equal(origin.connections(), 0);
   assert.equal(guard.seen[0]!.kind, 'http');
 });
 
 test('a dialing hook that throws something else, or returns a promise, fails closed with 500 and dials nothing', async (t) => {
-  let connections = 0;
-  const origin = await startTcpServer(t, (socket) => {
-    connections++;
-    socket.destroy();
-  });
+  const origin = await startCountingOrigin(t);
   const broken: Addon = {
     name: 'broken',
     dialing(flow) {
@@ -112,5 +97,5 @@ test('a dialing hook that throws something else, or returns a promise, fails clo
     assert.match(result.stdout, /^HTTP\/1\.1 500 /, path);
     assert.match(result.stdout, /error=proxy_internal_error/, path);
   }
-  assert.equal(connections, 0);
+  assert.equal(origin.connections(), 0);
 });

@@ -26,3 +26,13 @@ export async function startRecordingOrigin(t: TestContext, respond?: string): Pr
   });
   return { port, received: () => connections.slice() };
 }
+
+/** A raw origin that counts connections and answers each with a 200 and a close: proof of whether anything was dialled. */
+export async function startCountingOrigin(t: TestContext): Promise<{ port: number; connections: () => number }> {
+  let connections = 0;
+  const { port } = await startTcpServer(t, (socket) => {
+    connections++;
+    socket.on('data', () => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok'));
+  });
+  return { port, connections: () => connections };
+}

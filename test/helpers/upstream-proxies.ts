@@ -193,7 +193,8 @@ export async function startSocksServer(t: TestContext, credentials?: { username:
   return result;
 }
 
-async function freePort(): Promise<number> {
+/** A port nothing listens on right now (for daemons that need one in their config). */
+export async function freePort(): Promise<number> {
   const server = createNetServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -218,7 +219,8 @@ export async function startTinyproxy(t: TestContext): Promise<{ port: number; ur
   return { port, url: `http://127.0.0.1:${port}` };
 }
 
-function accepts(port: number): Promise<boolean> {
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+export function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ port, host: '127.0.0.1' });
     socket.once('connect', () => {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -9,6 +8,7 @@ import type { ClientInfo } from '../../src/index.js';
 import { formatProxyProtocolV1, formatProxyProtocolV2, parseProxyProtocol } from '../../src/listeners/proxy-protocol.js';
 import { curl, rawConnect } from '../helpers/clients.js';
 import { startOrigin, startProxy } from '../helpers/servers.js';
+import { accepts, freePort } from '../helpers/upstream-proxies.js';
 
 const SIGNATURE = Buffer.from('0d0a0d0a000d0a515549540a', 'hex');
 
@@ -118,27 +118,13 @@ test('untrusted peers, missing, malformed or late headers close the connection; 
   assert.equal(clients[0]!.remoteAddress, '198.51.100.20');
 });
 
-/** Resolves once something accepts TCP connections on `port` (HAProxy started), within `timeoutMs`. */
+/** Resolves once HAProxy accepts TCP connections on `port`, within `timeoutMs`. */
 async function untilListening(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const up = await new Promise<boolean>((resolve) => {
-      const probe = connect(port, '127.0.0.1');
-      probe.once('connect', () => (probe.destroy(), resolve(true)));
-      probe.once('error', () => resolve(false));
-    });
-    if (up) return;
+  while (!(await accepts(port))) {
     if (Date.now() > deadline) throw new Error(`nothing listened on ${port} within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 for (const version of ['send-proxy', 'send-proxy-v2'] as const) {
