@@ -11,6 +11,7 @@ import { destinationPolicy } from '../addons/destination-policy.js';
 import { proxyAuth, type ProxyAuth, type ProxyAuthOptions } from '../addons/proxy-auth.js';
 import { AddressRanges, isLoopbackHost } from '../core/addresses.js';
 import type { Addon } from '../core/addon.js';
+import { OptionsError } from './options-error.js';
 
 export interface AccessOptions {
   /** Client addresses or CIDRs allowed to connect; others are closed before a byte is parsed. Default: everyone. */
@@ -121,7 +122,7 @@ export function accessAddons(host: string, access: AccessOptions): AccessAddons 
   const exposed = !isLoopbackHost(host);
   const addons: Addon[] = [];
   if (access.allowClients !== undefined && access.allowClients.length > 0) addons.push(clientAllowList(access.allowClients));
-  const auth = access.auth === undefined ? undefined : proxyAuth(access.auth);
+  const auth = access.auth === undefined ? undefined : loadAuth(access.auth);
   if (auth !== undefined) addons.push(auth);
   if (access.accessRules !== undefined && access.accessRules.length > 0) addons.push(accessRules(access.accessRules));
   if (access.rateLimits !== undefined) addons.push(rateLimits(access.rateLimits));
@@ -129,4 +130,13 @@ export function accessAddons(host: string, access: AccessOptions): AccessAddons 
   if (!ports.all) addons.push(connectPorts(ports));
   addons.push(destinationPolicy({ refusePrivate: exposed && access.allowPrivate !== true, allow: access.allowDestinations ?? [] }));
   return { addons, auth };
+}
+
+/** proxyAuth reads its htpasswd file at once: a file that is missing or does not parse stops the start (exit 2). */
+function loadAuth(options: ProxyAuthOptions): ProxyAuth {
+  try {
+    return proxyAuth(options);
+  } catch (err) {
+    throw new OptionsError([`auth.file: ${(err as Error).message}`]);
+  }
 }

@@ -8,6 +8,9 @@ import type { Addon } from '../core/addon.js';
 import type { Listener } from '../core/listener.js';
 import type { CoreOptions } from '../core/options.js';
 import { ACCESS_KEYS, checkAccess, type AccessOptions } from './access-options.js';
+import { OptionsError } from './options-error.js';
+
+export { OptionsError };
 import { readEnvProxy } from './env-proxy.js';
 import { parseHostPattern } from '../core/host-pattern.js';
 import type { Resolver } from '../upstream/dialer.js';
@@ -288,15 +291,6 @@ export function checkRouting(input: ProxyOptions, source: string): string[] {
   return problems;
 }
 
-export class OptionsError extends Error {
-  override readonly name = 'OptionsError';
-  readonly problems: string[];
-
-  constructor(problems: string[]) {
-    super(`invalid options:\n  ${problems.join('\n  ')}`);
-    this.problems = problems;
-  }
-}
 
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);

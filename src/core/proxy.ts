@@ -125,7 +125,7 @@ class ProxyServer implements Proxy {
     this.#options = options;
     this.#logger = options.logger ?? pino({ level: 'silent' });
     // Built-in decisions are default addons ahead of the user's, which see (and may change) what they chose: access
-    // control first (admission, authentication, CONNECT ports, destinations), then interception's policy.
+    // control first (config/access-options.ts says in which order), then interception's policy.
     const access = accessAddons(options.host, options);
     this.#auth = access.auth;
     this.#mitmPolicy = options.mitm === undefined ? undefined : new MitmPolicy(options.mitm.hosts, options.mitm.excludeHosts);

@@ -23,6 +23,9 @@ test('bad access flags are refused with a message naming them', async () => {
   const clients = await runCli(['serve', '--listen', '0.0.0.0:0', '--allow-clients', '10.0.0.0/33']);
   assert.equal(clients.code, 2);
   assert.match(clients.stderr, /allowClients: "10\.0\.0\.0\/33" is not an IP address or CIDR range/);
+  const file = await runCli(['serve', '--auth-file', '/nonexistent/users.htpasswd']);
+  assert.equal(file.code, 2);
+  assert.match(file.stderr, /auth\.file: ENOENT: no such file or directory/);
 });
 
 test('--allow-clients starts it beyond loopback, locked down: CONNECT to 443 only, no loopback destinations', async (t) => {
