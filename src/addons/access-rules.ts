@@ -136,7 +136,7 @@ const pending = new WeakMap<Flow, number>();
 export function accessRules(rules: readonly AccessRule[]): Addon {
   const compiled = rules.map((rule, i) => compile(rule, i));
   const refuse = (rule: CompiledRule, what: string): ProxyError =>
-    new ProxyError('http_request_denied', `${what} denied by access rule ${rule.label}`, { refusedByProxy: true });
+    new ProxyError('http_request_denied', `${what} denied by access rule ${rule.label}`);
 
   /** Walks the rules from `start`; with `ip`, destination rules are decided too. */
   function decide(flow: Flow, start: number, ip: string | undefined): void {

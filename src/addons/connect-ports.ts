@@ -39,7 +39,7 @@ export function connectPorts(ports: PortList): Addon {
     name: 'connect-ports',
     connect(flow) {
       if (!ports.has(flow.target.port)) {
-        throw new ProxyError('http_request_denied', `CONNECT to port ${flow.target.port} is not allowed (connectPorts: ${ports.source})`, { refusedByProxy: true });
+        throw new ProxyError('http_request_denied', `CONNECT to port ${flow.target.port} is not allowed (connectPorts: ${ports.source})`);
       }
     },
   };

@@ -43,7 +43,7 @@ class Limiter {
   /** Takes a token and a slot for `key`, or throws the refusal. */
   admit(key: string, what: string, now: number): void {
     if (this.#concurrent !== undefined && (this.#active.get(key) ?? 0) >= this.#concurrent) {
-      throw new ProxyError('connection_limit_reached', `${what} has ${this.#concurrent} requests in progress already`, { refusedByProxy: true });
+      throw new ProxyError('connection_limit_reached', `${what} has ${this.#concurrent} requests in progress already`);
     }
     if (this.#rate !== undefined) {
       const bucket = this.#buckets.get(key) ?? { tokens: this.#burst, at: now };
@@ -54,7 +54,7 @@ class Limiter {
       if (this.#buckets.size > MAX_KEYS) this.#buckets.delete(this.#buckets.keys().next().value!);
       if (bucket.tokens < 1) {
         const retryAfterMs = Math.ceil(((1 - bucket.tokens) / this.#rate) * 1000);
-        throw new ProxyError('http_request_denied', `${what} is over ${this.#rate} requests a second`, { status: 429, retryAfterMs, refusedByProxy: true });
+        throw new ProxyError('http_request_denied', `${what} is over ${this.#rate} requests a second`, { status: 429, retryAfterMs });
       }
       bucket.tokens -= 1;
     }

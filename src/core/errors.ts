@@ -125,11 +125,21 @@ export class ProxyError extends Error {
 
   /** The same error, marked as the upstream's own fault (see upstreamFault). */
   blamingUpstream(): ProxyError {
-    if (this.upstreamFault) return this;
-    const options: ProxyErrorOptions = { status: this.status, cause: this.cause, upstreamFault: true, refusedByProxy: this.refusedByProxy };
+    return this.upstreamFault ? this : this.#with({ upstreamFault: true });
+  }
+
+  /** The same error, marked as the proxy's own refusal (see refusedByProxy). */
+  refusingDestination(): ProxyError {
+    return this.refusedByProxy ? this : this.#with({ refusedByProxy: true });
+  }
+
+  /** A copy with every option kept but `changes`. */
+  #with(changes: ProxyErrorOptions): ProxyError {
+    const options: ProxyErrorOptions = { status: this.status, cause: this.cause, upstreamFault: this.upstreamFault, refusedByProxy: this.refusedByProxy };
     if (this.upstreamStatus !== undefined) options.upstreamStatus = this.upstreamStatus;
     if (this.retryAfterMs !== undefined) options.retryAfterMs = this.retryAfterMs;
-    return new ProxyError(this.type, this.message, options);
+    if (this.responseHeaders !== undefined) options.responseHeaders = this.responseHeaders;
+    return new ProxyError(this.type, this.message, { ...options, ...changes });
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Addon } from './addon.js';
-import { ProxyError, type ProxyErrorOptions } from './errors.js';
+import { ProxyError } from './errors.js';
 import { HOOK_NAMES, type HookName, type Hooks } from './hooks.js';
 
 type Handler<K extends HookName> = { addon: Addon; fn: Hooks[K] };
@@ -62,11 +62,10 @@ export class HookRunner {
       try {
         result = handler.fn.apply(handler.addon, args);
       } catch (err) {
-        if (err instanceof ProxyError) return err.refusedByProxy ? err : refusal(err);
-        return refusal(hookFailure(handler.addon, 'dialing', err));
+        return hookFailure(handler.addon, 'dialing', err).refusingDestination();
       }
       if (isThenable(result)) {
-        return refusal(hookFailure(handler.addon, 'dialing', new Error('returned a promise; dialing hooks must decide synchronously')));
+        return hookFailure(handler.addon, 'dialing', new Error('returned a promise; dialing hooks must decide synchronously')).refusingDestination();
       }
     }
     return undefined;
@@ -97,12 +96,6 @@ export class HookRunner {
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
-}
-
-function refusal(err: ProxyError): ProxyError {
-  const options: ProxyErrorOptions = { status: err.status, cause: err.cause, refusedByProxy: true };
-  if (err.responseHeaders !== undefined) options.responseHeaders = err.responseHeaders;
-  return new ProxyError(err.type, err.message, options);
 }
 
 function hookFailure(addon: Addon, hook: HookName, err: unknown): ProxyError {

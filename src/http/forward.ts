@@ -310,8 +310,8 @@ export async function forwardRequest(runtime: ProxyRuntime, flow: HttpFlow, req:
   };
   frameAsParsed(request.headers, req, body);
   let lastError: ProxyError | undefined;
+  const guard = runtime.guardFor(flow);
   for (const route of routes.routes) {
-    const guard = runtime.guardFor(flow);
     if (route.kind === 'direct' && isIP(request.host) !== 0) {
       const refused = guard(request.host, request.port);
       if (refused) throw refused;

@@ -105,8 +105,12 @@ export class RouteAgents {
     const header = this.#options.proxyHeader;
     let pool = this.#agents;
     if (header !== undefined) {
-      pool = this.#perClient.get(client) ?? new Map();
-      this.#perClient.set(client, pool);
+      let own = this.#perClient.get(client);
+      if (own === undefined) {
+        own = new Map();
+        this.#perClient.set(client, own);
+      }
+      pool = own;
     }
     let agent = pool.get(key);
     if (agent === undefined) {
