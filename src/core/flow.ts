@@ -171,7 +171,14 @@ export interface UpstreamConnectionInfo {
   remoteAddress: string | undefined;
   remotePort: number | undefined;
   /** For TLS to the origin (https://, also inside a tunnel through an upstream). */
-  tls?: { protocol: string | null; cipher: string | undefined; alpnProtocol: string | false | null | undefined };
+  tls?: {
+    protocol: string | null;
+    /** OpenSSL's name for the cipher. */
+    cipher: string | undefined;
+    /** The IANA name (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256), what WARC-Cipher-Suite records. */
+    cipherSuite: string | undefined;
+    alpnProtocol: string | false | null | undefined;
+  };
 }
 
 export class HttpFlow extends BaseFlow {

@@ -68,6 +68,9 @@ export function runResponseHeaders(runtime: Pick<ProxyRuntime, 'hooks'>, flow: H
  */
 function describeConnection(socket: Socket): UpstreamConnectionInfo {
   const info: UpstreamConnectionInfo = { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
-  if (socket instanceof TLSSocket) info.tls = { protocol: socket.getProtocol(), cipher: socket.getCipher()?.name, alpnProtocol: socket.alpnProtocol };
+  if (socket instanceof TLSSocket) {
+    const cipher = socket.getCipher();
+    info.tls = { protocol: socket.getProtocol(), cipher: cipher?.name, cipherSuite: cipher?.standardName, alpnProtocol: socket.alpnProtocol };
+  }
   return info;
 }

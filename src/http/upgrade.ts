@@ -11,6 +11,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { pipeline } from 'node:stream';
 import { ProxyError, toProxyError } from '../core/errors.js';
+import { notifyTaps } from '../core/body-tap.js';
 import type { HttpFlow } from '../core/flow.js';
 import { endFlow, markFailed } from '../core/flow-end.js';
 import type { ProxyRuntime } from '../runtime.js';
@@ -20,6 +21,7 @@ import { startOriginTls } from '../upstream/origin-tls.js';
 import { createHttpFlow } from './create-http-flow.js';
 import { answerFailureOnSocket, closeSoon, errorResponse, serializeHead, writeRawResponse } from './error-response.js';
 import { requestedUpgrades } from './hop-by-hop.js';
+import { relayTapped } from './tapped-relay.js';
 import { runResponseHeaders, takeOriginHead } from './origin-head.js';
 
 export function createUpgradeHandler(runtime: ProxyRuntime) {
@@ -183,7 +185,26 @@ async function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, h
       headers.append('Connection', 'close');
       // The refusal is a response like any other: responseHeaders sees it (and may change it) before it is sent.
       answerHead(runtime, flow, socket).then(
-        () => {
+        async () => {
+          // Taps see a refusal like any response: the request had no body, the refusal's body streams past them.
+          const requestTaps = flow.requestTaps;
+          if (requestTaps !== undefined) {
+            try {
+              await notifyTaps(requestTaps, 'end');
+            } catch (err) {
+              upstreamReq.destroy();
+              socket.destroy();
+              reject(toProxyError(err, 'proxy_internal_error'));
+              return;
+            }
+          }
+          const taps = flow.responseTaps;
+          if (taps !== undefined) {
+            await relayTapped(upstreamRes, socket, taps, (length) => void (flow.bytes.responseBody += length), { mode: 'response' }).then(resolve, (err: unknown) =>
+              reject(toProxyError(err, 'http_response_incomplete')),
+            );
+            return;
+          }
           upstreamRes.on('data', (chunk: Buffer) => {
             flow.bytes.responseBody += chunk.length;
           });

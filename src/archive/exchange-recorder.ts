@@ -1,0 +1,215 @@
+/**
+ * Records one HTTP exchange as the proxy relays it: the request as sent to the origin and the response as
+ * received, each spooled through a body tap, then written as response (or revisit), request and optional metadata
+ * records sharing WARC-Target-URI and WARC-Date, linked with WARC-Concurrent-To. Upgrades whose origin answered 101
+ * go to websocket-recorder.ts instead.
+ */
+import type { HttpFlow } from '../core/flow.js';
+import type { ProxyError } from '../core/errors.js';
+import { formatAbsoluteUrl } from '../http/request-target.js';
+import { RecordSpool, type SealedSpool } from './record-spool.js';
+import { bufferBlock, recordFromBuffer, recordFromSpool, type WarcRecord } from './warc-record.js';
+import {
+  formatRequestHead,
+  formatResponseHead,
+  formatWarcDate,
+  formatWarcFields,
+  identicalPayloadProfile,
+  newRecordId,
+  nowMicros,
+  type WarcField,
+  type WarcTruncation,
+} from './warc-format.js';
+import type { ArchiveContext } from './archive-context.js';
+
+/** Why a body broke, in WARC-Truncated's words (§5.13). */
+export function truncationFor(error: ProxyError): WarcTruncation {
+  return /timeout/.test(error.type) ? 'time' : 'disconnect';
+}
+
+/** WARC-IP-Address, WARC-Protocol and WARC-Cipher-Suite, from what the IO layer saw of the origin connection. */
+export function connectionFields(flow: HttpFlow, context: ArchiveContext): WarcField[] {
+  const fields: WarcField[] = [];
+  const connection = flow.upstreamConnection;
+  // Through an upstream proxy the peer is the proxy, not the origin the field is about.
+  if (flow.upstream === 'direct' && connection?.remoteAddress !== undefined) fields.push(['WARC-IP-Address', connection.remoteAddress.replace(/^::ffff:/, '')]);
+  if (context.version === '1.1') {
+    const httpVersion = flow.receivedResponse?.httpVersion ?? '1.1';
+    fields.push(['WARC-Protocol', `http/${httpVersion}`]);
+    const tls = connection?.tls;
+    if (tls?.protocol) fields.push(['WARC-Protocol', tls.protocol.toLowerCase().replace(/^tlsv/, 'tls/')]);
+    if (tls?.cipherSuite) fields.push(['WARC-Cipher-Suite', tls.cipherSuite]);
+  }
+  return fields;
+}
+
+export function targetUri(flow: HttpFlow, scheme?: string): string {
+  const url = formatAbsoluteUrl(flow.request);
+  return scheme === undefined ? url : url.replace(/^https?:/, scheme);
+}
+
+export function requestHead(flow: HttpFlow): Buffer {
+  return formatRequestHead({ method: flow.request.method, path: flow.request.path, rawHeaders: flow.request.headers.toRaw() });
+}
+
+/** application/warc-fields about the flow: who asked, through what, how long each step took. */
+export function metadataBlock(flow: HttpFlow): Buffer {
+  const fields: WarcField[] = [
+    ['getaway-flow-id', flow.id],
+    ['client-address', `${flow.client.remoteAddress}:${flow.client.remotePort}`],
+  ];
+  if (flow.user !== undefined) fields.push(['user', flow.user]);
+  if (flow.upstream !== undefined) fields.push(['upstream', flow.upstream]);
+  for (const attempt of flow.routeAttempts) fields.push(['route-attempt', attempt.reason === undefined ? `${attempt.route} ${attempt.outcome}` : `${attempt.route} ${attempt.outcome}: ${attempt.reason}`]);
+  const { start, upstreamConnected, responseHeaders } = flow.timestamps;
+  if (upstreamConnected !== undefined) fields.push(['upstream-connected-ms', String(upstreamConnected - start)]);
+  if (responseHeaders !== undefined) fields.push(['response-headers-ms', String(responseHeaders - start)]);
+  fields.push(['duration-ms', String(Date.now() - start)]);
+  fields.push(['request-body-bytes', String(flow.bytes.requestBody)]);
+  fields.push(['response-body-bytes', String(flow.bytes.responseBody)]);
+  if (flow.error !== undefined) fields.push(['error', `${flow.error.type}: ${flow.error.message}`]);
+  return formatWarcFields(fields);
+}
+
+export function metadataRecord(flow: HttpFlow, context: ArchiveContext, uri: string, date: string, responseId: string): WarcRecord {
+  return recordFromBuffer(
+    context.version,
+    [
+      ['WARC-Type', 'metadata'],
+      ['WARC-Record-ID', newRecordId()],
+      ['WARC-Date', date],
+      ['WARC-Target-URI', uri],
+      ['WARC-Concurrent-To', responseId],
+    ],
+    'application/warc-fields',
+    bufferBlock(metadataBlock(flow), context.digest),
+  );
+}
+
+export class ExchangeRecorder {
+  readonly #flow: HttpFlow;
+  readonly #context: ArchiveContext;
+  /** When the exchange began: the date every record of it carries. */
+  readonly #startedMicros = nowMicros();
+  #request: RecordSpool | undefined;
+  #requestEnded = false;
+  #response: RecordSpool | undefined;
+  #finished = false;
+
+  constructor(flow: HttpFlow, context: ArchiveContext) {
+    this.#flow = flow;
+    this.#context = context;
+  }
+
+  /** The request as sent: the tap's first event comes when it goes out, after every requestHeaders hook. */
+  #requestSpool(): RecordSpool {
+    this.#request ??= new RecordSpool(requestHead(this.#flow), this.#context.spool);
+    return this.#request;
+  }
+
+  #responseSpool(): RecordSpool | undefined {
+    const received = this.#flow.receivedResponse;
+    if (received === undefined) return undefined;
+    this.#response ??= new RecordSpool(
+      formatResponseHead({ httpVersion: received.httpVersion, status: received.status, reason: received.reason, rawHeaders: received.headers.toRaw() }),
+      this.#context.spool,
+    );
+    return this.#response;
+  }
+
+  requestData(chunk: Buffer): Promise<void> | undefined {
+    return this.#requestSpool().append(chunk);
+  }
+
+  requestEnd(): void {
+    this.#requestSpool();
+    this.#requestEnded = true;
+  }
+
+  requestAbort(error: ProxyError): void {
+    this.#requestSpool().markTruncated(truncationFor(error));
+    this.#requestEnded = true;
+  }
+
+  responseData(chunk: Buffer): Promise<void> | undefined {
+    const spool = this.#responseSpool();
+    if (spool === undefined) return undefined;
+    const written = spool.append(chunk);
+    const room = this.#context.writer.room();
+    if (room === undefined) return written;
+    return written === undefined ? room : written.then(() => room);
+  }
+
+  /** The response went through whole: its records are written before the flow's `response` hook runs. */
+  responseEnd(): Promise<void> {
+    return this.#finish();
+  }
+
+  /** The response broke mid-body: what arrived is written, marked truncated. */
+  responseAbort(error: ProxyError): void {
+    this.#responseSpool()?.markTruncated(truncationFor(error));
+    void this.#finish();
+  }
+
+  async #finish(): Promise<void> {
+    if (this.#finished) return;
+    this.#finished = true;
+    const response = this.#response ?? this.#responseSpool();
+    // A response a hook made, or no response at all: nothing was exchanged with an origin.
+    if (response === undefined) {
+      await this.#request?.discard();
+      return;
+    }
+    const request = this.#requestSpool();
+    // The origin may answer before it has read the whole request (a 413, say): the request record ends there.
+    if (!this.#requestEnded) request.markTruncated('unspecified');
+    const [sealedResponse, sealedRequest] = await Promise.all([response.seal(), request.seal()]);
+    await this.#write(sealedResponse, sealedRequest);
+  }
+
+  async #write(response: SealedSpool, request: SealedSpool): Promise<void> {
+    const flow = this.#flow;
+    const context = this.#context;
+    const { version } = context;
+    const uri = targetUri(flow);
+    const date = formatWarcDate(this.#startedMicros, version);
+    const responseId = newRecordId();
+    const connection = connectionFields(flow, context);
+    const seen = context.dedup !== undefined && response.truncated === undefined && response.payloadLength > 0 ? context.dedup.lookup(response.payloadDigest) : undefined;
+    const records: WarcRecord[] = [];
+    if (seen !== undefined) {
+      const head = this.#response!.head;
+      records.push(
+        recordFromBuffer(
+          version,
+          [
+            ['WARC-Type', 'revisit'],
+            ['WARC-Record-ID', responseId],
+            ['WARC-Date', date],
+            ['WARC-Target-URI', uri],
+            ...connection,
+            ['WARC-Profile', identicalPayloadProfile(version)],
+            ['WARC-Refers-To-Target-URI', seen.url],
+            ['WARC-Refers-To-Date', seen.date],
+            ['WARC-Refers-To', seen.recordId],
+          ],
+          'application/http;msgtype=response',
+          bufferBlock(head, context.digest),
+          response.payloadDigest,
+        ),
+      );
+      await response.discard();
+    } else {
+      records.push(recordFromSpool(version, [['WARC-Type', 'response'], ['WARC-Record-ID', responseId], ['WARC-Date', date], ['WARC-Target-URI', uri], ...connection], 'application/http;msgtype=response', response, true));
+    }
+    const requestFields: WarcField[] = [['WARC-Type', 'request'], ['WARC-Record-ID', newRecordId()], ['WARC-Date', date], ['WARC-Target-URI', uri], ['WARC-Concurrent-To', responseId]];
+    const ip = connection.find(([name]) => name === 'WARC-IP-Address');
+    if (ip !== undefined) requestFields.push(ip);
+    records.push(recordFromSpool(version, requestFields, 'application/http;msgtype=request', request, true));
+    if (context.metadata) records.push(metadataRecord(flow, context, uri, date, responseId));
+    const written = await context.write(records, flow);
+    if (written && seen === undefined && context.dedup !== undefined && response.truncated === undefined && response.payloadLength > 0) {
+      context.dedup.remember(response.payloadDigest, { url: uri, date, recordId: responseId });
+    }
+  }
+}

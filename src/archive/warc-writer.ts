@@ -1,0 +1,369 @@
+/**
+ * Writes records into WARC files in one directory: each file begins with a warcinfo record, carries a ".open"
+ * suffix while it is written, and is renamed when complete (rotation by size or age, close). With gzip each record
+ * is its own gzip member, so a reader can seek to any record (§D.2 of ISO 28500). Records of one exchange are
+ * written together, one exchange at a time, in the order they arrive.
+ *
+ * A write that fails (a full disk, a file-size limit, a directory gone) is cut back out of the file so the file
+ * stays valid, and the writer reports itself failing: records are dropped and counted until the disk has room
+ * again (checked every few seconds), when a new file is started.
+ */
+import { mkdir, open, readdir, rename, rm, statfs, access, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Readable, Writable } from 'node:stream';
+import { createGzip, gzip as gzipCallback } from 'node:zlib';
+import { promisify } from 'node:util';
+import { bufferBlock, recordFromBuffer, type WarcRecord } from './warc-record.js';
+import { formatWarcDate, formatWarcFields, newRecordId, nowMicros, RECORD_END, type WarcDigestAlgorithm, type WarcField, type WarcVersion } from './warc-format.js';
+import { renderFileName } from './warc-file-name.js';
+import { repairOpenFile, scanWarcFile, type RepairResult } from './warc-repair.js';
+
+const gzipBuffer = promisify(gzipCallback);
+
+/** Records smaller than this are gzipped in one call; larger ones stream through a gzip stream. */
+const SMALL_RECORD_BYTES = 256 * 1024;
+const RECOVERY_CHECK_MS = 5_000;
+/** Free space the disk must show before a failing writer tries again. */
+const RECOVERY_FREE_BYTES = 16 * 1024 * 1024;
+
+export interface WarcWriterOptions {
+  dir: string;
+  prefix: string;
+  nameTemplate: string;
+  rotateBytes: number;
+  rotateAgeMs: number | undefined;
+  gzip: boolean;
+  gzipLevel: number;
+  version: WarcVersion;
+  digest: WarcDigestAlgorithm;
+  /** Written into every warcinfo after getaway's own fields. */
+  info: readonly WarcField[];
+  software: string;
+  /** Bytes of queued records past which taps are held (room()): a disk slower than the network slows the traffic. */
+  backlogBytes: number;
+}
+
+export interface WarcWriterStats {
+  records: number;
+  bytes: number;
+  filesClosed: number;
+  writeErrors: number;
+  recordsDropped: number;
+  failing: boolean;
+}
+
+interface OpenFile {
+  handle: FileHandle;
+  openPath: string;
+  name: string;
+  position: number;
+  openedAt: number;
+  /** Records after the warcinfo. */
+  records: number;
+}
+
+export class WarcFailure extends Error {}
+
+export class WarcWriter {
+  readonly #options: WarcWriterOptions;
+  readonly #host = hostname();
+  #file: OpenFile | undefined;
+  #serial = 0;
+  #queue: Promise<void> = Promise.resolve();
+  #failure: Error | undefined;
+  #recoveryTimer: NodeJS.Timeout | undefined;
+  #ageTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+  #queuedBytes = 0;
+  #roomWaiters: Array<() => void> = [];
+  #onFailure: ((error: Error) => void) | undefined;
+  readonly stats: WarcWriterStats = { records: 0, bytes: 0, filesClosed: 0, writeErrors: 0, recordsDropped: 0, failing: false };
+
+  constructor(options: WarcWriterOptions) {
+    this.#options = options;
+  }
+
+  get spoolDir(): string {
+    return join(this.#options.dir, '.spool');
+  }
+
+  /** The error that made the writer drop records, while it does. */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  /** Called when writing fails (first failure after a healthy spell); for logs. */
+  onFailure(listener: (error: Error) => void): void {
+    this.#onFailure = listener;
+  }
+
+  /**
+   * Makes the directory ready: creates it (and .spool), checks it is writable, closes files that earlier processes on
+   * this host left open (cut back to their last complete record). Throws with the reason when it cannot.
+   */
+  async open(): Promise<RepairResult[]> {
+    const { dir } = this.#options;
+    try {
+      await mkdir(this.spoolDir, { recursive: true });
+      await access(dir, constants.W_OK);
+    } catch (err) {
+      throw new WarcFailure(`cannot write WARC files to ${dir}: ${(err as Error).message}`, { cause: err });
+    }
+    // Spill files of a process that died: their records were never written, and nobody else reads them.
+    for (const entry of await readdir(this.spoolDir)) {
+      if (entry.endsWith('.spool') && (await this.#ownedByNobody(join(this.spoolDir, entry)))) await rm(join(this.spoolDir, entry), { force: true });
+    }
+    const repaired: RepairResult[] = [];
+    for (const entry of await readdir(dir)) {
+      if (!entry.startsWith(this.#options.prefix) || !entry.endsWith('.open')) continue;
+      const path = join(dir, entry);
+      const scan = await scanWarcFile(path);
+      if (!this.#isAbandoned(scan.info)) continue;
+      repaired.push(await repairOpenFile(path, scan));
+    }
+    if (this.#options.rotateAgeMs !== undefined) {
+      const ageMs = this.#options.rotateAgeMs;
+      this.#ageTimer = setInterval(() => {
+        if (this.#file !== undefined && Date.now() - this.#file.openedAt >= ageMs) this.#enqueue(() => this.#closeFile());
+      }, Math.min(ageMs, 60_000));
+      this.#ageTimer.unref();
+    }
+    return repaired;
+  }
+
+  /** Spill files are named by uuid, not owner; one left from before this process started is abandoned. */
+  async #ownedByNobody(path: string): Promise<boolean> {
+    try {
+      const handle = await open(path, 'r');
+      const { mtimeMs } = await handle.stat();
+      await handle.close();
+      return mtimeMs < performance.timeOrigin;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Whether an .open file belongs to no running writer: written on this host (its warcinfo says) by a process that
+   * is gone. Files of other hosts (a shared directory) are theirs to repair.
+   */
+  #isAbandoned(info: Map<string, string> | undefined): boolean {
+    if (info === undefined) return true; // not even a whole warcinfo: nothing in it to keep or to own
+    if (info.get('hostname') !== this.#host) return false;
+    const pid = Number(info.get('getaway-pid'));
+    // Our own pid: a previous incarnation (containers restart as pid 1), since open() runs before this writer writes.
+    if (!Number.isInteger(pid) || pid === process.pid) return true;
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ESRCH';
+    }
+  }
+
+  /**
+   * Queues the records of one exchange; resolves when they are in the file (not fsynced: the page cache survives a
+   * killed process). Rejects when they were dropped because writing fails; they are released either way.
+   */
+  write(records: readonly WarcRecord[]): Promise<void> {
+    let bytes = 0;
+    for (const record of records) bytes += record.blockLength;
+    this.#queuedBytes += bytes;
+    return this.#enqueue(() => this.#writeGroup(records)).finally(() => {
+      this.#queuedBytes -= bytes;
+      if (this.#queuedBytes <= this.#options.backlogBytes && this.#roomWaiters.length > 0) {
+        const waiters = this.#roomWaiters;
+        this.#roomWaiters = [];
+        for (const wake of waiters) wake();
+      }
+    });
+  }
+
+  /** Undefined while the queue is under its bound; else a promise that settles when it is back under. */
+  room(): Promise<void> | undefined {
+    if (this.#queuedBytes <= this.#options.backlogBytes) return undefined;
+    return new Promise((resolve) => this.#roomWaiters.push(resolve));
+  }
+
+  #enqueue(task: () => Promise<void>): Promise<void> {
+    const run = this.#queue.then(task);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #writeGroup(records: readonly WarcRecord[]): Promise<void> {
+    try {
+      if (this.#closed) throw new WarcFailure('the WARC writer is closed');
+      if (this.#failure !== undefined) throw this.#failure;
+      const file = await this.#currentFile();
+      const start = file.position;
+      try {
+        for (const record of records) await this.#writeRecord(file, record);
+      } catch (err) {
+        await this.#fail(file, start, err as Error);
+        throw this.#failure;
+      }
+      file.records += records.length;
+      this.stats.records += records.length;
+      this.stats.bytes += file.position - start;
+      if (file.position >= this.#options.rotateBytes) await this.#closeFile();
+    } catch (err) {
+      this.stats.recordsDropped += records.length;
+      throw err;
+    } finally {
+      await Promise.all(records.map((record) => record.release()));
+    }
+  }
+
+  async #writeRecord(file: OpenFile, record: WarcRecord): Promise<void> {
+    const sink = async (chunk: Buffer): Promise<void> => {
+      let written = 0;
+      while (written < chunk.length) {
+        const { bytesWritten } = await file.handle.write(chunk, written, chunk.length - written, file.position);
+        written += bytesWritten;
+        file.position += bytesWritten;
+      }
+    };
+    if (record.blockLength < SMALL_RECORD_BYTES) {
+      const parts: Buffer[] = [record.header];
+      for await (const chunk of record.blocks()) parts.push(chunk);
+      parts.push(RECORD_END);
+      const whole = Buffer.concat(parts);
+      await sink(this.#options.gzip ? await gzipBuffer(whole, { level: this.#options.gzipLevel }) : whole);
+      return;
+    }
+    const source = Readable.from(
+      (async function* (): AsyncGenerator<Buffer> {
+        yield record.header;
+        yield* record.blocks();
+        yield RECORD_END;
+      })(),
+    );
+    const destination = new Writable({
+      highWaterMark: 1 << 20,
+      write(chunk: Buffer, _encoding, callback) {
+        sink(chunk).then(() => callback(), callback);
+      },
+    });
+    if (this.#options.gzip) await pipeline(source, createGzip({ level: this.#options.gzipLevel }), destination);
+    else await pipeline(source, destination);
+  }
+
+  async #currentFile(): Promise<OpenFile> {
+    if (this.#file !== undefined) return this.#file;
+    const extension = this.#options.gzip ? '.warc.gz' : '.warc';
+    for (let tries = 0; ; tries += 1) {
+      this.#serial += 1;
+      const name = renderFileName(this.#options.nameTemplate, { prefix: this.#options.prefix, epochMs: Date.now(), serial: this.#serial, pid: process.pid, host: this.#host }) + extension;
+      const openPath = join(this.#options.dir, `${name}.open`);
+      let handle: FileHandle;
+      try {
+        // 'wx': never write into a file that exists, whoever made it.
+        handle = await open(openPath, 'wx', 0o644);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST' && tries < 100) continue;
+        throw err;
+      }
+      const file: OpenFile = { handle, openPath, name, position: 0, openedAt: Date.now(), records: 0 };
+      try {
+        await this.#writeRecord(file, this.#warcinfo(name));
+      } catch (err) {
+        await handle.close().catch(() => undefined);
+        await rm(openPath, { force: true });
+        throw err;
+      }
+      this.#file = file;
+      return file;
+    }
+  }
+
+  #warcinfo(name: string): WarcRecord {
+    const { version, digest } = this.#options;
+    const fields: WarcField[] = [
+      ['software', this.#options.software],
+      ['hostname', this.#host],
+      ['getaway-pid', String(process.pid)],
+      ['format', `WARC File Format ${version}`],
+      ['conformsTo', version === '1.1' ? 'https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/' : 'http://bibnum.bnf.fr/WARC/WARC_ISO_28500_version1_latestdraft.pdf'],
+      ...this.#options.info,
+    ];
+    return recordFromBuffer(
+      version,
+      [
+        ['WARC-Type', 'warcinfo'],
+        ['WARC-Record-ID', newRecordId()],
+        ['WARC-Date', formatWarcDate(nowMicros(), version)],
+        ['WARC-Filename', name],
+      ],
+      'application/warc-fields',
+      bufferBlock(formatWarcFields(fields), digest),
+    );
+  }
+
+  /** Cuts the failed record out, closes the file with what it holds, and stops writing until the disk has room. */
+  async #fail(file: OpenFile, start: number, error: Error): Promise<void> {
+    this.stats.writeErrors += 1;
+    const first = this.#failure === undefined;
+    this.#failure = new WarcFailure(`writing ${file.name} failed: ${error.message}`, { cause: error });
+    this.stats.failing = true;
+    await file.handle.truncate(start).catch(() => undefined);
+    file.position = start;
+    await this.#closeFile().catch(() => undefined);
+    if (first) this.#onFailure?.(this.#failure);
+    this.#watchRecovery();
+  }
+
+  #watchRecovery(): void {
+    if (this.#recoveryTimer !== undefined) return;
+    this.#recoveryTimer = setInterval(() => {
+      statfs(this.#options.dir).then(
+        (stats) => {
+          if (stats.bavail * stats.bsize < RECOVERY_FREE_BYTES) return;
+          clearInterval(this.#recoveryTimer);
+          this.#recoveryTimer = undefined;
+          this.#failure = undefined;
+          this.stats.failing = false;
+        },
+        () => undefined,
+      );
+    }, RECOVERY_CHECK_MS);
+    this.#recoveryTimer.unref();
+  }
+
+  /** Finishes the current file: flushed to disk, then renamed without ".open". A file with only its warcinfo goes away. */
+  async #closeFile(): Promise<void> {
+    const file = this.#file;
+    if (file === undefined) return;
+    this.#file = undefined;
+    const hasRecords = file.records > 0;
+    try {
+      await file.handle.sync();
+    } finally {
+      await file.handle.close();
+    }
+    if (!hasRecords) {
+      await rm(file.openPath, { force: true });
+      return;
+    }
+    await rename(file.openPath, join(this.#options.dir, file.name));
+    this.stats.filesClosed += 1;
+  }
+
+  /** Rotates now: the next record starts a new file. */
+  rotate(): Promise<void> {
+    return this.#enqueue(() => this.#closeFile());
+  }
+
+  /** Writes what is queued, then closes the current file. Later writes are refused. */
+  async close(): Promise<void> {
+    clearInterval(this.#ageTimer);
+    clearInterval(this.#recoveryTimer);
+    await this.#enqueue(async () => {
+      this.#closed = true;
+      await this.#closeFile();
+    });
+  }
+}
