@@ -65,6 +65,12 @@ export interface WarcArchiverOptions {
   maxWebSocketMessageBytes?: number;
 }
 
+/** Every key of WarcArchiverOptions, for the config file's check of unknown keys. */
+export const WARC_OPTION_KEYS = [
+  'dir', 'prefix', 'nameTemplate', 'rotateBytes', 'rotateAgeMs', 'gzip', 'gzipLevel', 'warcVersion', 'digest', 'info',
+  'maxRecordBytes', 'metadata', 'dedup', 'required', 'memoryBytes', 'backlogBytes', 'maxWebSocketMessageBytes',
+] as const satisfies ReadonlyArray<keyof WarcArchiverOptions>;
+
 export interface WarcArchiverStats extends WarcWriterStats {
   revisits: number;
   dedupEntries: number;
@@ -97,6 +103,12 @@ export function warcOptionsProblems(options: WarcArchiverOptions): string[] {
   }
   if (options.warcVersion !== undefined && options.warcVersion !== '1.1' && options.warcVersion !== '1.0') problems.push('warc.warcVersion: "1.1" or "1.0"');
   if (options.digest !== undefined && options.digest !== 'sha1' && options.digest !== 'sha256') problems.push('warc.digest: "sha1" or "sha256"');
+  if (options.info !== undefined && (typeof options.info !== 'object' || Object.values(options.info).some((value) => typeof value !== 'string'))) problems.push('warc.info: a mapping of names to strings');
+  const dedup = options.dedup;
+  if (dedup !== undefined && typeof dedup !== 'boolean') {
+    if (typeof dedup !== 'object' || dedup === null) problems.push('warc.dedup: true, or { file, maxEntries }');
+    else if (dedup.maxEntries !== undefined && !(Number.isSafeInteger(dedup.maxEntries) && dedup.maxEntries > 0)) problems.push('warc.dedup.maxEntries: a positive whole number');
+  }
   return problems;
 }
 
@@ -134,10 +146,10 @@ export function warcArchiver(options: WarcArchiverOptions): WarcArchiver {
     dedup,
     metadata: options.metadata ?? false,
     maxWebSocketMessageBytes: options.maxWebSocketMessageBytes ?? 1024 * 1024,
-    async write(records: readonly WarcRecord[], flow: HttpFlow): Promise<boolean> {
+    async write(records: readonly WarcRecord[], flow: HttpFlow, isRevisit = false): Promise<boolean> {
       try {
         await writer.write(records);
-        if (records[0]?.header.includes('WARC-Type: revisit')) revisits += 1;
+        if (isRevisit) revisits += 1;
         return true;
       } catch (err) {
         logger?.debug({ err, flowId: flow.id }, 'WARC records dropped');

@@ -17,5 +17,5 @@ export interface ArchiveContext {
   /** The most bytes of one WebSocket message kept in the log. */
   readonly maxWebSocketMessageBytes: number;
   /** Writes one exchange's records; false (logged and counted) when they were dropped. Never rejects. */
-  write(records: readonly WarcRecord[], flow: HttpFlow): Promise<boolean>;
+  write(records: readonly WarcRecord[], flow: HttpFlow, isRevisit?: boolean): Promise<boolean>;
 }

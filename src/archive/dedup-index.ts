@@ -70,16 +70,28 @@ export class DedupIndex {
     return entry;
   }
 
-  /** Adds a payload that is now in a closed-or-open WARC file. The line is appended in the background; see flush(). */
-  remember(payloadDigest: string, entry: DedupEntry): void {
+  /**
+   * Takes a payload's place as soon as its record is queued, before it is written: records are written in queue
+   * order, so a repeat that arrives meanwhile becomes a revisit written after the record it refers to.
+   */
+  claim(payloadDigest: string, entry: DedupEntry): void {
     this.#put(payloadDigest, entry);
+  }
+
+  /** The claimed record could not be written: nothing may refer to it. */
+  release(payloadDigest: string, recordId: string): void {
+    if (this.#entries.get(payloadDigest)?.recordId === recordId) this.#entries.delete(payloadDigest);
+  }
+
+  /** The claimed record is in a WARC file: its line is appended in the background (see flush()). */
+  persist(payloadDigest: string, entry: DedupEntry): void {
     const line = `${JSON.stringify({ d: payloadDigest, u: entry.url, t: entry.date, i: entry.recordId })}\n`;
     this.#writing = this.#writing.then(async () => {
       await appendFile(this.#path, line);
       this.#linesInFile += 1;
       if (this.#linesInFile > 2 * this.#maxEntries) await this.#compact();
     });
-    // A failed append loses one entry (that payload is stored again next time), never a record: logged by flush().
+    // A failed append loses one entry (that payload is stored again after a restart), never a record.
     this.#writing = this.#writing.catch(() => undefined);
   }
 

@@ -175,7 +175,10 @@ export class ExchangeRecorder {
     const date = formatWarcDate(this.#startedMicros, version);
     const responseId = newRecordId();
     const connection = connectionFields(flow, context);
-    const seen = context.dedup !== undefined && response.truncated === undefined && response.payloadLength > 0 ? context.dedup.lookup(response.payloadDigest) : undefined;
+    const dedupable = context.dedup !== undefined && response.truncated === undefined && response.payloadLength > 0;
+    const seen = dedupable ? context.dedup!.lookup(response.payloadDigest) : undefined;
+    const entry = { url: uri, date, recordId: responseId };
+    if (dedupable && seen === undefined) context.dedup!.claim(response.payloadDigest, entry);
     const records: WarcRecord[] = [];
     if (seen !== undefined) {
       const head = this.#response!.head;
@@ -207,9 +210,10 @@ export class ExchangeRecorder {
     if (ip !== undefined) requestFields.push(ip);
     records.push(recordFromSpool(version, requestFields, 'application/http;msgtype=request', request, true));
     if (context.metadata) records.push(metadataRecord(flow, context, uri, date, responseId));
-    const written = await context.write(records, flow);
-    if (written && seen === undefined && context.dedup !== undefined && response.truncated === undefined && response.payloadLength > 0) {
-      context.dedup.remember(response.payloadDigest, { url: uri, date, recordId: responseId });
+    const written = await context.write(records, flow, seen !== undefined);
+    if (dedupable && seen === undefined) {
+      if (written) context.dedup!.persist(response.payloadDigest, entry);
+      else context.dedup!.release(response.payloadDigest, responseId);
     }
   }
 }

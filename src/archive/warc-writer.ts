@@ -120,9 +120,14 @@ export class WarcWriter {
     for (const entry of await readdir(dir)) {
       if (!entry.startsWith(this.#options.prefix) || !entry.endsWith('.open')) continue;
       const path = join(dir, entry);
-      const scan = await scanWarcFile(path);
-      if (!this.#isAbandoned(scan.info)) continue;
-      repaired.push(await repairOpenFile(path, scan));
+      try {
+        const scan = await scanWarcFile(path);
+        if (!this.#isAbandoned(scan.info)) continue;
+        repaired.push(await repairOpenFile(path, scan));
+      } catch (err) {
+        // Cluster workers start together and may race to close the same file: whoever got there first closed it.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
     }
     if (this.#options.rotateAgeMs !== undefined) {
       const ageMs = this.#options.rotateAgeMs;

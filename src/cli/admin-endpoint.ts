@@ -10,7 +10,8 @@ import cluster from 'node:cluster';
 import { AggregatorRegistry, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
 import { createAdminServer, type AdminServer, type MetricsText } from '../admin/admin-server.js';
-import { registerProxyMetrics } from '../admin/proxy-metrics.js';
+import { registerArchiveMetrics, registerProxyMetrics } from '../admin/proxy-metrics.js';
+import type { WarcArchiver } from '../addons/warc-archiver.js';
 import { metrics } from '../addons/metrics.js';
 import type { Addon } from '../core/addon.js';
 import type { Proxy } from '../core/proxy.js';
@@ -18,8 +19,8 @@ import { formatAuthority } from '../http/request-target.js';
 
 export interface ServingMetrics {
   addon: Addon;
-  /** Registers the proxy's own gauges and counters, read at scrape time. */
-  observe(proxy: Proxy): void;
+  /** Registers the proxy's own gauges and counters (and the archive's, if it archives), read at scrape time. */
+  observe(proxy: Proxy, archive?: WarcArchiver): void;
   collect(): Promise<MetricsText>;
 }
 
@@ -33,7 +34,10 @@ export function createServingMetrics(): ServingMetrics {
   }
   return {
     addon: metrics({ registry }),
-    observe: (proxy) => registerProxyMetrics(registry, proxy),
+    observe: (proxy, archive) => {
+      registerProxyMetrics(registry, proxy);
+      if (archive !== undefined) registerArchiveMetrics(registry, archive);
+    },
     collect: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
   };
 }

@@ -17,6 +17,7 @@ import { LOG_LEVELS } from '../log/create-logger.js';
 import { STRATEGY_NAMES } from '../upstream/upstream-strategy.js';
 import type { RateLimit } from '../addons/rate-limits.js';
 import { serve, type ServeCommandOptions } from './serve.js';
+import { warcOptionsProblems, type WarcArchiverOptions } from '../addons/warc-archiver.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -49,6 +50,56 @@ function list(value: string): string[] {
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/** "1000000", "64k", "512M", "1G" (powers of 1000, like the default of one gigabyte: 10^9 bytes). */
+function byteSize(flag: string) {
+  return (value: string): number => {
+    const match = /^(\d+)([kMG]?)$/.exec(value.trim());
+    const scale = { '': 1, k: 1e3, M: 1e6, G: 1e9 }[match?.[2] ?? ''] ?? 1;
+    const bytes = match === null ? NaN : Number(match[1]) * scale;
+    if (!(bytes > 0) || !Number.isSafeInteger(bytes)) throw new InvalidArgumentError(`${flag} expects a size in bytes, like 1000000, 64k, 512M or 1G`);
+    return bytes;
+  };
+}
+
+function warcFlags(raw: Record<string, unknown>): WarcArchiverOptions | undefined {
+  const dir = raw['warc'] as string | undefined;
+  const infoPairs = raw['warcInfo'] as string[];
+  if (dir === undefined) {
+    const stray = Object.keys(raw).filter((key) => key.startsWith('warc') && key !== 'warcGzip' && key !== 'warcInfo' && raw[key] !== undefined);
+    if (stray.length > 0 || infoPairs.length > 0) throw new OptionsError(['--warc-* options need --warc DIR']);
+    return undefined;
+  }
+  const warc: WarcArchiverOptions = { dir, gzip: raw['warcGzip'] !== false };
+  if (raw['warcPrefix'] !== undefined) warc.prefix = raw['warcPrefix'] as string;
+  if (raw['warcName'] !== undefined) warc.nameTemplate = raw['warcName'] as string;
+  if (raw['warcRotateBytes'] !== undefined) warc.rotateBytes = raw['warcRotateBytes'] as number;
+  if (raw['warcRotateAge'] !== undefined) warc.rotateAgeMs = raw['warcRotateAge'] as number;
+  if (raw['warcGzipLevel'] !== undefined) warc.gzipLevel = raw['warcGzipLevel'] as number;
+  if (raw['warcVersion'] !== undefined) warc.warcVersion = raw['warcVersion'] as '1.1' | '1.0';
+  if (raw['warcDigest'] !== undefined) warc.digest = raw['warcDigest'] as 'sha1' | 'sha256';
+  if (raw['warcMaxRecordBytes'] !== undefined) warc.maxRecordBytes = raw['warcMaxRecordBytes'] as number;
+  if (raw['warcMetadata'] === true) warc.metadata = true;
+  if (raw['warcRequired'] === true) warc.required = true;
+  if (infoPairs.length > 0) {
+    warc.info = {};
+    for (const pair of infoPairs) {
+      const equals = pair.indexOf('=');
+      if (equals <= 0) throw new OptionsError([`--warc-info expects key=value, got ${JSON.stringify(pair)}`]);
+      warc.info[pair.slice(0, equals).trim()] = pair.slice(equals + 1).trim();
+    }
+  }
+  const dedup = raw['warcDedup'];
+  const maxEntries = raw['warcDedupMaxEntries'] as number | undefined;
+  if (dedup !== undefined || maxEntries !== undefined) {
+    warc.dedup = {};
+    if (typeof dedup === 'string') warc.dedup.file = dedup;
+    if (maxEntries !== undefined) warc.dedup.maxEntries = maxEntries;
+  }
+  const problems = warcOptionsProblems(warc);
+  if (problems.length > 0) throw new OptionsError(problems.map((problem) => problem.replace(/^warc\./, '--warc: ')));
+  return warc;
 }
 
 const program = new Command()
@@ -98,6 +149,21 @@ program
   .option('--user-rate <n>', 'requests a second one authenticated user may make; 429 past it', positiveNumber('--user-rate'))
   .option('--user-concurrency <n>', 'requests and tunnels one user may have in progress; 503 past it', positiveInteger('--user-concurrency'))
   .option('--allow-destination <cidr>', 'destination address or CIDR allowed despite internal-address protection; repeatable', collect, [])
+  .option('--warc <dir>', 'archive every exchange to WARC files in this directory (HTTPS contents need --mitm)')
+  .option('--warc-prefix <prefix>', 'first part of each WARC file name (default: getaway)')
+  .option('--warc-name <template>', 'file name template: {prefix} {timestamp} {serial} {pid} {host} {random} (default: {prefix}-{timestamp}-{serial}-{pid}-{host})')
+  .option('--warc-rotate-bytes <n>', 'start a new file past this size; suffixes k, M, G (default: 1G)', byteSize('--warc-rotate-bytes'))
+  .option('--warc-rotate-age <ms>', 'start a new file once one has been open this long', milliseconds('--warc-rotate-age'))
+  .option('--no-warc-gzip', 'write plain .warc files instead of one gzip member per record')
+  .option('--warc-gzip-level <n>', 'gzip level 1-9 (default: 6)', positiveInteger('--warc-gzip-level'))
+  .addOption(new Option('--warc-version <version>', 'WARC format version').choices(['1.1', '1.0']))
+  .addOption(new Option('--warc-digest <algorithm>', 'block and payload digests').choices(['sha1', 'sha256']))
+  .option('--warc-info <key=value>', 'a field for every warcinfo record (operator, description, ...); repeatable', collect, [])
+  .option('--warc-max-record-bytes <n>', 'cut longer blocks, marked WARC-Truncated: length; suffixes k, M, G', byteSize('--warc-max-record-bytes'))
+  .option('--warc-metadata', 'add a metadata record per exchange (client, user, upstream, timings)')
+  .option('--warc-dedup [file]', 'store a payload seen before as a revisit record; the index file defaults to DIR/PREFIX-dedup.jsonl')
+  .option('--warc-dedup-max-entries <n>', 'payloads the dedup index remembers (default: 100000)', positiveInteger('--warc-dedup-max-entries'))
+  .option('--warc-required', 'refuse traffic with 503 while WARC files cannot be written, instead of proxying unarchived')
   .action(async (raw: Record<string, unknown>, command: Command) => {
     const flags: ServeCommandOptions = {
       config: raw['config'] as string | undefined,
@@ -153,6 +219,8 @@ program
     if (balancers.length > 0) flags.acceptProxyProtocol = { trusted: balancers };
     const allowDestinations = raw['allowDestination'] as string[];
     if (allowDestinations.length > 0) flags.allowDestinations = allowDestinations;
+    const warc = warcFlags(raw);
+    if (warc !== undefined) flags.warc = warc;
     // The default --listen must not override a config file's `listen`; only an explicit flag does.
     if (command.getOptionValueSource('listen') === 'cli' || raw['config'] === undefined) {
       Object.assign(flags, parseListen(String(raw['listen']), '--listen'));
@@ -175,6 +243,13 @@ ca.command('export')
   .addOption(caDirOption())
   .option('--der', 'binary DER instead of PEM')
   .action(async (options: { caDir: string; der?: boolean }) => (await import('./ca.js')).caExport(options.caDir, options.der === true));
+
+const warc = program.command('warc').description('work with the WARC files getaway writes');
+warc
+  .command('index')
+  .description('print a CDXJ index of WARC files (what pywb reads), sorted')
+  .argument('<files...>', 'WARC files (.warc or .warc.gz)')
+  .action(async (files: string[]) => (await import('./warc.js')).warcIndex(files));
 
 // commander reads any --no-x as the negation of --x, so the spelling the docs promise is mapped by hand.
 const argv = process.argv.map((arg) => arg.replace(/^--no-mitm-hosts(?==|$)/, '--mitm-exclude'));

@@ -7,6 +7,8 @@ import { createProxy } from '../core/proxy.js';
 import { createLogger } from '../log/create-logger.js';
 import { runPrimary, type PrimaryMessage, type WorkerMessage } from './cluster-primary.js';
 import cluster from 'node:cluster';
+import type { Addon } from '../core/addon.js';
+import type { WarcArchiver, WarcArchiverOptions } from '../addons/warc-archiver.js';
 
 export interface ServeCommandOptions extends ServeSettings {
   config?: string;
@@ -27,7 +29,7 @@ export async function serve(flags: ServeCommandOptions): Promise<void> {
   const level: LevelWithSilent = settings.logLevel ?? 'info';
   const inCluster = workers > 1 || cluster.isWorker;
   const logger = createLogger({ level, pretty: process.stdout.isTTY === true, sharedOutput: inCluster });
-  const { logLevel: _level, admin: adminAddress, ...proxySettings } = settings;
+  const { logLevel: _level, admin: adminAddress, warc, ...proxySettings } = settings;
   const admin = adminAddress === undefined ? undefined : { address: adminAddress, endpoint: await import('./admin-endpoint.js') };
   if (workers > 1 && cluster.isPrimary) {
     await runPrimary(workers, settings.shutdownGraceMs ?? DEFAULT_OPTIONS.shutdownGraceMs, logger);
@@ -36,8 +38,12 @@ export async function serve(flags: ServeCommandOptions): Promise<void> {
   }
 
   const servingMetrics = admin?.endpoint.createServingMetrics();
-  const proxy = createProxy({ ...proxySettings, logger, addons: servingMetrics === undefined ? [flowLog()] : [flowLog(), servingMetrics.addon] });
-  servingMetrics?.observe(proxy);
+  const addons: Addon[] = [flowLog()];
+  if (servingMetrics !== undefined) addons.push(servingMetrics.addon);
+  const archive = warc === undefined ? undefined : await openArchive(warc);
+  if (archive !== undefined) addons.push(archive);
+  const proxy = createProxy({ ...proxySettings, logger, addons });
+  servingMetrics?.observe(proxy, archive);
   const address = await proxy.listen();
   if (cluster.isWorker) {
     // The primary announces the shared address once; workers report in and obey its shutdown.
@@ -87,6 +93,18 @@ export async function serve(flags: ServeCommandOptions): Promise<void> {
       (err: unknown) => logger.error({ err }, 'reload failed; the previous settings stay'),
     );
   });
+}
+
+/** The archiver, its directory made ready before the proxy listens: a directory that cannot be written stops the start (exit 2). */
+async function openArchive(options: WarcArchiverOptions): Promise<WarcArchiver> {
+  const { warcArchiver } = await import('../addons/warc-archiver.js');
+  const archive = warcArchiver(options);
+  try {
+    await archive.open();
+  } catch (err) {
+    throw new OptionsError([`--warc: ${(err as Error).message}`]);
+  }
+  return archive;
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

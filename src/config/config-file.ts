@@ -8,16 +8,19 @@ import { checkRouting, checkTls, DURATION_KEYS, LIMIT_KEYS, OptionsError, type P
 import { LOG_LEVELS } from '../log/create-logger.js';
 import { ACCESS_KEYS, checkAccess } from './access-options.js';
 import type { LevelWithSilent } from 'pino';
+import { WARC_OPTION_KEYS, warcOptionsProblems, type WarcArchiverOptions } from '../addons/warc-archiver.js';
 
 /** What `getaway serve` takes from a config file or flags: the library options plus the listener and log level. */
 export type ServeSettings = Omit<ProxyOptions, 'addons' | 'logger'> & {
   logLevel?: LevelWithSilent;
   /** Where the admin endpoint (/metrics, /healthz) listens; off when absent. */
   admin?: { host: string; port: number };
+  /** Archive every exchange to WARC files (the warc-archiver addon). */
+  warc?: WarcArchiverOptions;
 };
 
 const ROUTING_FILE_KEYS = new Set<string>(['upstreams', 'strategy', 'routes', 'bind', 'mitm', 'upstreamProxyProtocol']);
-const FILE_KEYS = new Set<string>(['listen', 'admin', 'logLevel', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_FILE_KEYS, ...ACCESS_KEYS]);
+const FILE_KEYS = new Set<string>(['listen', 'admin', 'logLevel', 'warc', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_FILE_KEYS, ...ACCESS_KEYS]);
 const DURATIONS = new Set<string>(DURATION_KEYS);
 
 /** "127.0.0.1:8080", "[::1]:8080", ":8080" or "8080" (the last two keep the default host). */
@@ -85,6 +88,14 @@ export async function loadConfigFile(path: string): Promise<ServeSettings> {
         settings.admin = parseAdmin(value, `${path}: admin`);
       } catch (err) {
         problems.push(...(err as OptionsError).problems);
+      }
+    } else if (key === 'warc') {
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) problems.push(`${path}: warc: expected a mapping with at least "dir"`);
+      else {
+        const unknown = Object.keys(value).filter((name) => !(WARC_OPTION_KEYS as readonly string[]).includes(name));
+        for (const name of unknown) problems.push(`${path}: warc: unknown key "${name}" (known: ${WARC_OPTION_KEYS.join(', ')})`);
+        problems.push(...warcOptionsProblems(value as WarcArchiverOptions).map((problem) => `${path}: ${problem}`));
+        settings.warc = value as WarcArchiverOptions;
       }
     } else if (key === 'upstreams' && value === 'env') {
       // `upstreams: env` is the file's spelling of `--upstream env`.
