@@ -164,6 +164,13 @@ export class ExchangeRecorder {
     // The origin may answer before it has read the whole request (a 413, say): the request record ends there.
     if (!this.#requestEnded) request.markTruncated('unspecified');
     const [sealedResponse, sealedRequest] = await Promise.all([response.seal(), request.seal()]);
+    const failure = sealedResponse.failure ?? sealedRequest.failure;
+    if (failure !== undefined) {
+      await Promise.all([sealedResponse.discard(), sealedRequest.discard()]);
+      this.#context.writer.reportSpoolFailure(failure);
+      this.#context.writer.countDropped(2);
+      return;
+    }
     await this.#write(sealedResponse, sealedRequest);
   }
 

@@ -44,6 +44,8 @@ export class RecordSpool {
   #truncated: WarcTruncation | undefined;
   #sealed = false;
   #discarded = false;
+  /** A spill write failed (full disk, file-size limit): nothing more is kept and the record cannot be written. */
+  #failure: Error | undefined;
 
   /** `head` is the start of the block (an HTTP head), known before the body; it counts against the limit too. */
   constructor(head: Buffer, options: RecordSpoolOptions) {
@@ -81,7 +83,12 @@ export class RecordSpool {
    * caller waits for it before offering more. The chunk is copied (or written) before this returns or settles.
    */
   append(chunk: Buffer): Promise<void> | undefined {
-    if (this.#sealed) throw new Error('RecordSpool.append after seal');
+    // Bytes after the record was closed (an origin that answered before the whole request arrived) or after a
+    // spill failure are seen, not kept: the traffic goes on either way.
+    if (this.#sealed || this.#failure !== undefined) {
+      this.#droppedLength += chunk.length;
+      return undefined;
+    }
     const room = this.#options.maxBlockBytes - this.blockLength;
     if (room <= 0) {
       this.#droppedLength += chunk.length;
@@ -115,8 +122,13 @@ export class RecordSpool {
     this.#truncated ??= reason;
   }
 
+  /** Never rejects: a failed spill is the archive's problem (seal() reports it), not the proxied exchange's. */
   #flush(): Promise<void> {
-    this.#writing = this.#writing.then(() => this.#writePending());
+    this.#writing = this.#writing.then(() => this.#writePending()).catch((err: unknown) => {
+      this.#failure ??= err as Error;
+      this.#pending = [];
+      this.#pendingLength = 0;
+    });
     return this.#writing;
   }
 
@@ -128,7 +140,7 @@ export class RecordSpool {
     this.#pendingLength = 0;
     if (this.#file === undefined) {
       this.#filePath = join(this.#options.spoolDir, `${randomUUID()}.spool`);
-      this.#file = await open(this.#filePath, 'wx', 0o600);
+      this.#file = await open(this.#filePath, 'wx+', 0o600);
     }
     await this.#file.writev(batch);
     this.#fileLength += length;
@@ -141,6 +153,7 @@ export class RecordSpool {
       await this.#flush();
     }
     return {
+      failure: this.#failure,
       blockLength: this.blockLength,
       payloadLength: this.#payloadLength,
       blockDigest: formatDigest(this.#options.digest, this.#blockHash.digest()),
@@ -182,6 +195,8 @@ export class RecordSpool {
 
 /** A spool whose bytes are all in: what the writer needs to write its record. */
 export interface SealedSpool {
+  /** Set when spilling to disk failed: the block is incomplete and the record must not be written. */
+  readonly failure: Error | undefined;
   readonly blockLength: number;
   readonly payloadLength: number;
   readonly blockDigest: string;

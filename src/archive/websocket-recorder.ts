@@ -151,6 +151,12 @@ export class WebSocketRecorder {
     }
     await this.#chain.catch(() => undefined);
     const log = await this.#log.seal();
+    if (log.failure !== undefined) {
+      await log.discard();
+      this.#context.writer.reportSpoolFailure(log.failure);
+      this.#context.writer.countDropped(3);
+      return;
+    }
     const flow = this.#flow;
     const context = this.#context;
     const { version, digest } = context;

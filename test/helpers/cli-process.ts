@@ -57,7 +57,7 @@ export function startNpxProxy(t: TestContext, args: string[] = []): Promise<CliP
   return listeningCli(child);
 }
 
-async function listeningCli(child: ChildProcessWithoutNullStreams): Promise<CliProxy> {
+export async function listeningCli(child: ChildProcessWithoutNullStreams): Promise<CliProxy> {
   const lines: Array<Record<string, unknown>> = [];
   let stderr = '';
   let pending = '';
