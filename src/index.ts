@@ -37,3 +37,5 @@ export { ProxyProtocolListener, type ProxyProtocolOptions } from './listeners/pr
 export { TcpListener } from './listeners/tcp-listener.js';
 export { accessRules, type AccessRule } from './addons/access-rules.js';
 export { rateLimits, type RateLimit, type RateLimitOptions } from './addons/rate-limits.js';
+export { warcArchiver, type WarcArchiver, type WarcArchiverOptions, type WarcArchiverStats } from './addons/warc-archiver.js';
+export { WarcWriter, type WarcWriterOptions, type WarcWriterStats } from './archive/warc-writer.js';

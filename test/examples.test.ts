@@ -12,10 +12,13 @@ import { startOrigin } from './helpers/servers.js';
 
 /** What the last example printed, for examples that report more than their URL. */
 let lastOutput = '';
+/** The last example's process, for examples whose shutdown is part of what they show. */
+let lastChild: ReturnType<typeof spawn> | undefined;
 
 async function runExample(t: TestContext, name: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
   const path = fileURLToPath(new URL(`../examples/${name}.js`, import.meta.url));
   const child = spawn(process.execPath, [path], { env: { ...process.env, PORT: '0', ...env }, stdio: 'pipe' });
+  lastChild = child;
   t.after(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
@@ -108,4 +111,21 @@ test('examples/answer-from-stream: a 64 MiB answer comes from the stream with it
   assert.match(result.stdout, /\r\nX-Answered-By: answer-from-stream\r\n/i);
   assert.equal(createHash('sha256').update(readFileSync(file)).digest('hex'), createHash('sha256').update(Buffer.alloc(size, 'getaway ')).digest('hex'));
   assert.equal((await curl(['-x', url, origin.url])).stdout, 'proxied');
+});
+
+test('examples/warc-archive: captures land in WARC files, the repeat as a revisit, closed cleanly on SIGTERM', async (t) => {
+  const { readWarcDir } = await import('./helpers/warc-files.js');
+  const origin = await startOrigin(t, (_req, res) => res.end('archived page'));
+  const dir = mkdtempSync(join(tmpdir(), 'getaway-example-warc-'));
+  const { rm } = await import('node:fs/promises');
+  const url = await runExample(t, 'warc-archive', { WARC_DIR: dir });
+  for (let i = 0; i < 2; i += 1) assert.equal((await curl(['-s', '-x', url, `${origin.url}/page`])).stdout, 'archived page');
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  lastChild!.kill('SIGTERM');
+  const deadline = Date.now() + 5000;
+  while (!lastOutput.includes('archive closed') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.match(lastOutput, /archive closed/);
+  const records = await readWarcDir(dir);
+  assert.deepEqual(records.map((r) => r.type), ['warcinfo', 'response', 'request', 'revisit', 'request']);
+  assert.match(records[0]!.payload!.toString(), /^operator: examples\/warc-archive$/m);
 });

@@ -17,7 +17,7 @@ import { LOG_LEVELS } from '../log/create-logger.js';
 import { STRATEGY_NAMES } from '../upstream/upstream-strategy.js';
 import type { RateLimit } from '../addons/rate-limits.js';
 import { serve, type ServeCommandOptions } from './serve.js';
-import { warcOptionsProblems, type WarcArchiverOptions } from '../addons/warc-archiver.js';
+import { warcOptionsProblems, type WarcArchiverOptions } from '../config/warc-options.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 

@@ -8,7 +8,7 @@ import { checkRouting, checkTls, DURATION_KEYS, LIMIT_KEYS, OptionsError, type P
 import { LOG_LEVELS } from '../log/create-logger.js';
 import { ACCESS_KEYS, checkAccess } from './access-options.js';
 import type { LevelWithSilent } from 'pino';
-import { WARC_OPTION_KEYS, warcOptionsProblems, type WarcArchiverOptions } from '../addons/warc-archiver.js';
+import { WARC_OPTION_KEYS, warcOptionsProblems, type WarcArchiverOptions } from './warc-options.js';
 
 /** What `getaway serve` takes from a config file or flags: the library options plus the listener and log level. */
 export type ServeSettings = Omit<ProxyOptions, 'addons' | 'logger'> & {
