@@ -51,7 +51,7 @@ interface RunningPeer {
  * access logs off (`access_log none`, `LogLevel Critical`) and the Go proxy logs nothing, so getaway-quiet is
  * the like-for-like row; `getaway` is the default setup, one log line per flow.
  */
-type PeerName = 'getaway' | 'getaway-quiet' | 'getaway-w2' | 'squid' | 'tinyproxy' | 'npm-proxy' | 'node-floor' | 'go';
+type PeerName = 'getaway' | 'getaway-quiet' | 'getaway-w2' | 'getaway-warc' | 'squid' | 'tinyproxy' | 'npm-proxy' | 'node-floor' | 'go';
 
 async function startPeer(name: PeerName, goproxy: string): Promise<RunningPeer> {
   const port = await freePort();
@@ -73,6 +73,11 @@ async function startPeer(name: PeerName, goproxy: string): Promise<RunningPeer> 
       break;
     case 'getaway-w2':
       child = getaway('--workers', '2');
+      break;
+    case 'getaway-warc':
+      // What archiving costs: getaway as shipped (flow log on) writing every exchange to .warc.gz in the bench's own
+      // temporary directory. Only on the rows archiving touches (WARC_ROWS).
+      child = getaway('--warc', join(dir, 'warcs'));
       break;
     case 'squid': {
       chmodSync(dir, 0o777);
@@ -171,6 +176,13 @@ interface Row {
   unit: string;
   higherIsBetter: boolean;
   direct: boolean;
+}
+
+/** The rows the getaway-warc peer runs: HTTP exchanges are archived, CONNECT tunnels (no interception) are not. */
+const WARC_ROWS = new Set(['keepalive-1k', 'get-64m']);
+
+function runsRow(peer: string, row: string): boolean {
+  return peer !== 'getaway-warc' || WARC_ROWS.has(row);
 }
 
 const ROWS: Row[] = [
@@ -316,6 +328,22 @@ function cpuStandings(results: Map<string, Measurement[]>, key: (row: string, pe
   return lines;
 }
 
+/** What --warc costs, per repetition then the median: getaway-warc's rate and CPU per operation over getaway's. */
+function archiveCost(results: Map<string, Measurement[]>, key: (row: string, peer: string) => string, present: readonly string[]): string[] {
+  if (!present.includes('getaway-warc') || !present.includes('getaway')) return [];
+  const lines = ['', 'What archiving costs (`--warc DIR`, gzip on, flow log on in both): getaway-warc over getaway, per repetition, then the median:', '', '| row | rate | proxy CPU per request (per MiB on get-64m) |', '|---|---|---|'];
+  for (const row of WARC_ROWS) {
+    const warc = results.get(key(row, 'getaway-warc')) ?? [];
+    const plain = results.get(key(row, 'getaway')) ?? [];
+    const rate = median(warc.map((m, i) => m.value / (plain[i]?.value ?? NaN)));
+    // The 64 MiB row's CPU figure is per run, and runs move different amounts: compare it per MiB moved.
+    const perOp = (m: Measurement | undefined): number => (m?.cpuUsPerOp ?? NaN) / (row === 'get-64m' ? (m?.value ?? NaN) : 1);
+    const cpu = median(warc.map((m, i) => perOp(m) / perOp(plain[i])));
+    lines.push(`| ${row} | ${fmt(rate, 2)}x | ${fmt(cpu, 2)}x |`);
+  }
+  return lines;
+}
+
 function fmt(value: number | undefined, digits = 0): string {
   return value === undefined || !Number.isFinite(value) ? '–' : value.toFixed(digits);
 }
@@ -331,7 +359,7 @@ async function main(): Promise<void> {
   );
   const origin = { http: httpPort!, raw: rawPort! };
   const only = process.env['BENCH_PEERS']?.split(',');
-  const names: PeerName[] = (['getaway', 'getaway-quiet', 'getaway-w2', 'squid', 'tinyproxy', 'npm-proxy', 'node-floor', 'go'] as const).filter((n) => !only || only.includes(n) || n === 'go');
+  const names: PeerName[] = (['getaway', 'getaway-quiet', 'getaway-w2', 'getaway-warc', 'squid', 'tinyproxy', 'npm-proxy', 'node-floor', 'go'] as const).filter((n) => !only || only.includes(n) || n === 'go');
   const peers: RunningPeer[] = [];
   const stopAll = (): void => {
     for (const peer of peers) peer.stop();
@@ -358,7 +386,7 @@ async function main(): Promise<void> {
         for (const row of rows) {
           // Rotate the order each repetition so no peer always runs first (warm caches, thermal state).
           const order = [...peers.slice(rep % peers.length), ...peers.slice(0, rep % peers.length)];
-          const targets: Array<RunningPeer | undefined> = row.direct ? [undefined, ...order] : order;
+          const targets: Array<RunningPeer | undefined> = (row.direct ? [undefined, ...order] : order).filter((peer) => peer === undefined || runsRow(peer.name, row.name));
           for (let peer of targets) {
             const name = peer?.name ?? 'direct';
             if (fresh && peer !== undefined) peer = await restartPeer(peers, peer, goproxy);
@@ -380,7 +408,7 @@ async function main(): Promise<void> {
     lines.push(`Repetitions: ${REPS}, ${SECONDS} s per HTTP/setup run, ${((Date.now() - started) / 1000).toFixed(0)} s in all. Ratio: the peer's figure over the Go proxy's, per repetition, then the median (for KiB/tunnel, Go's over the peer's, so higher is better everywhere).`, '');
     lines.push('| row | peer | median | ratio vs Go | p50 ms | p99 ms | proxy CPU | RSS MiB | errors |', '|---|---|---|---|---|---|---|---|---|');
     for (const row of ROWS) {
-      const rowPeers = [...(row.direct ? ['direct'] : []), ...peers.map((p) => p.name)];
+      const rowPeers = [...(row.direct ? ['direct'] : []), ...peers.map((p) => p.name).filter((name) => runsRow(name, row.name))];
       for (const name of rowPeers) {
         const ms = results.get(key(row.name, name)) ?? [];
         const goMs = results.get(key(row.name, 'go')) ?? [];
@@ -397,6 +425,7 @@ async function main(): Promise<void> {
       }
     }
     lines.push(...cpuStandings(results, key, peers.map((p) => p.name)));
+    lines.push(...archiveCost(results, key, peers.map((p) => p.name)));
     lines.push('', `getaway holding 10,000 idle tunnels: ${fmt(idle10k, 1)} KiB per tunnel.`);
     const report = lines.join('\n');
     console.log(report);

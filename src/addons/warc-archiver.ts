@@ -71,6 +71,7 @@ export function warcArchiver(options: WarcArchiverOptions): WarcArchiver {
   let logger: Logger | undefined;
   let opening: Promise<RepairResult[]> | undefined;
   let revisits = 0;
+  const inProgress = new Set<Promise<void>>();
 
   const context: ArchiveContext = {
     writer,
@@ -80,6 +81,10 @@ export function warcArchiver(options: WarcArchiverOptions): WarcArchiver {
     dedup,
     metadata: options.metadata ?? false,
     maxWebSocketMessageBytes: options.maxWebSocketMessageBytes ?? 1024 * 1024,
+    track(task: Promise<void>): void {
+      const settled = task.catch((err: unknown) => logger?.error({ err }, 'archiving an exchange failed')).finally(() => inProgress.delete(settled));
+      inProgress.add(settled);
+    },
     async write(records: readonly WarcRecord[], flow: HttpFlow, isRevisit = false): Promise<boolean> {
       try {
         await writer.write(records);
@@ -151,6 +156,8 @@ export function warcArchiver(options: WarcArchiverOptions): WarcArchiver {
       tapExchange(flow);
     },
     async done() {
+      // Exchanges whose records are still on their way to the writer go in before the file is closed.
+      while (inProgress.size > 0) await Promise.all(inProgress);
       await writer.close();
       await dedup?.flush();
     },

@@ -16,6 +16,8 @@ export interface ArchiveContext {
   readonly metadata: boolean;
   /** The most bytes of one WebSocket message kept in the log. */
   readonly maxWebSocketMessageBytes: number;
+  /** Keeps a record-writing task that nobody awaits, so that closing waits for it. Never rejects. */
+  track(task: Promise<void>): void;
   /** Writes one exchange's records; false (logged and counted) when they were dropped. Never rejects. */
   write(records: readonly WarcRecord[], flow: HttpFlow, isRevisit?: boolean): Promise<boolean>;
 }

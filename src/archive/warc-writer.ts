@@ -12,16 +12,14 @@ import { mkdir, open, readdir, rename, rm, statfs, access, type FileHandle } fro
 import { constants } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Readable, Writable } from 'node:stream';
-import { createGzip, deflateRaw as deflateRawCallback, gzip as gzipCallback } from 'node:zlib';
+import { deflateRaw as deflateRawCallback, gzipSync } from 'node:zlib';
 import { promisify } from 'node:util';
 import { bufferBlock, recordFromBuffer, type WarcRecord } from './warc-record.js';
 import { formatWarcDate, formatWarcFields, newRecordId, nowMicros, RECORD_END, type WarcDigestAlgorithm, type WarcField, type WarcVersion } from './warc-format.js';
 import { renderFileName } from './warc-file-name.js';
 import { repairOpenFile, scanWarcFile, type RepairResult } from './warc-repair.js';
+import { GzipMemberEncoder, storedMember } from './gzip-members.js';
 
-const gzipBuffer = promisify(gzipCallback);
 const deflateRawBuffer = promisify(deflateRawCallback);
 /** Bytes of a payload deflated to judge whether compressing the rest is worth it. */
 const PROBE_BYTES = 64 * 1024;
@@ -72,6 +70,21 @@ interface OpenFile {
 
 export class WarcFailure extends Error {}
 
+/** One exchange's records, waiting for the writer. */
+interface PendingGroup {
+  readonly records: readonly WarcRecord[];
+  readonly bytes: number;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+/** Records smaller than this (most GET request records) are stored in their gzip member, not compressed (storedMember). */
+const STORED_BYTES = 1024;
+/** Records smaller than this are gzipped synchronously (see #member). */
+const SYNC_GZIP_BYTES = 16 * 1024;
+/** Block bytes the writer takes from its queue at once. */
+const BATCH_BYTES = 8 * 1024 * 1024;
+
 export class WarcWriter {
   readonly #options: WarcWriterOptions;
   readonly #host = hostname();
@@ -83,6 +96,10 @@ export class WarcWriter {
   #ageTimer: NodeJS.Timeout | undefined;
   #closed = false;
   #queuedBytes = 0;
+  #encoderAtLevel: GzipMemberEncoder | undefined;
+  #storedEncoder: GzipMemberEncoder | undefined;
+  #pending: PendingGroup[] = [];
+  #draining = false;
   #roomWaiters: Array<() => void> = [];
   #onFailure: ((error: Error) => void) | undefined;
   readonly stats: WarcWriterStats = { records: 0, bytes: 0, filesClosed: 0, writeErrors: 0, recordsDropped: 0, failing: false };
@@ -182,7 +199,12 @@ export class WarcWriter {
     let bytes = 0;
     for (const record of records) bytes += record.blockLength;
     this.#queuedBytes += bytes;
-    return this.#enqueue(() => this.#writeGroup(records)).finally(() => {
+    const written = new Promise<void>((resolve, reject) => this.#pending.push({ records, bytes, resolve, reject }));
+    if (!this.#draining) {
+      this.#draining = true;
+      void this.#enqueue(() => this.#drain());
+    }
+    return written.finally(() => {
       this.#queuedBytes -= bytes;
       if (this.#queuedBytes <= this.#options.backlogBytes && this.#roomWaiters.length > 0) {
         const waiters = this.#roomWaiters;
@@ -190,6 +212,122 @@ export class WarcWriter {
         for (const wake of waiters) wake();
       }
     });
+  }
+
+  /**
+   * Writes what is queued, a batch at a time: the small records of a batch are gzipped together (in parallel, on
+   * libuv's threads) and consecutive small exchanges go out in one write, so many small exchanges cost a few
+   * system calls rather than several each; large records stream at their turn, in order.
+   */
+  async #drain(): Promise<void> {
+    try {
+      while (this.#pending.length > 0) {
+        let take = 0;
+        let batchBytes = 0;
+        while (take < this.#pending.length && (take === 0 || batchBytes < BATCH_BYTES)) batchBytes += this.#pending[take++]!.bytes;
+        const batch = this.#pending.splice(0, take);
+        const gathered = await Promise.all(batch.map((group) => this.#gatherSmall(group.records).catch(() => undefined)));
+        const members = await this.#encodeSmall(gathered);
+        let run: Array<{ group: PendingGroup; members: readonly Buffer[] }> = [];
+        const flushRun = async (): Promise<void> => {
+          if (run.length === 0) return;
+          const groups = run;
+          run = [];
+          await this.#writeMembers(groups);
+        };
+        for (let i = 0; i < batch.length; i += 1) {
+          const prepared = members[i];
+          if (prepared !== undefined) {
+            run.push({ group: batch[i]!, members: prepared });
+            continue;
+          }
+          await flushRun();
+          await this.#writeGroup(batch[i]!.records).then(batch[i]!.resolve, batch[i]!.reject);
+        }
+        await flushRun();
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  /** Each record's bytes in memory (head, block, CRLFCRLF); undefined when the group has a large record. */
+  async #gatherSmall(records: readonly WarcRecord[]): Promise<Buffer[][] | undefined> {
+    if (records.some((record) => record.blockLength >= SMALL_RECORD_BYTES)) return undefined;
+    return Promise.all(
+      records.map(async (record) => {
+        const parts: Buffer[] = [record.header];
+        for await (const chunk of record.blocks()) parts.push(chunk);
+        parts.push(RECORD_END);
+        return parts;
+      }),
+    );
+  }
+
+  /**
+   * Turns gathered records into what goes in the file. Gzip members are started in order without waiting on one
+   * another (the encoder's stream keeps them apart), then awaited together.
+   */
+  async #encodeSmall(gathered: ReadonlyArray<Buffer[][] | undefined>): Promise<Array<Buffer[] | undefined>> {
+    if (!this.#options.gzip) return gathered.map((group) => group?.flat());
+    const levels = await Promise.all(
+      gathered.map((group) =>
+        group === undefined ? undefined : Promise.all(group.map((parts) => (parts.reduce((n, p) => n + p.length, 0) > PROBE_BYTES ? this.#levelFor(Buffer.concat(parts).subarray(-PROBE_BYTES)) : this.#options.gzipLevel))),
+      ),
+    );
+    const pending = gathered.map((group, g) => (group === undefined ? undefined : group.map((parts, r) => this.#member(parts, levels[g]![r]!))));
+    return Promise.all(pending.map(async (members) => (members === undefined ? undefined : (await Promise.all(members)).flat())));
+  }
+
+  /**
+   * Records under SYNC_GZIP_BYTES are gzipped on the spot: measured on 1.2 KB records, gzipSync costs 25–35 µs,
+   * while a trip through a zlib stream and libuv's pool costs 60–90 µs of CPU, most of it the trip. Larger ones go
+   * through the long-lived encoder, off the event loop.
+   */
+  #member(parts: readonly Buffer[], level: number): Buffer[] | Promise<Buffer[]> {
+    const length = parts.reduce((n, part) => n + part.length, 0);
+    if (length < STORED_BYTES) return storedMember(Buffer.concat(parts, length));
+    if (length < SYNC_GZIP_BYTES) return [gzipSync(Buffer.concat(parts, length), { level, windowBits: 12, memLevel: 4 })];
+    return this.#encoder(level).member(parts);
+  }
+
+  #encoder(level: number): GzipMemberEncoder {
+    if (level === 0) return (this.#storedEncoder ??= new GzipMemberEncoder(0));
+    return (this.#encoderAtLevel ??= new GzipMemberEncoder(this.#options.gzipLevel));
+  }
+
+  /** Writes consecutive prepared groups with one writev; a failure drops them all and cuts them out of the file. */
+  async #writeMembers(groups: ReadonlyArray<{ group: PendingGroup; members: readonly Buffer[] }>): Promise<void> {
+    const records = groups.reduce((n, { group }) => n + group.records.length, 0);
+    try {
+      if (this.#closed) throw new WarcFailure('the WARC writer is closed');
+      if (this.#failure !== undefined) throw this.#failure;
+      const file = await this.#currentFile();
+      const start = file.position;
+      const buffers = groups.flatMap(({ members }) => members);
+      const length = buffers.reduce((n, buffer) => n + buffer.length, 0);
+      try {
+        let written = 0;
+        while (written < length) {
+          const { bytesWritten } = await file.handle.writev(written === 0 ? buffers : [Buffer.concat(buffers).subarray(written)], file.position);
+          written += bytesWritten;
+          file.position += bytesWritten;
+        }
+      } catch (err) {
+        await this.#fail(file, start, err as Error);
+        throw this.#failure;
+      }
+      file.records += records;
+      this.stats.records += records;
+      this.stats.bytes += length;
+      if (file.position >= this.#options.rotateBytes) await this.#closeFile();
+      for (const { group } of groups) group.resolve();
+    } catch (err) {
+      this.stats.recordsDropped += records;
+      for (const { group } of groups) group.reject(err as Error);
+    } finally {
+      await Promise.all(groups.flatMap(({ group }) => group.records.map((record) => record.release())));
+    }
   }
 
   /** Undefined while the queue is under its bound; else a promise that settles when it is back under. */
@@ -237,18 +375,9 @@ export class WarcWriter {
         file.position += bytesWritten;
       }
     };
-    if (record.blockLength < SMALL_RECORD_BYTES) {
-      const parts: Buffer[] = [record.header];
-      for await (const chunk of record.blocks()) parts.push(chunk);
-      parts.push(RECORD_END);
-      const whole = Buffer.concat(parts);
-      if (!this.#options.gzip) return sink(whole);
-      const level = whole.length > PROBE_BYTES ? await this.#levelFor(whole.subarray(whole.length - PROBE_BYTES)) : this.#options.gzipLevel;
-      return sink(await gzipBuffer(whole, { level }));
-    }
     const blocks = record.blocks()[Symbol.asyncIterator]();
     // The start of the block (past the head) tells whether deflate will gain anything on this payload.
-    const peeked: Buffer[] = [];
+    const peeked: Buffer[] = [record.header];
     let peekedLength = 0;
     while (peekedLength < PROBE_BYTES + record.header.length) {
       const next = await blocks.next();
@@ -256,24 +385,17 @@ export class WarcWriter {
       peeked.push(next.value);
       peekedLength += next.value.length;
     }
-    const sample = Buffer.concat(peeked).subarray(-PROBE_BYTES);
-    const level = this.#options.gzip ? await this.#levelFor(sample) : 0;
-    const source = Readable.from(
-      (async function* (): AsyncGenerator<Buffer> {
-        yield record.header;
-        yield* peeked;
-        for (let next = await blocks.next(); next.done !== true; next = await blocks.next()) yield next.value;
-        yield RECORD_END;
-      })(),
-    );
-    const destination = new Writable({
-      highWaterMark: 1 << 20,
-      write(chunk: Buffer, _encoding, callback) {
-        sink(chunk).then(() => callback(), callback);
-      },
-    });
-    if (this.#options.gzip) await pipeline(source, createGzip({ level, chunkSize: 256 * 1024 }), destination);
-    else await pipeline(source, destination);
+    async function* whole(): AsyncGenerator<Buffer> {
+      yield* peeked;
+      for (let next = await blocks.next(); next.done !== true; next = await blocks.next()) yield next.value;
+      yield RECORD_END;
+    }
+    if (!this.#options.gzip) {
+      for await (const chunk of whole()) await sink(chunk);
+      return;
+    }
+    const level = peekedLength > PROBE_BYTES ? await this.#levelFor(Buffer.concat(peeked).subarray(-PROBE_BYTES)) : this.#options.gzipLevel;
+    await this.#encoder(level).stream(whole(), sink);
   }
 
   /**
@@ -358,6 +480,11 @@ export class WarcWriter {
   /** Cuts the failed record out, closes the file with what it holds, and stops writing until the disk has room. */
   async #fail(file: OpenFile, start: number, error: Error): Promise<void> {
     this.stats.writeErrors += 1;
+    // A record cut off mid-member leaves its input in the encoder's window: start afresh.
+    this.#encoderAtLevel?.close();
+    this.#storedEncoder?.close();
+    this.#encoderAtLevel = undefined;
+    this.#storedEncoder = undefined;
     const first = this.#failure === undefined;
     this.#failure = new WarcFailure(`writing ${file.name} failed: ${error.message}`, { cause: error });
     this.stats.failing = true;
@@ -416,6 +543,8 @@ export class WarcWriter {
     await this.#enqueue(async () => {
       this.#closed = true;
       await this.#closeFile();
+      this.#encoderAtLevel?.close();
+      this.#storedEncoder?.close();
     });
   }
 }

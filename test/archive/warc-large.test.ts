@@ -15,6 +15,7 @@ import { startCliProxy } from '../helpers/cli-process.js';
 import { startOrigin } from '../helpers/servers.js';
 import { curl } from '../helpers/clients.js';
 import { readWarcDir } from '../helpers/warc-files.js';
+import { freePort } from '../helpers/upstream-proxies.js';
 
 const BODY_BYTES = 200 * 1024 * 1024;
 
@@ -41,13 +42,19 @@ test('a 200 MiB response is archived whole with the proxy process bounded in mem
     };
     more();
   });
-  const proxy = await startCliProxy(t, ['--warc', dir, '--log-level', 'info']);
+  const adminPort = await freePort();
+  const proxy = await startCliProxy(t, ['--warc', dir, '--admin', String(adminPort)]);
   const baseline = await peakRssBytes(proxy.child.pid!);
   const result = await curl(['-s', '-o', '/dev/null', '-w', '%{size_download}', '-x', proxy.url, `${origin.url}/huge`], 100_000);
   assert.equal(result.stdout, String(BODY_BYTES));
-  // The flow log line follows the record's write, so by then the whole record went through the writer too.
-  const { waitFor } = await import('../helpers/servers.js');
-  await waitFor(() => proxy.lines.some((line) => String(line['msg']).startsWith('GET ')), 60_000, 'the flow log line');
+  // Records are written in the background; the metrics say when both of this exchange's are in the file.
+  const until = Date.now() + 60_000;
+  for (;;) {
+    const metrics = (await curl(['-s', `http://127.0.0.1:${adminPort}/metrics`])).stdout;
+    if (/^getaway_warc_records_total 2$/m.test(metrics)) break;
+    if (Date.now() > until) throw new Error(`the records were not written within 60 s: ${metrics.split('\n').filter((l) => l.startsWith('getaway_warc')).join('; ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   const peak = await peakRssBytes(proxy.child.pid!);
   const grewBy = peak - baseline;
   assert.ok(grewBy < 64 * 1024 * 1024, `peak RSS grew by ${(grewBy / 2 ** 20).toFixed(1)} MiB while archiving 200 MiB (peak ${(peak / 2 ** 20).toFixed(1)} MiB)`);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -90,4 +90,25 @@ test('a port already in use is reported, not thrown as a stack trace', async (t)
   assert.match(result.stderr, /^getaway: cannot listen: .*EADDRINUSE/);
   cli.child.kill('SIGTERM');
   await cli.exited;
+});
+
+test('a config file can turn WARC archiving on, and its warc keys are checked', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'getaway-warc-config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, `warc:\n  dir: ${dir}/w\n  gzipLevel: 12\n  rotate: 5\n`);
+  const result = await runCli(['serve', '--config', bad]);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /bad\.yaml: warc: unknown key "rotate"/);
+  assert.match(result.stderr, /bad\.yaml: warc\.gzipLevel: 1 to 9/);
+  const good = join(dir, 'good.yaml');
+  writeFileSync(good, `listen: 127.0.0.1:0\nwarc:\n  dir: ${dir}/w\n  prefix: crawl\n  info:\n    operator: ops@example.org\n`);
+  const origin = await startOrigin(t, (_req, res) => res.end('from config'));
+  const cli = await startCliProxy(t, ['--config', good]);
+  assert.equal((await curl(['-s', '-x', cli.url, origin.url])).stdout, 'from config');
+  cli.child.kill('SIGTERM');
+  await cli.exited;
+  const files = readdirSync(join(dir, 'w')).filter((name) => name.endsWith('.warc.gz'));
+  assert.equal(files.length, 1);
+  assert.match(files[0]!, /^crawl-/);
 });
