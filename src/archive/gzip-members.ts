@@ -6,7 +6,10 @@
  * nothing refers to an earlier record), an empty final block, and the CRC-32 and length of the record. Any gzip
  * reader reads the members one by one, as if each had been compressed alone.
  */
-import { constants, crc32, createDeflateRaw, type DeflateRaw } from 'node:zlib';
+import { constants, crc32, createDeflateRaw, deflateRaw, type DeflateRaw } from 'node:zlib';
+import { promisify } from 'node:util';
+
+const deflateRawAsync = promisify(deflateRaw);
 
 /** ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=0 OS=255 (unknown). */
 const MEMBER_HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff]);
@@ -58,27 +61,6 @@ export class GzipMemberEncoder {
     return [MEMBER_HEADER, ...body, FINAL_EMPTY_BLOCK, trailer(crc, length)];
   }
 
-  /** One member for a record streamed from `source`, handing compressed bytes to `sink` as they come, in order. */
-  async stream(source: AsyncIterable<Buffer>, sink: (chunk: Buffer) => Promise<void>): Promise<void> {
-    await sink(MEMBER_HEADER);
-    let crc = 0;
-    let length = 0;
-    for await (const part of source) {
-      crc = crc32(part, crc);
-      length += part.length;
-      if (!this.#deflate.write(part)) await new Promise<void>((resolve) => this.#deflate.once('drain', resolve));
-      if (this.#failure !== undefined) throw this.#failure;
-      if (this.#output.length > 0) {
-        const out = this.#output;
-        this.#output = [];
-        for (const chunk of out) await sink(chunk);
-      }
-    }
-    for (const chunk of await this.#flush()) await sink(chunk);
-    await sink(FINAL_EMPTY_BLOCK);
-    await sink(trailer(crc, length));
-  }
-
   close(): void {
     this.#deflate.close();
   }
@@ -96,4 +78,50 @@ export function storedMember(data: Buffer): Buffer[] {
   block.writeUInt16LE(data.length, 1);
   block.writeUInt16LE(~data.length & 0xffff, 3);
   return [MEMBER_HEADER, block, data, trailer(crc32(data), data.length)];
+}
+
+export interface ParallelOptions {
+  /** Input bytes per independently compressed piece. */
+  pieceBytes: number;
+  /** Pieces being compressed at once (libuv's pool has four threads unless UV_THREADPOOL_SIZE says otherwise). */
+  inFlight: number;
+}
+
+/**
+ * One member for a large record, compressed the way pigz does: the input is cut into pieces deflated
+ * independently and at the same time on libuv's threads, each ended with a sync flush (byte-aligned, not final),
+ * so their outputs concatenate into one valid deflate stream; an empty final block and the trailer close it. The
+ * CRC-32 runs over the input in order here, so nothing needs combining. Pieces of 1 MiB lose next to nothing to
+ * the reset window; one deflate stream would keep the whole record on one core (about 120 MB/s at level 6 on our
+ * bench machine).
+ */
+export async function parallelMember(source: AsyncIterable<Buffer>, level: number, sink: (chunk: Buffer) => Promise<void>, options: ParallelOptions): Promise<void> {
+  await sink(MEMBER_HEADER);
+  let crc = 0;
+  let length = 0;
+  const queue: Array<Promise<Buffer>> = [];
+  let pending: Buffer[] = [];
+  let pendingLength = 0;
+  const launch = (): void => {
+    const piece = Buffer.concat(pending, pendingLength);
+    pending = [];
+    pendingLength = 0;
+    const compressed = deflateRawAsync(piece, { level, finishFlush: constants.Z_SYNC_FLUSH });
+    // Awaited in order below; if writing fails first, a later failure here must not go unhandled.
+    compressed.catch(() => undefined);
+    queue.push(compressed);
+  };
+  for await (const part of source) {
+    crc = crc32(part, crc);
+    length += part.length;
+    pending.push(part);
+    pendingLength += part.length;
+    if (pendingLength < options.pieceBytes) continue;
+    launch();
+    if (queue.length >= options.inFlight) await sink(await queue.shift()!);
+  }
+  if (pendingLength > 0) launch();
+  while (queue.length > 0) await sink(await queue.shift()!);
+  await sink(FINAL_EMPTY_BLOCK);
+  await sink(trailer(crc, length));
 }

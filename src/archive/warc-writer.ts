@@ -8,7 +8,7 @@
  * stays valid, and the writer reports itself failing: records are dropped and counted until the disk has room
  * again (checked every few seconds), when a new file is started.
  */
-import { mkdir, open, readdir, rename, rm, statfs, access, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, statfs, access, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import { bufferBlock, recordFromBuffer, type WarcRecord } from './warc-record.js
 import { formatWarcDate, formatWarcFields, newRecordId, nowMicros, RECORD_END, type WarcDigestAlgorithm, type WarcField, type WarcVersion } from './warc-format.js';
 import { renderFileName } from './warc-file-name.js';
 import { repairOpenFile, scanWarcFile, type RepairResult } from './warc-repair.js';
-import { GzipMemberEncoder, storedMember } from './gzip-members.js';
+import { GzipMemberEncoder, parallelMember, storedMember } from './gzip-members.js';
 
 const deflateRawBuffer = promisify(deflateRawCallback);
 /** Bytes of a payload deflated to judge whether compressing the rest is worth it. */
@@ -29,6 +29,8 @@ const INCOMPRESSIBLE_RATIO = 0.97;
 /** Records smaller than this are gzipped in one call; larger ones stream through a gzip stream. */
 const SMALL_RECORD_BYTES = 256 * 1024;
 const RECOVERY_CHECK_MS = 5_000;
+/** An .open file without a complete warcinfo is left alone this long (it may be another process's, just created). */
+const ORPHAN_AGE_MS = 60_000;
 /** Free space the disk must show before a failing writer tries again. */
 const RECOVERY_FREE_BYTES = 16 * 1024 * 1024;
 
@@ -144,7 +146,7 @@ export class WarcWriter {
       const path = join(dir, entry);
       try {
         const scan = await scanWarcFile(path);
-        if (!this.#isAbandoned(scan.info)) continue;
+        if (!this.#isAbandoned(scan.info, (await stat(path)).mtimeMs)) continue;
         repaired.push(await repairOpenFile(path, scan));
       } catch (err) {
         // Cluster workers start together and may race to close the same file: whoever got there first closed it.
@@ -177,8 +179,10 @@ export class WarcWriter {
    * Whether an .open file belongs to no running writer: written on this host (its warcinfo says) by a process that
    * is gone. Files of other hosts (a shared directory) are theirs to repair.
    */
-  #isAbandoned(info: Map<string, string> | undefined): boolean {
-    if (info === undefined) return true; // not even a whole warcinfo: nothing in it to keep or to own
+  #isAbandoned(info: Map<string, string> | undefined, modifiedMs: number): boolean {
+    // Not even a whole warcinfo: nothing in it to keep, and no owner named. A file that new may be another worker's
+    // first write (workers start and rotate while others run), so only an old one is taken for abandoned.
+    if (info === undefined) return Date.now() - modifiedMs > ORPHAN_AGE_MS;
     if (info.get('hostname') !== this.#host) return false;
     const pid = Number(info.get('getaway-pid'));
     // Our own pid: a previous incarnation (containers restart as pid 1), since open() runs before this writer writes.
@@ -395,7 +399,7 @@ export class WarcWriter {
       return;
     }
     const level = peekedLength > PROBE_BYTES ? await this.#levelFor(Buffer.concat(peeked).subarray(-PROBE_BYTES)) : this.#options.gzipLevel;
-    await this.#encoder(level).stream(whole(), sink);
+    await parallelMember(whole(), level, sink, { pieceBytes: 1024 * 1024, inFlight: 4 });
   }
 
   /**
