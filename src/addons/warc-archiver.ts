@@ -64,7 +64,7 @@ export function warcArchiver(options: WarcArchiverOptions): WarcArchiver {
     digest,
     info: Object.entries(options.info ?? {}),
     software: `getaway/${getawayVersion}`,
-    backlogBytes: options.backlogBytes ?? 64 * 1024 * 1024,
+    backlogBytes: options.backlogBytes ?? 256 * 1024 * 1024,
   });
   const dedupSettings = options.dedup === true ? {} : options.dedup === false || options.dedup === undefined ? undefined : options.dedup;
   const dedup = dedupSettings === undefined ? undefined : new DedupIndex(dedupSettings.file ?? join(options.dir, `${prefix}-dedup.jsonl`), dedupSettings.maxEntries ?? 100_000);

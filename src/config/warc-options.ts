@@ -39,7 +39,7 @@ export interface WarcArchiverOptions {
   required?: boolean;
   /** Body bytes per record held in memory before spilling to DIR/.spool. Default 1 MiB. */
   memoryBytes?: number;
-  /** Queued bytes past which archiving slows the traffic down rather than letting the backlog grow. Default 64 MiB. */
+  /** Queued bytes past which archiving slows the traffic down rather than letting the backlog grow. Default 256 MiB (on disk in .spool; memory holds at most memoryBytes per record). */
   backlogBytes?: number;
   /** The longest WebSocket message kept whole in the log. Default 1 MiB. */
   maxWebSocketMessageBytes?: number;
