@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,4 +53,10 @@ test('records of every size class keep their order: stored, gzipped on the spot,
   const records = (await readWarcDir(dir)).filter((r) => r.type === 'resource');
   assert.deepEqual(records.map((r) => r.fields.get('warc-target-uri')), sizes.map((_, i) => `urn:${i}`));
   records.forEach((r, i) => assert.deepEqual(r.payload, bodies[i]));
+  // A second reader: GNU gzip checks every member's deflate data, CRC-32 and length, the hand-made ones included.
+  const [file] = (await readdir(dir)).filter((name) => name.endsWith('.warc.gz'));
+  const check = spawnSync('gzip', ['-t', '-v', join(dir, file!)], { encoding: 'utf8' });
+  assert.equal(check.status, 0, check.stderr);
+  const text = spawnSync('gzip', ['-dc', join(dir, file!)], { maxBuffer: 64 * 1024 * 1024 }).stdout as Buffer;
+  assert.equal(text.toString('latin1').split('\r\nWARC-Type: ').length - 1, sizes.length + 1, 'one WARC record per member, warcinfo included');
 });
