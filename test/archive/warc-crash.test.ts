@@ -9,7 +9,7 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCliProxy } from '../helpers/cli-process.js';
-import { startOrigin } from '../helpers/servers.js';
+import { sendRepeated, startOrigin } from '../helpers/servers.js';
 import { scanWarcFile } from '../../src/archive/warc-repair.js';
 import { curl } from '../helpers/clients.js';
 import { readWarcDir } from '../helpers/warc-files.js';
@@ -27,16 +27,7 @@ test('a process killed mid-write leaves a file the next start repairs, keeping e
       res.end(`small ${req.url}`);
       return;
     }
-    res.setHeader('Content-Length', String(BIG_BYTES));
-    let sent = 0;
-    const more = (): void => {
-      while (sent < BIG_BYTES) {
-        sent += block.length;
-        if (!res.write(block)) return void res.once('drain', more);
-      }
-      res.end();
-    };
-    more();
+    sendRepeated(res, block, BIG_BYTES);
   });
   const first = await startCliProxy(t, ['--warc', dir]);
   for (const path of ['/1', '/2', '/3']) assert.equal((await curl(['-s', '-x', first.url, `${origin.url}${path}`])).stdout, `small ${path}`);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createProxy } from '../../src/index.js';
 import { warcArchiver } from '../../src/addons/warc-archiver.js';
 import { startCliProxy } from '../helpers/cli-process.js';
-import { startOrigin } from '../helpers/servers.js';
+import { sendRepeated, startOrigin } from '../helpers/servers.js';
 import { curl } from '../helpers/clients.js';
 import { readWarcDir } from '../helpers/warc-files.js';
 import { freePort } from '../helpers/upstream-proxies.js';
@@ -31,16 +31,7 @@ test('a 200 MiB response is archived whole with the proxy process bounded in mem
   const expected = createHash('sha256');
   for (let sent = 0; sent < BODY_BYTES; sent += block.length) expected.update(block);
   const origin = await startOrigin(t, (_req, res) => {
-    res.setHeader('Content-Length', String(BODY_BYTES));
-    let sent = 0;
-    const more = (): void => {
-      while (sent < BODY_BYTES) {
-        sent += block.length;
-        if (!res.write(block)) return void res.once('drain', more);
-      }
-      res.end();
-    };
-    more();
+    sendRepeated(res, block, BODY_BYTES);
   });
   const adminPort = await freePort();
   const proxy = await startCliProxy(t, ['--warc', dir, '--admin', String(adminPort)]);

@@ -81,6 +81,20 @@ export async function startTcpServer(t: TestContext, onSocket: (socket: Socket) 
   return { port, server };
 }
 
+/** Answers with `block` repeated until `totalBytes` (a multiple of its length), with Content-Length and back-pressure. */
+export function sendRepeated(res: ServerResponse, block: Buffer, totalBytes: number): void {
+  res.setHeader('Content-Length', String(totalBytes));
+  let sent = 0;
+  const more = (): void => {
+    while (sent < totalBytes) {
+      sent += block.length;
+      if (!res.write(block)) return void res.once('drain', more);
+    }
+    res.end();
+  };
+  more();
+}
+
 /** Resolves once `predicate` holds, polling every few ms; rejects after `timeoutMs`. */
 export async function waitFor(predicate: () => boolean, timeoutMs = 3000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
