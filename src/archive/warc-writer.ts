@@ -26,7 +26,7 @@ const PROBE_BYTES = 64 * 1024;
 /** A sample that deflates to more than this share of its size is stored, not compressed. */
 const INCOMPRESSIBLE_RATIO = 0.97;
 
-/** Records smaller than this are gzipped in one call; larger ones stream through a gzip stream. */
+/** Groups whose records are all smaller than this are gathered in memory and written in batches; larger records stream. */
 const SMALL_RECORD_BYTES = 256 * 1024;
 const RECOVERY_CHECK_MS = 5_000;
 /** An .open file without a complete warcinfo is left alone this long (it may be another process's, just created). */
@@ -104,7 +104,11 @@ export class WarcWriter {
   #draining = false;
   #roomWaiters: Array<() => void> = [];
   #onFailure: ((error: Error) => void) | undefined;
-  readonly stats: WarcWriterStats = { records: 0, bytes: 0, filesClosed: 0, writeErrors: 0, recordsDropped: 0, failing: false };
+  readonly #counts: Omit<WarcWriterStats, 'failing'> = { records: 0, bytes: 0, filesClosed: 0, writeErrors: 0, recordsDropped: 0 };
+
+  get stats(): WarcWriterStats {
+    return { ...this.#counts, failing: this.#failure !== undefined };
+  }
 
   constructor(options: WarcWriterOptions) {
     this.#options = options;
@@ -322,12 +326,12 @@ export class WarcWriter {
         throw this.#failure;
       }
       file.records += records;
-      this.stats.records += records;
-      this.stats.bytes += length;
+      this.#counts.records += records;
+      this.#counts.bytes += length;
       if (file.position >= this.#options.rotateBytes) await this.#closeFile();
       for (const { group } of groups) group.resolve();
     } catch (err) {
-      this.stats.recordsDropped += records;
+      this.#counts.recordsDropped += records;
       for (const { group } of groups) group.reject(err as Error);
     } finally {
       await Promise.all(groups.flatMap(({ group }) => group.records.map((record) => record.release())));
@@ -359,11 +363,11 @@ export class WarcWriter {
         throw this.#failure;
       }
       file.records += records.length;
-      this.stats.records += records.length;
-      this.stats.bytes += file.position - start;
+      this.#counts.records += records.length;
+      this.#counts.bytes += file.position - start;
       if (file.position >= this.#options.rotateBytes) await this.#closeFile();
     } catch (err) {
-      this.stats.recordsDropped += records.length;
+      this.#counts.recordsDropped += records.length;
       throw err;
     } finally {
       await Promise.all(records.map((record) => record.release()));
@@ -468,34 +472,34 @@ export class WarcWriter {
    * `required` refuses traffic and the metrics say so.
    */
   reportSpoolFailure(error: Error): void {
-    this.stats.writeErrors += 1;
-    const first = this.#failure === undefined;
-    this.#failure = new WarcFailure(`spooling a record to ${this.spoolDir} failed: ${error.message}`, { cause: error });
-    this.stats.failing = true;
-    if (first) this.#onFailure?.(this.#failure);
-    this.#watchRecovery();
+    this.#enterFailure(new WarcFailure(`spooling a record to ${this.spoolDir} failed: ${error.message}`, { cause: error }));
   }
 
   /** Records that could not be written for a reason found before they reached the writer. */
   countDropped(records: number): void {
-    this.stats.recordsDropped += records;
+    this.#counts.recordsDropped += records;
   }
 
   /** Cuts the failed record out, closes the file with what it holds, and stops writing until the disk has room. */
   async #fail(file: OpenFile, start: number, error: Error): Promise<void> {
-    this.stats.writeErrors += 1;
     // A record cut off mid-member leaves its input in the encoder's window: start afresh.
     this.#encoderAtLevel?.close();
     this.#storedEncoder?.close();
     this.#encoderAtLevel = undefined;
     this.#storedEncoder = undefined;
-    const first = this.#failure === undefined;
-    this.#failure = new WarcFailure(`writing ${file.name} failed: ${error.message}`, { cause: error });
-    this.stats.failing = true;
+    const failure = new WarcFailure(`writing ${file.name} failed: ${error.message}`, { cause: error });
     await file.handle.truncate(start).catch(() => undefined);
     file.position = start;
     await this.#closeFile().catch(() => undefined);
-    if (first) this.#onFailure?.(this.#failure);
+    this.#enterFailure(failure);
+  }
+
+  /** Counts the failure, tells the listener when it starts a failing spell, and watches for the disk to recover. */
+  #enterFailure(failure: WarcFailure): void {
+    this.#counts.writeErrors += 1;
+    const first = this.#failure === undefined;
+    this.#failure = failure;
+    if (first) this.#onFailure?.(failure);
     this.#watchRecovery();
   }
 
@@ -508,7 +512,6 @@ export class WarcWriter {
           clearInterval(this.#recoveryTimer);
           this.#recoveryTimer = undefined;
           this.#failure = undefined;
-          this.stats.failing = false;
         },
         () => undefined,
       );
@@ -532,7 +535,7 @@ export class WarcWriter {
       return;
     }
     await rename(file.openPath, join(this.#options.dir, file.name));
-    this.stats.filesClosed += 1;
+    this.#counts.filesClosed += 1;
   }
 
   /** Rotates now: the next record starts a new file. */
