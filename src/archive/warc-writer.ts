@@ -140,6 +140,10 @@ export class WarcWriter {
     } catch (err) {
       throw new WarcFailure(`cannot write WARC files to ${dir}: ${(err as Error).message}`, { cause: err });
     }
+    // A disk that is full already is as clear a reason not to start as a directory that cannot be written.
+    const space = await statfs(dir);
+    const free = space.bavail * space.bsize;
+    if (free < RECOVERY_FREE_BYTES) throw new WarcFailure(`cannot write WARC files to ${dir}: only ${free} bytes free on its disk (at least ${RECOVERY_FREE_BYTES} needed)`);
     // Spill files of a process that died: their records were never written, and nobody else reads them.
     for (const entry of await readdir(this.spoolDir)) {
       if (entry.endsWith('.spool') && (await this.#ownedByNobody(join(this.spoolDir, entry)))) await rm(join(this.spoolDir, entry), { force: true });
