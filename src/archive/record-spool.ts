@@ -21,11 +21,21 @@ export interface RecordSpoolOptions {
 
 const READ_CHUNK_BYTES = 1 << 20;
 
+const EMPTY_DIGESTS = new Map<WarcDigestAlgorithm, string>();
+
+/** The digest of no bytes, computed once per algorithm. */
+function emptyPayloadDigest(algorithm: WarcDigestAlgorithm): string {
+  let value = EMPTY_DIGESTS.get(algorithm);
+  if (value === undefined) EMPTY_DIGESTS.set(algorithm, (value = formatDigest(algorithm, createDigest(algorithm).digest())));
+  return value;
+}
+
 export class RecordSpool {
   readonly #options: RecordSpoolOptions;
   readonly #head: Buffer;
-  readonly #blockHash: Hash;
-  readonly #payloadHash: Hash;
+  /** Made at the first payload byte: most requests (and 304s, HEADs) have none, and their digests are one-shot. */
+  #blockHash: Hash | undefined;
+  #payloadHash: Hash | undefined;
   #memory: Buffer[] = [];
   #memoryLength = 0;
   #file: FileHandle | undefined;
@@ -51,9 +61,6 @@ export class RecordSpool {
   constructor(head: Buffer, options: RecordSpoolOptions) {
     this.#options = options;
     this.#head = head;
-    this.#blockHash = createDigest(options.digest);
-    this.#payloadHash = createDigest(options.digest);
-    this.#blockHash.update(head);
   }
 
   get head(): Buffer {
@@ -101,8 +108,12 @@ export class RecordSpool {
       this.#droppedLength += chunk.length - room;
       this.#truncated ??= 'length';
     }
+    if (this.#blockHash === undefined) {
+      this.#blockHash = createDigest(this.#options.digest).update(this.#head);
+      this.#payloadHash = createDigest(this.#options.digest);
+    }
     this.#blockHash.update(kept);
-    this.#payloadHash.update(kept);
+    this.#payloadHash!.update(kept);
     this.#payloadLength += kept.length;
     if (!this.#spilling && this.#memoryLength + kept.length <= this.#options.memoryBytes) {
       // The tap's buffer is the one being sent, and Node may reuse it: keep a copy.
@@ -148,6 +159,7 @@ export class RecordSpool {
 
   /** No more bytes: flushes what waits for the disk. The digests are final from here. */
   async seal(): Promise<SealedSpool> {
+    const { digest } = this.#options;
     if (!this.#sealed) {
       this.#sealed = true;
       await this.#flush();
@@ -156,8 +168,8 @@ export class RecordSpool {
       failure: this.#failure,
       blockLength: this.blockLength,
       payloadLength: this.#payloadLength,
-      blockDigest: formatDigest(this.#options.digest, this.#blockHash.digest()),
-      payloadDigest: formatDigest(this.#options.digest, this.#payloadHash.digest()),
+      blockDigest: formatDigest(digest, (this.#blockHash ?? createDigest(digest).update(this.#head)).digest()),
+      payloadDigest: this.#payloadHash === undefined ? emptyPayloadDigest(digest) : formatDigest(digest, this.#payloadHash.digest()),
       truncated: this.#truncated,
       blocks: () => this.#blocks(),
       discard: () => this.discard(),
