@@ -102,8 +102,11 @@ function warcFlags(raw: Record<string, unknown>): WarcArchiverOptions | undefine
   return warc;
 }
 
+type RunLogLevel = import('./run.js').RunOptions['logLevel'];
+
 const program = new Command()
   .name('getaway')
+  .enablePositionalOptions()
   .description('A forward HTTP/HTTPS proxy: plain HTTP, CONNECT tunnels and WebSocket, with typed hooks.')
   .version(version);
 
@@ -226,6 +229,32 @@ program
       Object.assign(flags, parseListen(String(raw['listen']), '--listen'));
     }
     await serve(flags);
+  });
+
+program
+  .command('run')
+  .description('run a command behind an audit proxy and report the hosts it reached: getaway run [options] -- <command> [args...]')
+  .argument('<command...>', 'the command and its arguments (after --)')
+  .option('--report <file>', 'write the report here; .json, .md or .html by extension; repeatable', collect, [])
+  .addOption(new Option('--log-level <level>', 'the proxy\'s log level (to stderr)').choices(LOG_LEVELS as string[]).default('warn'))
+  .option('--mitm', 'intercept HTTPS (full URLs in the report); the command is told to trust the CA')
+  .option('--ca-dir <dir>', 'where the interception CA lives (created if missing)', defaultCaDir())
+  .option('--ca-bundle <file>', 'extra trusted CA certificates (PEM) for origins and upstreams')
+  .option('-u, --upstream <url>', 'send the traffic on through this upstream proxy; repeatable', collect, [])
+  .option('--warc <dir>', 'also archive every exchange to WARC files in this directory')
+  .passThroughOptions()
+  .action(async (command: string[], raw: Record<string, unknown>) => {
+    const { run } = await import('./run.js');
+    const upstreams = raw['upstream'] as string[];
+    await run({
+      command,
+      reports: raw['report'] as string[],
+      logLevel: raw['logLevel'] as RunLogLevel,
+      ...(raw['mitm'] === true ? { mitmCaDir: raw['caDir'] as string } : {}),
+      ...(raw['caBundle'] === undefined ? {} : { caBundle: [readFileSync(raw['caBundle'] as string, 'utf8')] }),
+      ...(upstreams.length > 0 ? { upstreams } : {}),
+      ...(raw['warc'] === undefined ? {} : { warc: { dir: raw['warc'] as string } }),
+    });
   });
 
 const ca = program.command('ca').description('manage the local CA used for HTTPS interception');

@@ -1,0 +1,115 @@
+/**
+ * `getaway run [options] -- <command> [args...]`: runs a command behind an ephemeral audit proxy on a free
+ * loopback port and reports what it reached. The command gets the proxy through its environment
+ * (audit/proxy-environment.ts), stdio passes through, signals sent to getaway go on to it, and getaway exits with
+ * its exit code (128 + the signal number when a signal ended it). The arguments go to the command as a vector,
+ * never through a shell.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { constants as osConstants, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
+import type { LevelWithSilent } from 'pino';
+import type { Addon } from '../core/addon.js';
+import { createProxy } from '../core/proxy.js';
+import { OptionsError } from '../config/options.js';
+import type { WarcArchiverOptions } from '../config/warc-options.js';
+import { createLogger } from '../log/create-logger.js';
+import { AuditRecorder } from '../audit/audit-recorder.js';
+import { buildReport, formatReport, formatSummary, reportFormatFor } from '../audit/audit-report.js';
+import { proxyEnvironment } from '../audit/proxy-environment.js';
+
+export interface RunOptions {
+  command: string[];
+  /** Files to write the report to; the extension picks the format (.json, .md, .html). */
+  reports: string[];
+  logLevel: LevelWithSilent;
+  /** Intercept HTTPS with the CA in this directory (created if missing). */
+  mitmCaDir?: string;
+  caBundle?: string[];
+  upstreams?: string[];
+  warc?: WarcArchiverOptions;
+}
+
+/** The variables TLS clients read for the CAs to trust; each gets a bundle of the usual roots plus getaway's CA. */
+const TRUST_VARIABLES = ['SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO', 'PIP_CERT', 'npm_config_cafile', 'CARGO_HTTP_CAINFO', 'AWS_CA_BUNDLE', 'DENO_CERT'];
+const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+
+export async function run(options: RunOptions): Promise<never> {
+  if (options.command.length === 0) throw new OptionsError(['getaway run: give the command after --, for example: getaway run -- npm ci']);
+  for (const file of options.reports) {
+    if (reportFormatFor(file) === undefined) throw new OptionsError([`--report ${file}: the name must end in .json, .md or .html`]);
+  }
+  const logger = createLogger({ level: options.logLevel, pretty: process.stderr.isTTY === true, stderr: true });
+  const recorder = new AuditRecorder();
+  const addons: Addon[] = [recorder.addon()];
+  if (options.warc !== undefined) {
+    const { warcArchiver } = await import('../addons/warc-archiver.js');
+    const archive = warcArchiver(options.warc);
+    await archive.open().catch((err: Error) => {
+      throw new OptionsError([`--warc: ${err.message}`]);
+    });
+    addons.push(archive);
+  }
+  // The CA first: the proxy loads it when it starts (created here on first use, like `getaway ca init`).
+  const ca = options.mitmCaDir === undefined ? undefined : (await (await import('../mitm/certificate-authority.js')).initCertificateAuthority(options.mitmCaDir)).ca;
+  const proxy = createProxy({
+    host: '127.0.0.1',
+    port: 0,
+    logger,
+    addons,
+    shutdownGraceMs: 2000,
+    ...(options.mitmCaDir === undefined ? {} : { mitm: { caDir: options.mitmCaDir } }),
+    ...(options.caBundle === undefined ? {} : { caBundle: options.caBundle }),
+    ...(options.upstreams === undefined ? {} : { upstreams: options.upstreams }),
+  });
+  const address = await proxy.listen();
+  const env = proxyEnvironment(process.env, { proxyUrl: proxy.url, host: address.address, port: address.port });
+  let trustDir: string | undefined;
+  if (ca !== undefined) {
+    trustDir = await mkdtemp(join(tmpdir(), 'getaway-run-'));
+    const ours = join(trustDir, 'getaway-ca.pem');
+    const bundle = join(trustDir, 'ca-bundle.pem');
+    await writeFile(ours, ca.certPem);
+    // Node's own roots (Mozilla's list) and ours: a client told to trust only this file still reaches the world.
+    await writeFile(bundle, `${rootCertificates.join('\n')}\n${ca.certPem}`);
+    env['NODE_EXTRA_CA_CERTS'] = ours;
+    for (const name of TRUST_VARIABLES) env[name] = bundle;
+  }
+
+  const startedAt = new Date();
+  const child = spawn(options.command[0]!, options.command.slice(1), { stdio: 'inherit', env });
+  const forward = (signal: NodeJS.Signals): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  };
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
+  const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }>((resolve) => {
+    child.once('error', (err) => resolve({ code: null, signal: null, spawnError: err }));
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
+  await proxy.close();
+  if (trustDir !== undefined) await rm(trustDir, { recursive: true, force: true });
+  const endedAt = new Date();
+  const report = buildReport({
+    command: options.command,
+    exitCode: outcome.code,
+    signal: outcome.signal,
+    startedAt: startedAt.toISOString(),
+    endedAt: endedAt.toISOString(),
+    durationMs: endedAt.getTime() - startedAt.getTime(),
+    intercepted: options.mitmCaDir !== undefined,
+    hosts: recorder.hosts,
+    denied: recorder.denied,
+  });
+  for (const file of options.reports) await writeFile(file, formatReport(report, reportFormatFor(file)!));
+  if (outcome.spawnError !== undefined) {
+    process.stderr.write(`getaway run: cannot run ${options.command[0]}: ${outcome.spawnError.message}\n`);
+    // What a shell answers for a command it cannot find or run.
+    process.exit((outcome.spawnError as NodeJS.ErrnoException).code === 'ENOENT' ? 127 : 126);
+  }
+  process.stderr.write(formatSummary(report));
+  const signalNumber = outcome.signal === null ? 0 : (osConstants.signals[outcome.signal] ?? 0);
+  process.exit(outcome.code ?? 128 + signalNumber);
+}

@@ -1,0 +1,162 @@
+/**
+ * `getaway run`: real commands behind the audit proxy. Exit codes and signals pass through, stdin and stdout are
+ * the command's, arguments are a vector, and the report lists the hosts the command reached, in every format.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { CLI_PATH } from '../helpers/cli-process.js';
+import { startOrigin, startTlsOrigin } from '../helpers/servers.js';
+import { pythonWithRequests } from '../helpers/clients.js';
+import { testCertificates } from '../helpers/test-ca.js';
+
+interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** `getaway run ARGS` to its end (at most 30 s), with `input` on its stdin. */
+function getawayRun(args: string[], input = '', env: NodeJS.ProcessEnv = process.env, onStart?: (child: ReturnType<typeof spawn>) => void): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI_PATH, 'run', ...args], { stdio: 'pipe', env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(input);
+    onStart?.(child);
+  });
+}
+
+async function tempDir(t: TestContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'getaway-run-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('exit codes pass through: 0, 7, and 128+15 for a command killed by SIGTERM', async () => {
+  assert.equal((await getawayRun(['--', process.execPath, '-e', 'process.exit(0)'])).code, 0);
+  assert.equal((await getawayRun(['--', process.execPath, '-e', 'process.exit(7)'])).code, 7);
+  assert.equal((await getawayRun(['--', process.execPath, '-e', "process.kill(process.pid, 'SIGTERM')"])).code, 143);
+  const missing = await getawayRun(['--', 'no-such-command-here']);
+  assert.equal(missing.code, 127);
+  assert.match(missing.stderr, /cannot run no-such-command-here: .*ENOENT/);
+});
+
+test('stdin and stdout are the command\'s; arguments arrive as a vector, never through a shell', async () => {
+  const echo = 'process.stdin.pipe(process.stdout); process.stdin.on("end", () => console.log(JSON.stringify(process.argv.slice(1))))';
+  const result = await getawayRun(['--', process.execPath, '-e', echo, 'two words', '$(touch /tmp/should-not-exist)', ';', '*'], 'typed in\n');
+  assert.equal(result.code, 0, result.stderr);
+  const [piped, argv] = result.stdout.split('\n');
+  assert.equal(piped, 'typed in');
+  assert.deepEqual(JSON.parse(argv!), ['two words', '$(touch /tmp/should-not-exist)', ';', '*']);
+});
+
+test('a signal sent to getaway run reaches the command, which decides how to end', async () => {
+  const script = 'process.on("SIGTERM", () => { console.log("child got SIGTERM"); process.exit(3); }); console.log("ready"); setInterval(() => {}, 1000);';
+  let ready!: () => void;
+  const isReady = new Promise<void>((resolve) => (ready = resolve));
+  let pid = 0;
+  const running = getawayRun(['--', process.execPath, '-e', script], '', process.env, (child) => {
+    pid = child.pid!;
+    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && ready());
+  });
+  // Once the command says its handler is installed, signal getaway run, not the command.
+  await isReady;
+  process.kill(pid, 'SIGTERM');
+  const result = await running;
+  assert.match(result.stdout, /child got SIGTERM/);
+  assert.equal(result.code, 3);
+});
+
+test('the command gets the proxy in the variables tools read, and no NO_PROXY to go around it', async () => {
+  const env = { ...process.env, NO_PROXY: 'internal.example', no_proxy: 'internal.example', GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'user.name', GIT_CONFIG_VALUE_0: 'x', JAVA_TOOL_OPTIONS: '-Xmx64m' };
+  const result = await getawayRun(['--', process.execPath, '-e', 'console.log(JSON.stringify(process.env))'], '', env);
+  const seen = JSON.parse(result.stdout) as Record<string, string>;
+  const url = seen['HTTP_PROXY']!;
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  for (const name of ['HTTPS_PROXY', 'http_proxy', 'https_proxy', 'ALL_PROXY', 'npm_config_proxy', 'npm_config_https_proxy', 'PIP_PROXY']) assert.equal(seen[name], url, name);
+  assert.equal(seen['NO_PROXY'], undefined);
+  assert.equal(seen['no_proxy'], undefined);
+  assert.equal(seen['GIT_CONFIG_COUNT'], '2');
+  assert.equal(seen['GIT_CONFIG_KEY_0'], 'user.name');
+  assert.equal(seen['GIT_CONFIG_KEY_1'], 'http.proxy');
+  assert.equal(seen['GIT_CONFIG_VALUE_1'], url);
+  assert.match(seen['JAVA_TOOL_OPTIONS']!, /^-Xmx64m -Dhttp\.proxyHost=127\.0\.0\.1 -Dhttp\.proxyPort=\d+ -Dhttps\.proxyHost=127\.0\.0\.1 -Dhttps\.proxyPort=\d+$/);
+});
+
+test('curl and Python requests reach several hosts: the report lists each, with counts, bytes, methods and statuses', async (t) => {
+  const dir = await tempDir(t);
+  const a = await startOrigin(t, (req, res) => {
+    req.resume();
+    res.statusCode = req.url === '/missing' ? 404 : 200;
+    res.end('from a');
+  });
+  const b = await startOrigin(t, (_req, res) => res.end('bee'.repeat(100)));
+  const certs = testCertificates();
+  const secure = await startTlsOrigin(t, certs, (_req, res) => res.end('secure'));
+  const script = [
+    'set -e',
+    `curl -s ${a.url}/one?token=s3cret\\&page=2 > /dev/null`,
+    `curl -s ${a.url}/missing > /dev/null`,
+    `curl -s --data-binary hello http://localhost:${b.port}/post > /dev/null`,
+    `curl -s --cacert ${certs.caCertPath} ${secure.url}/tls > /dev/null`,
+    `${pythonWithRequests()} -c "import requests; assert requests.get('http://localhost:${b.port}/py').status_code == 200"`,
+  ].join('\n');
+  const reports = ['report.json', 'report.md', 'report.html'].map((name) => join(dir, name));
+  const result = await getawayRun([...reports.flatMap((file) => ['--report', file]), '--', 'sh', '-c', script]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stderr, /getaway run: sh -c .* → exit 0/);
+  assert.match(result.stderr, /3 hosts, 4 requests, 1 tunnels/);
+  const report = JSON.parse(await readFile(reports[0]!, 'utf8')) as { hosts: Array<Record<string, unknown>>; totals: Record<string, number> };
+  const byHost = new Map(report.hosts.map((h) => [h['host'] as string, h]));
+  const hostA = byHost.get(`127.0.0.1:${a.port}`)!;
+  assert.equal(hostA['requests'], 2);
+  assert.deepEqual(hostA['statuses'], { 200: 1, 404: 1 });
+  assert.deepEqual(hostA['urls'], [`${a.url}/one?token=REDACTED&page=2`, `${a.url}/missing`]);
+  const hostB = byHost.get(`localhost:${b.port}`)!;
+  assert.equal(hostB['requests'], 2);
+  assert.deepEqual(hostB['methods'], ['POST', 'GET']);
+  assert.equal(hostB['bytesUp'], 5);
+  assert.equal(hostB['bytesDown'], 600);
+  const tls = byHost.get(`localhost:${secure.port}`)!;
+  assert.equal(tls['tunnels'], 1);
+  assert.deepEqual(tls['schemes'], ['tunnel']);
+  assert.deepEqual(tls['urls'], [], 'without --mitm only host and port are seen');
+  const markdown = await readFile(reports[1]!, 'utf8');
+  assert.match(markdown, new RegExp(`^\\| 127\\.0\\.0\\.1:${a.port} \\| http \\| 2 \\|`, 'm'));
+  assert.ok(!markdown.includes('s3cret') && !(await readFile(reports[2]!, 'utf8')).includes('s3cret'), 'the token is in no report');
+});
+
+test('--mitm: the command trusts the interception CA through its environment, and the report has the https URLs', async (t) => {
+  const dir = await tempDir(t);
+  const certs = testCertificates();
+  const secure = await startTlsOrigin(t, certs, (_req, res) => res.end('secret contents'));
+  const report = join(dir, 'report.json');
+  // curl is given no --cacert: CURL_CA_BUNDLE, set by getaway run, is what makes it trust the minted leaf.
+  const result = await getawayRun(['--mitm', '--ca-dir', join(dir, 'ca'), '--ca-bundle', certs.caCertPath, '--report', report, '--', 'curl', '-sf', `${secure.url}/inside?api_key=k`]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, 'secret contents');
+  const parsed = JSON.parse(await readFile(report, 'utf8')) as { intercepted: boolean; hosts: Array<{ host: string; urls: string[]; requests: number }> };
+  assert.equal(parsed.intercepted, true);
+  const host = parsed.hosts.find((h) => h.host === `localhost:${secure.port}`)!;
+  assert.equal(host.requests, 1);
+  assert.deepEqual(host.urls, [`${secure.url}/inside?api_key=REDACTED`]);
+});
+
+test('a report name with an unknown extension is refused before the command runs', async () => {
+  const result = await getawayRun(['--report', '/tmp/report.txt', '--', process.execPath, '-e', 'console.log("ran")']);
+  assert.equal(result.code, 2);
+  assert.equal(result.stdout, '');
+  assert.match(result.stderr, /--report \/tmp\/report\.txt: the name must end in \.json, \.md or \.html/);
+});
