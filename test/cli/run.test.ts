@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -159,4 +159,23 @@ test('a report name with an unknown extension is refused before the command runs
   assert.equal(result.code, 2);
   assert.equal(result.stdout, '');
   assert.match(result.stderr, /--report \/tmp\/report\.txt: the name must end in \.json, \.md or \.html/);
+});
+
+test('the HTML report is a page a browser renders: headless Chromium finds its host table', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const origin = await startOrigin(t, (_req, res) => res.end('<b>not markup in the report</b>'));
+  const report = join(dir, 'report.html');
+  const result = await getawayRun(['--report', report, '--', 'curl', '-s', `${origin.url}/a?x=<script>`]);
+  assert.equal(result.code, 0, result.stderr);
+  const dom = await new Promise<string>((resolve, reject) =>
+    execFile(
+      'chromium',
+      ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', `--user-data-dir=${join(dir, 'profile')}`, '--dump-dom', `file://${report}`],
+      { env: { ...process.env, HOME: dir }, timeout: 45_000 },
+      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr.slice(-2000)}`)) : resolve(stdout)),
+    ),
+  );
+  const table = /<table id="hosts">([\s\S]*?)<\/table>/.exec(dom)?.[1] ?? '';
+  assert.match(table, new RegExp(`<tr><td>127\\.0\\.0\\.1:${origin.port}</td><td>http</td><td>1</td><td>0</td>`));
+  assert.ok(!/<script>/.test(dom.replace(/&lt;script&gt;/g, '')), 'text from the traffic is escaped, never markup');
 });
