@@ -4,8 +4,10 @@
  * requests the proxy refused. It reads only finished flows, like the flow log. Headers are never kept, so
  * Authorization, Cookie and Set-Cookie cannot reach a report; secrets in query strings are redacted (redactUrl).
  */
+import { createHash } from 'node:crypto';
 import type { Addon } from '../core/addon.js';
-import type { Flow } from '../core/flow.js';
+import type { Flow, HttpFlow } from '../core/flow.js';
+import { recognizeDependency, type Dependency } from './dependency-urls.js';
 import { formatAbsoluteUrl } from '../http/request-target.js';
 
 export interface HostActivity {
@@ -35,6 +37,15 @@ export interface DeniedRequest {
   /** RFC 9209 error type: http_request_denied, destination_ip_prohibited, ... */
   reason: string;
   details: string;
+}
+
+/** A package the command downloaded, recognised from its URL, with the digest of the bytes that passed. */
+export interface PulledDependency extends Dependency {
+  /** Where it came from (redacted like every URL in the report). */
+  url: string;
+  /** Bytes of the response body as relayed (content coding kept: the file as the registry serves it). */
+  size: number;
+  sha256: string;
 }
 
 const URL_LIMIT = 1000;
@@ -89,6 +100,7 @@ export class AuditRecorder {
   readonly #hosts = new Map<string, HostActivity>();
   readonly #denied: DeniedRequest[] = [];
   readonly #urlSets = new Map<string, Set<string>>();
+  readonly #dependencies = new Map<string, PulledDependency>();
 
   get hosts(): HostActivity[] {
     return [...this.#hosts.values()].sort((a, b) => b.requests + b.tunnels - (a.requests + a.tunnels) || a.host.localeCompare(b.host));
@@ -98,10 +110,38 @@ export class AuditRecorder {
     return this.#denied.slice();
   }
 
+  /** Downloads recognised as packages, in the order they completed; one entry per URL and content. */
+  get dependencies(): PulledDependency[] {
+    return [...this.#dependencies.values()];
+  }
+
   /** The addon that feeds this recorder. */
   addon(): Addon {
     const record = (flow: Flow): void => this.#record(flow);
-    return { name: 'audit-recorder', response: record, error: record, tunnelClosed: record };
+    return { name: 'audit-recorder', requestHeaders: (flow) => this.#watchDownload(flow), response: record, error: record, tunnelClosed: record };
+  }
+
+  /** A GET of a package file: its body is hashed as it passes (a tap; nothing is held). */
+  #watchDownload(flow: HttpFlow): void {
+    if (flow.request.method !== 'GET' || flow.isUpgrade) return;
+    const url = formatAbsoluteUrl(flow.request);
+    const dependency = recognizeDependency(url);
+    if (dependency === undefined) return;
+    const hash = createHash('sha256');
+    let size = 0;
+    flow.tapResponseBody({
+      data(chunk) {
+        hash.update(chunk);
+        size += chunk.length;
+      },
+      end: () => {
+        const status = flow.response?.status ?? 0;
+        if (status < 200 || status >= 300) return;
+        const sha256 = hash.digest('hex');
+        const redacted = redactUrl(url);
+        this.#dependencies.set(`${redacted} ${sha256}`, { ...dependency, url: redacted, size, sha256 });
+      },
+    });
   }
 
   #record(flow: Flow): void {

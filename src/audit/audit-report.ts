@@ -3,7 +3,8 @@
  * as JSON, Markdown, a self-contained HTML page (no scripts, no external resources), or the short summary printed
  * on stderr.
  */
-import { redactArgument, type DeniedRequest, type HostActivity } from './audit-recorder.js';
+import { randomUUID } from 'node:crypto';
+import { redactArgument, type DeniedRequest, type HostActivity, type PulledDependency } from './audit-recorder.js';
 
 export interface AuditReport {
   /** The command as an argument vector, with URLs' secrets and credential headers redacted. */
@@ -15,8 +16,10 @@ export interface AuditReport {
   durationMs: number;
   /** Whether HTTPS was intercepted (full URLs) or only tunnelled (host:port). */
   intercepted: boolean;
-  totals: { hosts: number; requests: number; tunnels: number; bytesUp: number; bytesDown: number; denied: number };
+  totals: { hosts: number; requests: number; tunnels: number; bytesUp: number; bytesDown: number; denied: number; dependencies: number };
   hosts: HostActivity[];
+  /** Packages downloaded (recognised from plain HTTP or intercepted URLs), with the sha256 of the bytes that passed. */
+  dependencies: PulledDependency[];
   denied: DeniedRequest[];
 }
 
@@ -32,7 +35,7 @@ export function reportFormatFor(path: string): ReportFormat | undefined {
 
 /** The report: totals added, and secrets taken out of the command line (redactArgument). */
 export function buildReport(parts: Omit<AuditReport, 'totals'>): AuditReport {
-  const totals = { hosts: parts.hosts.length, requests: 0, tunnels: 0, bytesUp: 0, bytesDown: 0, denied: parts.denied.length };
+  const totals = { hosts: parts.hosts.length, requests: 0, tunnels: 0, bytesUp: 0, bytesDown: 0, denied: parts.denied.length, dependencies: parts.dependencies.length };
   for (const host of parts.hosts) {
     totals.requests += host.requests;
     totals.tunnels += host.tunnels;
@@ -69,6 +72,7 @@ export function formatSummary(report: AuditReport, maxHosts = 10): string {
     lines.push(`  ${host.host}  ${host.requests} req, ${host.tunnels} tunnels, ${host.bytesDown} bytes down  ${statuses(host)}`);
   }
   if (report.hosts.length > maxHosts) lines.push(`  … and ${report.hosts.length - maxHosts} more hosts`);
+  if (report.dependencies.length > 0) lines.push(`  ${report.dependencies.length} dependencies pulled: ${report.dependencies.slice(0, maxHosts).map((d) => d.purl).join(', ')}${report.dependencies.length > maxHosts ? ', …' : ''}`);
   for (const denied of report.denied.slice(0, maxHosts)) lines.push(`  denied: ${denied.method} ${denied.target} (${denied.reason})`);
   return `${lines.join('\n')}\n`;
 }
@@ -94,6 +98,10 @@ export function formatMarkdown(report: AuditReport): string {
     '|---|---|---|---|---|---|---|---|---|---|',
     ...report.hosts.map((h) => `| ${cell(h.host)} | ${h.schemes.join(', ')} | ${h.requests} | ${h.tunnels} | ${h.bytesUp} | ${h.bytesDown} | ${h.methods.join(', ')} | ${statuses(h)} | ${h.first} | ${h.last} |`),
   ];
+  if (report.dependencies.length > 0) {
+    lines.push('', '## Dependencies pulled', '', '| ecosystem | name | version | purl | size | sha256 | url |', '|---|---|---|---|---|---|---|');
+    for (const d of report.dependencies) lines.push(`| ${d.ecosystem} | ${cell(d.name)} | ${cell(d.version)} | ${cell(d.purl)} | ${d.size} | ${d.sha256} | ${cell(d.url)} |`);
+  }
   const withUrls = report.hosts.filter((h) => h.urls.length > 0);
   if (withUrls.length > 0) {
     lines.push('', '## URLs', '');
@@ -123,6 +131,7 @@ export function formatHtml(report: AuditReport): string {
     .map((h) => `<h3>${escapeHtml(h.host)}</h3><ul>${h.urls.map((u) => `<li>${escapeHtml(u)}</li>`).join('')}${h.moreUrls > 0 ? `<li>… ${h.moreUrls} more</li>` : ''}</ul>`)
     .join('\n');
   const denied = report.denied.map((d) => row([d.time, d.method, d.target, d.reason, d.details])).join('\n');
+  const dependencies = report.dependencies.map((d) => row([d.ecosystem, d.name, d.version, d.purl, d.size, d.sha256, d.url])).join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>getaway run report</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}th{background:#eee}</style>
@@ -135,6 +144,7 @@ export function formatHtml(report: AuditReport): string {
 <tbody>
 ${hosts}
 </tbody></table>
+${dependencies === '' ? '' : `<h2>Dependencies pulled</h2>\n<table id="dependencies"><thead><tr><th>ecosystem</th><th>name</th><th>version</th><th>purl</th><th>size</th><th>sha256</th><th>url</th></tr></thead><tbody>\n${dependencies}\n</tbody></table>`}
 ${urls === '' ? '' : `<h2>URLs</h2>\n${urls}`}
 ${denied === '' ? '' : `<h2>Denied</h2>\n<table id="denied"><thead><tr><th>time</th><th>method</th><th>target</th><th>reason</th><th>details</th></tr></thead><tbody>\n${denied}\n</tbody></table>`}
 </body></html>
@@ -144,4 +154,37 @@ ${denied === '' ? '' : `<h2>Denied</h2>\n<table id="denied"><thead><tr><th>time<
 export function formatReport(report: AuditReport, format: ReportFormat): string {
   if (format === 'json') return `${JSON.stringify(report, null, 2)}\n`;
   return format === 'markdown' ? formatMarkdown(report) : formatHtml(report);
+}
+
+/**
+ * The dependencies as a CycloneDX 1.5 JSON SBOM (cyclonedx.org/docs/1.5/json): one library component per package,
+ * with its purl, the SHA-256 of the bytes that passed, and the URL as a distribution reference.
+ */
+export function formatCycloneDx(report: AuditReport, toolVersion: string): string {
+  const components = report.dependencies.map((d) => {
+    const maven = d.ecosystem === 'maven' ? d.name.split(':') : undefined;
+    const scoped = d.ecosystem === 'npm' && d.name.startsWith('@') ? d.name.split('/') : undefined;
+    return {
+      type: 'library',
+      'bom-ref': `${d.purl}#${d.sha256.slice(0, 12)}`,
+      ...(maven ? { group: maven[0], name: maven[1] } : scoped ? { group: scoped[0], name: scoped[1] } : { name: d.name }),
+      version: d.version,
+      purl: d.purl,
+      hashes: [{ alg: 'SHA-256', content: d.sha256 }],
+      externalReferences: [{ type: 'distribution', url: d.url }],
+    };
+  });
+  const bom = {
+    bomFormat: 'CycloneDX',
+    specVersion: '1.5',
+    serialNumber: `urn:uuid:${randomUUID()}`,
+    version: 1,
+    metadata: {
+      timestamp: report.endedAt,
+      tools: { components: [{ type: 'application', name: 'getaway', version: toolVersion }] },
+      component: { type: 'application', name: displayCommand(report.command) },
+    },
+    components,
+  };
+  return `${JSON.stringify(bom, null, 2)}\n`;
 }

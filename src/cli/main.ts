@@ -237,6 +237,7 @@ program
   .argument('<command...>', 'the command and its arguments (after --)')
   .option('--report <file>', 'write the report here; .json, .md or .html by extension; repeatable', collect, [])
   .addOption(new Option('--log-level <level>', 'the proxy\'s log level (to stderr)').choices(LOG_LEVELS as string[]).default('warn'))
+  .option('--sbom <file>', 'write the dependencies pulled as a CycloneDX JSON SBOM')
   .option('--mitm', 'intercept HTTPS (full URLs in the report); the command is told to trust the CA')
   .option('--ca-dir <dir>', 'where the interception CA lives (created if missing)', defaultCaDir())
   .option('--ca-bundle <file>', 'extra trusted CA certificates (PEM) for origins and upstreams')
@@ -249,6 +250,7 @@ program
     await run({
       command,
       reports: raw['report'] as string[],
+      ...(raw['sbom'] === undefined ? {} : { sbom: raw['sbom'] as string }),
       logLevel: raw['logLevel'] as RunLogLevel,
       ...(raw['mitm'] === true ? { mitmCaDir: raw['caDir'] as string } : {}),
       ...(raw['caBundle'] === undefined ? {} : { caBundle: [readFileSync(raw['caBundle'] as string, 'utf8')] }),

@@ -17,13 +17,18 @@ import { OptionsError } from '../config/options.js';
 import type { WarcArchiverOptions } from '../config/warc-options.js';
 import { createLogger } from '../log/create-logger.js';
 import { AuditRecorder } from '../audit/audit-recorder.js';
-import { buildReport, formatReport, formatSummary, reportFormatFor } from '../audit/audit-report.js';
+import { buildReport, formatCycloneDx, formatReport, formatSummary, reportFormatFor } from '../audit/audit-report.js';
+import { createRequire } from 'node:module';
+
+const { version: getawayVersion } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 import { proxyEnvironment } from '../audit/proxy-environment.js';
 
 export interface RunOptions {
   command: string[];
   /** Files to write the report to; the extension picks the format (.json, .md, .html). */
   reports: string[];
+  /** Where to write the dependencies pulled as a CycloneDX JSON SBOM. */
+  sbom?: string;
   logLevel: LevelWithSilent;
   /** Intercept HTTPS with the CA in this directory (created if missing). */
   mitmCaDir?: string;
@@ -102,8 +107,10 @@ export async function run(options: RunOptions): Promise<never> {
     intercepted: options.mitmCaDir !== undefined,
     hosts: recorder.hosts,
     denied: recorder.denied,
+    dependencies: recorder.dependencies,
   });
   for (const file of options.reports) await writeFile(file, formatReport(report, reportFormatFor(file)!));
+  if (options.sbom !== undefined) await writeFile(options.sbom, formatCycloneDx(report, getawayVersion));
   if (outcome.spawnError !== undefined) {
     process.stderr.write(`getaway run: cannot run ${options.command[0]}: ${outcome.spawnError.message}\n`);
     // What a shell answers for a command it cannot find or run.

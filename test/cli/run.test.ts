@@ -4,8 +4,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -178,4 +179,59 @@ test('the HTML report is a page a browser renders: headless Chromium finds its h
   const table = /<table id="hosts">([\s\S]*?)<\/table>/.exec(dom)?.[1] ?? '';
   assert.match(table, new RegExp(`<tr><td>127\\.0\\.0\\.1:${origin.port}</td><td>http</td><td>1</td><td>0</td>`));
   assert.ok(!/<script>/.test(dom.replace(/&lt;script&gt;/g, '')), 'text from the traffic is escaped, never markup');
+});
+
+/** A package directory packed by the real npm, served by a minimal registry (packument and tarball). */
+async function startTinyRegistry(t: TestContext, dir: string): Promise<{ url: string; tarball: Buffer }> {
+  const source = join(dir, 'tiny-dep');
+  await mkdir(source, { recursive: true });
+  await writeFile(join(source, 'package.json'), JSON.stringify({ name: 'tiny-dep', version: '1.0.0', main: 'index.js' }));
+  await writeFile(join(source, 'index.js'), 'module.exports = 42;\n');
+  const packed = execFileSync('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: source, encoding: 'utf8' }).trim().split('\n').pop()!;
+  const tarball = await readFile(join(dir, packed));
+  let base = '';
+  const registry = await startOrigin(t, (req, res) => {
+    if (req.url === '/tiny-dep') {
+      res.setHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify({
+        name: 'tiny-dep',
+        'dist-tags': { latest: '1.0.0' },
+        versions: {
+          '1.0.0': {
+            name: 'tiny-dep', version: '1.0.0', main: 'index.js',
+            dist: { tarball: `${base}/tiny-dep/-/tiny-dep-1.0.0.tgz`, shasum: createHash('sha1').update(tarball).digest('hex'), integrity: `sha512-${createHash('sha512').update(tarball).digest('base64')}` },
+          },
+        },
+      }));
+      return;
+    }
+    if (req.url === '/tiny-dep/-/tiny-dep-1.0.0.tgz') return void res.end(tarball);
+    res.statusCode = 404;
+    res.end('{}');
+  });
+  base = registry.url;
+  return { url: registry.url, tarball };
+}
+
+test('a real npm install from a local registry: the report and the CycloneDX SBOM name the package, its purl and the sha256 of what passed', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const { url, tarball } = await startTinyRegistry(t, dir);
+  const project = join(dir, 'project');
+  await mkdir(project);
+  await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'project', version: '0.0.0', private: true }));
+  const report = join(dir, 'report.json');
+  const sbom = join(dir, 'sbom.json');
+  const result = await getawayRun(['--report', report, '--sbom', sbom, '--', 'npm', 'install', '--no-audit', '--no-fund', '--registry', `${url}/`, '--cache', join(dir, 'cache'), '--prefix', project, 'tiny-dep']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(await readFile(join(project, 'node_modules', 'tiny-dep', 'index.js'), 'utf8'), /42/);
+  const sha256 = createHash('sha256').update(tarball).digest('hex');
+  const parsed = JSON.parse(await readFile(report, 'utf8')) as { dependencies: Array<Record<string, unknown>> };
+  assert.deepEqual(parsed.dependencies, [{ ecosystem: 'npm', name: 'tiny-dep', version: '1.0.0', purl: 'pkg:npm/tiny-dep@1.0.0', url: `${url}/tiny-dep/-/tiny-dep-1.0.0.tgz`, size: tarball.length, sha256 }]);
+  assert.match(result.stderr, /1 dependencies pulled: pkg:npm\/tiny-dep@1\.0\.0/);
+  const bom = JSON.parse(await readFile(sbom, 'utf8')) as { bomFormat: string; specVersion: string; components: Array<Record<string, unknown>> };
+  assert.equal(bom.bomFormat, 'CycloneDX');
+  assert.equal(bom.specVersion, '1.5');
+  assert.equal(bom.components.length, 1);
+  assert.equal(bom.components[0]!['purl'], 'pkg:npm/tiny-dep@1.0.0');
+  assert.deepEqual(bom.components[0]!['hashes'], [{ alg: 'SHA-256', content: sha256 }]);
 });
