@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { redactArgument, type DeniedRequest, type HostActivity, type PulledDependency } from './audit-recorder.js';
+import type { PolicyViolation } from './audit-policy.js';
 
 export interface AuditReport {
   /** The command as an argument vector, with URLs' secrets and credential headers redacted. */
@@ -20,6 +21,8 @@ export interface AuditReport {
   hosts: HostActivity[];
   /** Packages downloaded (recognised from plain HTTP or intercepted URLs), with the sha256 of the bytes that passed. */
   dependencies: PulledDependency[];
+  /** With a policy (--allow, --allow-file, --deny): whether it was enforced, and every request outside it. */
+  policy: { enforce: boolean; violations: PolicyViolation[] } | undefined;
   denied: DeniedRequest[];
 }
 
@@ -74,6 +77,8 @@ export function formatSummary(report: AuditReport, maxHosts = 10): string {
   if (report.hosts.length > maxHosts) lines.push(`  … and ${report.hosts.length - maxHosts} more hosts`);
   if (report.dependencies.length > 0) lines.push(`  ${report.dependencies.length} dependencies pulled: ${report.dependencies.slice(0, maxHosts).map((d) => d.purl).join(', ')}${report.dependencies.length > maxHosts ? ', …' : ''}`);
   for (const denied of report.denied.slice(0, maxHosts)) lines.push(`  denied: ${denied.method} ${denied.target} (${denied.reason})`);
+  const noted = report.policy !== undefined && !report.policy.enforce ? report.policy.violations : [];
+  for (const v of noted.slice(0, maxHosts)) lines.push(`  outside the policy (not enforced): ${v.method} ${v.target} (${v.rule})`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -111,6 +116,10 @@ export function formatMarkdown(report: AuditReport): string {
       lines.push('');
     }
   }
+  if (report.policy !== undefined && report.policy.violations.length > 0) {
+    lines.push('', `## Outside the policy (${report.policy.enforce ? 'refused' : 'not enforced'})`, '', '| time | method | target | rule |', '|---|---|---|---|');
+    for (const v of report.policy.violations) lines.push(`| ${v.time} | ${v.method} | ${cell(v.target)} | ${cell(v.rule)} |`);
+  }
   if (report.denied.length > 0) {
     lines.push('', '## Denied', '', '| time | method | target | reason | details |', '|---|---|---|---|---|');
     for (const d of report.denied) lines.push(`| ${d.time} | ${d.method} | ${cell(d.target)} | ${d.reason} | ${cell(d.details)} |`);
@@ -131,6 +140,7 @@ export function formatHtml(report: AuditReport): string {
     .map((h) => `<h3>${escapeHtml(h.host)}</h3><ul>${h.urls.map((u) => `<li>${escapeHtml(u)}</li>`).join('')}${h.moreUrls > 0 ? `<li>… ${h.moreUrls} more</li>` : ''}</ul>`)
     .join('\n');
   const denied = report.denied.map((d) => row([d.time, d.method, d.target, d.reason, d.details])).join('\n');
+  const violations = (report.policy?.violations ?? []).map((v) => row([v.time, v.method, v.target, v.rule, v.refused ? 'refused' : 'noted'])).join('\n');
   const dependencies = report.dependencies.map((d) => row([d.ecosystem, d.name, d.version, d.purl, d.size, d.sha256, d.url])).join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>getaway run report</title>
@@ -146,6 +156,7 @@ ${hosts}
 </tbody></table>
 ${dependencies === '' ? '' : `<h2>Dependencies pulled</h2>\n<table id="dependencies"><thead><tr><th>ecosystem</th><th>name</th><th>version</th><th>purl</th><th>size</th><th>sha256</th><th>url</th></tr></thead><tbody>\n${dependencies}\n</tbody></table>`}
 ${urls === '' ? '' : `<h2>URLs</h2>\n${urls}`}
+${violations === '' ? '' : `<h2>Outside the policy</h2>\n<table id="policy"><thead><tr><th>time</th><th>method</th><th>target</th><th>rule</th><th>outcome</th></tr></thead><tbody>\n${violations}\n</tbody></table>`}
 ${denied === '' ? '' : `<h2>Denied</h2>\n<table id="denied"><thead><tr><th>time</th><th>method</th><th>target</th><th>reason</th><th>details</th></tr></thead><tbody>\n${denied}\n</tbody></table>`}
 </body></html>
 `;

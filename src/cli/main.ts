@@ -243,11 +243,31 @@ program
   .option('--ca-bundle <file>', 'extra trusted CA certificates (PEM) for origins and upstreams')
   .option('-u, --upstream <url>', 'send the traffic on through this upstream proxy; repeatable', collect, [])
   .option('--warc <dir>', 'also archive every exchange to WARC files in this directory')
+  .option('--learn <file>', 'write the hosts the command reached as an allow file (for --allow-file)')
+  .option('--allow <pattern>', 'host pattern the command may reach; repeatable', collect, [])
+  .option('--allow-file <file>', 'file of host patterns, one per line (# comments); repeatable', collect, [])
+  .option('--deny <pattern>', 'host pattern the command may not reach (wins over --allow); repeatable', collect, [])
+  .option('--enforce', 'refuse requests outside the policy with 403, and exit non-zero if any was')
   .passThroughOptions()
   .action(async (command: string[], raw: Record<string, unknown>) => {
     const { run } = await import('./run.js');
     const upstreams = raw['upstream'] as string[];
+    const { parsePolicyFile } = await import('../audit/audit-policy.js');
+    const allow = [...(raw['allow'] as string[])];
+    for (const file of raw['allowFile'] as string[]) {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (err) {
+        throw new OptionsError([`--allow-file ${file}: ${(err as Error).message}`]);
+      }
+      allow.push(...parsePolicyFile(text));
+    }
     await run({
+      allow,
+      deny: raw['deny'] as string[],
+      enforce: raw['enforce'] === true,
+      ...(raw['learn'] === undefined ? {} : { learn: raw['learn'] as string }),
       command,
       reports: raw['report'] as string[],
       ...(raw['sbom'] === undefined ? {} : { sbom: raw['sbom'] as string }),

@@ -17,11 +17,12 @@ import { OptionsError } from '../config/options.js';
 import type { WarcArchiverOptions } from '../config/warc-options.js';
 import { createLogger } from '../log/create-logger.js';
 import { AuditRecorder } from '../audit/audit-recorder.js';
-import { buildReport, formatCycloneDx, formatReport, formatSummary, reportFormatFor } from '../audit/audit-report.js';
+import { buildReport, displayCommand, formatCycloneDx, formatReport, formatSummary, reportFormatFor } from '../audit/audit-report.js';
 import { createRequire } from 'node:module';
 
 const { version: getawayVersion } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 import { proxyEnvironment } from '../audit/proxy-environment.js';
+import { AuditPolicy, formatLearnedHosts } from '../audit/audit-policy.js';
 
 export interface RunOptions {
   command: string[];
@@ -35,6 +36,13 @@ export interface RunOptions {
   caBundle?: string[];
   upstreams?: string[];
   warc?: WarcArchiverOptions;
+  /** Host patterns the command may reach (--allow, and the lines of each --allow-file). */
+  allow: string[];
+  deny: string[];
+  /** Refuse what the policy does not allow, and exit non-zero when anything was. */
+  enforce: boolean;
+  /** Write the hosts reached here, as an allow file. */
+  learn?: string;
 }
 
 /** The variables TLS clients read for the CAs to trust; each gets a bundle of the usual roots plus getaway's CA. */
@@ -48,7 +56,15 @@ export async function run(options: RunOptions): Promise<never> {
   }
   const logger = createLogger({ level: options.logLevel, pretty: process.stderr.isTTY === true, stderr: true });
   const recorder = new AuditRecorder();
-  const addons: Addon[] = [recorder.addon()];
+  let policy: AuditPolicy;
+  try {
+    policy = new AuditPolicy({ allow: options.allow, deny: options.deny, enforce: options.enforce });
+  } catch (err) {
+    throw new OptionsError([(err as Error).message]);
+  }
+  if (options.enforce && policy.isEmpty) throw new OptionsError(['--enforce needs a policy: --allow, --allow-file or --deny']);
+  // The policy decides before the recorder sees anything: a refused request is recorded as refused.
+  const addons: Addon[] = policy.isEmpty ? [recorder.addon()] : [policy.addon(), recorder.addon()];
   if (options.warc !== undefined) {
     const { warcArchiver } = await import('../addons/warc-archiver.js');
     const archive = warcArchiver(options.warc);
@@ -108,9 +124,11 @@ export async function run(options: RunOptions): Promise<never> {
     hosts: recorder.hosts,
     denied: recorder.denied,
     dependencies: recorder.dependencies,
+    policy: policy.isEmpty ? undefined : { enforce: options.enforce, violations: policy.violations },
   });
   for (const file of options.reports) await writeFile(file, formatReport(report, reportFormatFor(file)!));
   if (options.sbom !== undefined) await writeFile(options.sbom, formatCycloneDx(report, getawayVersion));
+  if (options.learn !== undefined) await writeFile(options.learn, formatLearnedHosts(report.hosts.map((h) => hostName(h.host)), displayCommand(report.command)));
   if (outcome.spawnError !== undefined) {
     process.stderr.write(`getaway run: cannot run ${options.command[0]}: ${outcome.spawnError.message}\n`);
     // What a shell answers for a command it cannot find or run.
@@ -118,5 +136,17 @@ export async function run(options: RunOptions): Promise<never> {
   }
   process.stderr.write(formatSummary(report));
   const signalNumber = outcome.signal === null ? 0 : (osConstants.signals[outcome.signal] ?? 0);
-  process.exit(outcome.code ?? 128 + signalNumber);
+  const code = outcome.code ?? 128 + signalNumber;
+  // A command that got by despite refusals still broke the policy: the run fails, so CI notices.
+  if (code === 0 && options.enforce && policy.violations.length > 0) {
+    process.stderr.write(`getaway run: ${policy.violations.length} requests outside the policy were refused\n`);
+    process.exit(1);
+  }
+  process.exit(code);
+}
+
+/** "registry.npmjs.org:443" → "registry.npmjs.org"; "[::1]:80" → "::1". */
+function hostName(hostPort: string): string {
+  const bracketed = /^\[([^\]]+)\]:\d+$/.exec(hostPort);
+  return bracketed !== null ? bracketed[1]! : hostPort.replace(/:\d+$/, '');
 }

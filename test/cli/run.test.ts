@@ -235,3 +235,39 @@ test('a real npm install from a local registry: the report and the CycloneDX SBO
   assert.equal(bom.components[0]!['purl'], 'pkg:npm/tiny-dep@1.0.0');
   assert.deepEqual(bom.components[0]!['hashes'], [{ alg: 'SHA-256', content: sha256 }]);
 });
+
+test('learn then enforce: a learned allow-list lets the same run through and refuses anything new with 403', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const known = await startOrigin(t, (_req, res) => res.end('known'));
+  const other = await startOrigin(t, (_req, res) => res.end('other'));
+  const learned = join(dir, 'hosts.txt');
+  const learning = await getawayRun(['--learn', learned, '--', 'curl', '-s', `${known.url}/`]);
+  assert.equal(learning.code, 0, learning.stderr);
+  assert.match(await readFile(learned, 'utf8'), /^127\.0\.0\.1$/m);
+  assert.doesNotMatch(await readFile(learned, 'utf8'), /localhost/);
+
+  const script = `curl -s -o /dev/null -w "%{http_code} " ${known.url}/; curl -s -o /dev/null -w "%{http_code} " http://localhost:${other.port}/; curl -s -o /dev/null https://localhost:${other.port}/ || echo "connect refused $?"`;
+  const report = join(dir, 'report.json');
+  const enforced = await getawayRun(['--allow-file', learned, '--enforce', '--report', report, '--', 'sh', '-c', script]);
+  assert.match(enforced.stdout, /^200 403 connect refused 56/);
+  assert.equal(enforced.code, 1, 'refusals fail the run even though the command succeeded');
+  assert.match(enforced.stderr, /2 requests outside the policy were refused/);
+  const parsed = JSON.parse(await readFile(report, 'utf8')) as { policy: { enforce: boolean; violations: Array<Record<string, unknown>> }; denied: unknown[] };
+  assert.equal(parsed.policy.enforce, true);
+  assert.deepEqual(parsed.policy.violations.map((v) => [v['method'], v['host'], v['rule'], v['refused']]), [
+    ['GET', 'localhost', 'not in the allow list', true],
+    ['CONNECT', 'localhost', 'not in the allow list', true],
+  ]);
+  assert.equal(parsed.denied.length, 2);
+
+  const noted = await getawayRun(['--allow-file', learned, '--', 'curl', '-s', `http://localhost:${other.port}/`]);
+  assert.equal(noted.code, 0);
+  assert.equal(noted.stdout, 'other', 'without --enforce nothing is refused');
+  assert.match(noted.stderr, /outside the policy \(not enforced\): GET http:\/\/localhost:\d+\/ \(not in the allow list\)/);
+
+  const denied = await getawayRun(['--allow', '127.0.0.1', '--deny', `127.0.0.1:${known.port}`, '--enforce', '--', 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `${known.url}/`]);
+  assert.equal(denied.stdout, '403', '--deny wins over --allow');
+  const bad = await getawayRun(['--allow', 'not a pattern!', '--', 'true']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--allow not a pattern!: bad host pattern/);
+});
