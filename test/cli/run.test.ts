@@ -13,7 +13,8 @@ import type { TestContext } from 'node:test';
 import { CLI_PATH } from '../helpers/cli-process.js';
 import { startOrigin, startTlsOrigin } from '../helpers/servers.js';
 import { pythonWithRequests } from '../helpers/clients.js';
-import { testCertificates } from '../helpers/test-ca.js';
+import { testCertificates, type TestCertificates } from '../helpers/test-ca.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 interface RunResult {
   code: number | null;
@@ -182,7 +183,7 @@ test('the HTML report is a page a browser renders: headless Chromium finds its h
 });
 
 /** A package directory packed by the real npm, served by a minimal registry (packument and tarball). */
-async function startTinyRegistry(t: TestContext, dir: string): Promise<{ url: string; tarball: Buffer }> {
+async function startTinyRegistry(t: TestContext, dir: string, certs?: TestCertificates): Promise<{ url: string; tarball: Buffer }> {
   const source = join(dir, 'tiny-dep');
   await mkdir(source, { recursive: true });
   await writeFile(join(source, 'package.json'), JSON.stringify({ name: 'tiny-dep', version: '1.0.0', main: 'index.js' }));
@@ -190,7 +191,7 @@ async function startTinyRegistry(t: TestContext, dir: string): Promise<{ url: st
   const packed = execFileSync('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: source, encoding: 'utf8' }).trim().split('\n').pop()!;
   const tarball = await readFile(join(dir, packed));
   let base = '';
-  const registry = await startOrigin(t, (req, res) => {
+  const serve = (req: IncomingMessage, res: ServerResponse): void => {
     if (req.url === '/tiny-dep') {
       res.setHeader('Content-Type', 'application/json');
       res.end(JSON.stringify({
@@ -208,33 +209,39 @@ async function startTinyRegistry(t: TestContext, dir: string): Promise<{ url: st
     if (req.url === '/tiny-dep/-/tiny-dep-1.0.0.tgz') return void res.end(tarball);
     res.statusCode = 404;
     res.end('{}');
-  });
+  };
+  const registry = certs === undefined ? await startOrigin(t, serve) : await startTlsOrigin(t, certs, serve);
   base = registry.url;
   return { url: registry.url, tarball };
 }
 
-test('a real npm install from a local registry: the report and the CycloneDX SBOM name the package, its purl and the sha256 of what passed', { timeout: 60_000 }, async (t) => {
-  const dir = await tempDir(t);
-  const { url, tarball } = await startTinyRegistry(t, dir);
-  const project = join(dir, 'project');
-  await mkdir(project);
-  await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'project', version: '0.0.0', private: true }));
-  const report = join(dir, 'report.json');
-  const sbom = join(dir, 'sbom.json');
-  const result = await getawayRun(['--report', report, '--sbom', sbom, '--', 'npm', 'install', '--no-audit', '--no-fund', '--registry', `${url}/`, '--cache', join(dir, 'cache'), '--prefix', project, 'tiny-dep']);
-  assert.equal(result.code, 0, result.stderr);
-  assert.match(await readFile(join(project, 'node_modules', 'tiny-dep', 'index.js'), 'utf8'), /42/);
-  const sha256 = createHash('sha256').update(tarball).digest('hex');
-  const parsed = JSON.parse(await readFile(report, 'utf8')) as { dependencies: Array<Record<string, unknown>> };
-  assert.deepEqual(parsed.dependencies, [{ ecosystem: 'npm', name: 'tiny-dep', version: '1.0.0', purl: 'pkg:npm/tiny-dep@1.0.0', url: `${url}/tiny-dep/-/tiny-dep-1.0.0.tgz`, size: tarball.length, sha256 }]);
-  assert.match(result.stderr, /1 dependencies pulled: pkg:npm\/tiny-dep@1\.0\.0/);
-  const bom = JSON.parse(await readFile(sbom, 'utf8')) as { bomFormat: string; specVersion: string; components: Array<Record<string, unknown>> };
-  assert.equal(bom.bomFormat, 'CycloneDX');
-  assert.equal(bom.specVersion, '1.5');
-  assert.equal(bom.components.length, 1);
-  assert.equal(bom.components[0]!['purl'], 'pkg:npm/tiny-dep@1.0.0');
-  assert.deepEqual(bom.components[0]!['hashes'], [{ alg: 'SHA-256', content: sha256 }]);
-});
+for (const mitm of [false, true]) {
+  test(`a real npm install from a local ${mitm ? 'HTTPS registry with --mitm' : 'HTTP registry'}: the report and the CycloneDX SBOM name the package, its purl and the sha256 of what passed`, { timeout: 60_000 }, async (t) => {
+    const dir = await tempDir(t);
+    const certs = mitm ? testCertificates() : undefined;
+    const { url, tarball } = await startTinyRegistry(t, dir, certs);
+    const project = join(dir, 'project');
+    await mkdir(project);
+    await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'project', version: '0.0.0', private: true }));
+    const report = join(dir, 'report.json');
+    const sbom = join(dir, 'sbom.json');
+    // With --mitm, npm trusts the minted leaf only through npm_config_cafile, which getaway run sets.
+    const interception = certs === undefined ? [] : ['--mitm', '--ca-dir', join(dir, 'ca'), '--ca-bundle', certs.caCertPath];
+    const result = await getawayRun([...interception, '--report', report, '--sbom', sbom, '--', 'npm', 'install', '--no-audit', '--no-fund', '--registry', `${url}/`, '--cache', join(dir, 'cache'), '--prefix', project, 'tiny-dep']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(await readFile(join(project, 'node_modules', 'tiny-dep', 'index.js'), 'utf8'), /42/);
+    const sha256 = createHash('sha256').update(tarball).digest('hex');
+    const parsed = JSON.parse(await readFile(report, 'utf8')) as { dependencies: Array<Record<string, unknown>> };
+    assert.deepEqual(parsed.dependencies, [{ ecosystem: 'npm', name: 'tiny-dep', version: '1.0.0', purl: 'pkg:npm/tiny-dep@1.0.0', url: `${url}/tiny-dep/-/tiny-dep-1.0.0.tgz`, size: tarball.length, sha256 }]);
+    assert.match(result.stderr, /1 dependencies pulled: pkg:npm\/tiny-dep@1\.0\.0/);
+    const bom = JSON.parse(await readFile(sbom, 'utf8')) as { bomFormat: string; specVersion: string; components: Array<Record<string, unknown>> };
+    assert.equal(bom.bomFormat, 'CycloneDX');
+    assert.equal(bom.specVersion, '1.5');
+    assert.equal(bom.components.length, 1);
+    assert.equal(bom.components[0]!['purl'], 'pkg:npm/tiny-dep@1.0.0');
+    assert.deepEqual(bom.components[0]!['hashes'], [{ alg: 'SHA-256', content: sha256 }]);
+  });
+}
 
 test('learn then enforce: a learned allow-list lets the same run through and refuses anything new with 403', { timeout: 60_000 }, async (t) => {
   const dir = await tempDir(t);
@@ -270,4 +277,87 @@ test('learn then enforce: a learned allow-list lets the same run through and ref
   const bad = await getawayRun(['--allow', 'not a pattern!', '--', 'true']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--allow not a pattern!: bad host pattern/);
+});
+
+/** A minimal wheel (PEP 427) written with Python's zipfile: METADATA, WHEEL, RECORD and one module. */
+function buildWheel(dir: string): string {
+  const path = join(dir, 'tiny_py-1.0.0-py3-none-any.whl');
+  const script = [
+    'import sys, zipfile',
+    'z = zipfile.ZipFile(sys.argv[1], "w")',
+    'z.writestr("tiny_py/__init__.py", "VALUE = 42\\n")',
+    'z.writestr("tiny_py-1.0.0.dist-info/METADATA", "Metadata-Version: 2.1\\nName: tiny-py\\nVersion: 1.0.0\\n")',
+    'z.writestr("tiny_py-1.0.0.dist-info/WHEEL", "Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n")',
+    'z.writestr("tiny_py-1.0.0.dist-info/RECORD", "tiny_py/__init__.py,,\\ntiny_py-1.0.0.dist-info/METADATA,,\\ntiny_py-1.0.0.dist-info/WHEEL,,\\ntiny_py-1.0.0.dist-info/RECORD,,\\n")',
+    'z.close()',
+  ].join('\n');
+  execFileSync(pythonWithRequests(), ['-c', script, path]);
+  return path;
+}
+
+test('pip download from a local simple index: the wheel is in the report as pkg:pypi with the sha256 of what passed', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const wheel = await readFile(buildWheel(dir));
+  const index = await startOrigin(t, (req, res) => {
+    if (req.url === '/simple/tiny-py/') {
+      res.setHeader('Content-Type', 'text/html');
+      return void res.end(`<html><body><a href="/packages/tiny_py-1.0.0-py3-none-any.whl#sha256=${createHash('sha256').update(wheel).digest('hex')}">tiny_py-1.0.0-py3-none-any.whl</a></body></html>`);
+    }
+    if (req.url === '/packages/tiny_py-1.0.0-py3-none-any.whl') return void res.end(wheel);
+    res.statusCode = 404;
+    res.end();
+  });
+  const report = join(dir, 'report.json');
+  const result = await getawayRun(['--report', report, '--', pythonWithRequests(), '-m', 'pip', 'download', '--no-deps', '--disable-pip-version-check', '--no-cache-dir', '--index-url', `${index.url}/simple/`, '--dest', join(dir, 'out'), 'tiny-py']);
+  assert.equal(result.code, 0, result.stderr);
+  const parsed = JSON.parse(await readFile(report, 'utf8')) as { dependencies: Array<Record<string, unknown>> };
+  assert.deepEqual(parsed.dependencies.map((d) => [d['purl'], d['size'], d['sha256']]), [['pkg:pypi/tiny-py@1.0.0', wheel.length, createHash('sha256').update(wheel).digest('hex')]]);
+});
+
+/** Debian's git-http-backend behind a node:http server (CGI: request facts in the environment, body on stdin). */
+async function startGitServer(t: TestContext, root: string): Promise<string> {
+  const origin = await startOrigin(t, (req, res) => {
+    const url = new URL(req.url!, 'http://git.test');
+    const cgi = spawn('/usr/lib/git-core/git-http-backend', [], {
+      env: { ...process.env, GIT_PROJECT_ROOT: root, GIT_HTTP_EXPORT_ALL: '1', PATH_INFO: url.pathname, QUERY_STRING: url.search.slice(1), REQUEST_METHOD: req.method, CONTENT_TYPE: req.headers['content-type'] ?? '', REMOTE_ADDR: '127.0.0.1' },
+    });
+    req.pipe(cgi.stdin);
+    const parts: Buffer[] = [];
+    cgi.stdout.on('data', (chunk: Buffer) => parts.push(chunk));
+    cgi.on('close', () => {
+      const output = Buffer.concat(parts);
+      const split = output.indexOf('\r\n\r\n');
+      for (const line of output.subarray(0, split).toString('latin1').split('\r\n')) {
+        const colon = line.indexOf(':');
+        const name = line.slice(0, colon);
+        const value = line.slice(colon + 1).trim();
+        if (/^status$/i.test(name)) res.statusCode = Number(value.split(' ')[0]);
+        else res.setHeader(name, value);
+      }
+      res.end(output.subarray(split + 4));
+    });
+  });
+  return origin.url;
+}
+
+test('git clone over HTTP (git-http-backend): the clone works through the proxy and the report has the smart-HTTP URLs', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const repo = join(dir, 'repos', 'demo.git');
+  const git = (args: string[], cwd?: string) => execFileSync('git', args, { cwd, env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.org', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.org' } });
+  const work = join(dir, 'work');
+  await mkdir(work);
+  git(['init', '-q', work]);
+  await writeFile(join(work, 'README'), 'cloned through getaway\n');
+  git(['add', 'README'], work);
+  git(['commit', '-q', '-m', 'first'], work);
+  git(['clone', '-q', '--bare', work, repo]);
+  const base = await startGitServer(t, join(dir, 'repos'));
+  const report = join(dir, 'report.json');
+  const result = await getawayRun(['--report', report, '--', 'git', 'clone', '-q', `${base}/demo.git`, join(dir, 'clone')]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(await readFile(join(dir, 'clone', 'README'), 'utf8'), 'cloned through getaway\n');
+  const parsed = JSON.parse(await readFile(report, 'utf8')) as { hosts: Array<{ host: string; urls: string[]; methods: string[] }> };
+  const host = parsed.hosts.find((h) => h.host === new URL(base).host)!;
+  assert.ok(host.urls.some((u) => u.endsWith('/demo.git/info/refs?service=git-upload-pack')), host.urls.join(' '));
+  assert.ok(host.methods.includes('POST'), 'the pack negotiation went through the proxy too');
 });
