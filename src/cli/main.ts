@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { CaError, defaultCaDir } from '../mitm/ca-files.js';
-import { parseAdmin, parseListen } from '../config/config-file.js';
+import { parseAdmin, parseListen, type ServeSettings } from '../config/config-file.js';
 import { OptionsError } from '../config/options.js';
 import { LOG_LEVELS } from '../log/create-logger.js';
 import { STRATEGY_NAMES } from '../upstream/upstream-strategy.js';
@@ -104,103 +104,123 @@ function warcFlags(raw: Record<string, unknown>): WarcArchiverOptions | undefine
 
 type RunLogLevel = import('./run.js').RunOptions['logLevel'];
 
+/** Options about where traffic goes and what is done to it: `serve` and `run` both take them. */
+function addOutboundOptions(command: Command): Command {
+  return command
+    .option('--connect-timeout <ms>', 'time to connect to an origin', milliseconds('--connect-timeout'))
+    .option('--response-timeout <ms>', 'how long an origin may stay silent mid-request', milliseconds('--response-timeout'))
+    .option('--request-body-timeout <ms>', 'how long a client may pause while sending a request body (408)', milliseconds('--request-body-timeout'))
+    .option('--tunnel-idle-timeout <ms>', 'tunnels silent both ways for this long are closed', milliseconds('--tunnel-idle-timeout'))
+    .option('-u, --upstream <url>', 'upstream proxy (http://, https://, socks5://, socks5h://, user:pass@); repeat for a pool; "env" reads HTTP(S)_PROXY, ALL_PROXY, NO_PROXY', collect, [])
+    .addOption(new Option('--strategy <name>', 'how the pool is ordered per request').choices([...STRATEGY_NAMES]))
+    .option('--upstream-attempts <n>', 'most upstreams tried for one request or tunnel', positiveInteger('--upstream-attempts'))
+    .option('--sticky-ttl <ms>', 'how long sticky strategies keep a key on one upstream', milliseconds('--sticky-ttl'))
+    .addOption(new Option('--upstream-proxy-protocol <version>', 'begin connections to upstream proxies with a PROXY protocol header naming the client').choices(['v1', 'v2']))
+    .option('--bind <address>', 'local address for direct connections; repeat to rotate', collect, [])
+    .option('--mitm', 'intercept HTTPS with certificates signed by the local CA (getaway ca init)')
+    .option('--ca-dir <dir>', 'where the interception CA lives', defaultCaDir())
+    .option('--mitm-hosts <patterns>', 'comma-separated host patterns to intercept (default: all)', list)
+    .option('--mitm-exclude <patterns>', 'comma-separated host patterns never to intercept (alias: --no-mitm-hosts)', list)
+    .option('--mitm-upstream-cert', 'copy the names of each origin\'s own certificate into its leaf (one extra connection per host)')
+    .option('--ca-bundle <file>', 'extra trusted CA certificates (PEM) for origins and upstreams')
+    .option('--insecure-upstream-tls', 'do not verify origins\' certificates (tests only; logged loudly)')
+    .option('--connect-ports <ports>', 'ports CONNECT may reach: 443,8443, ranges 8000-8999, or * (default: 443 beyond loopback, any on loopback)')
+    .option('--allow-destination <cidr>', 'destination address or CIDR allowed despite internal-address protection; repeatable', collect, [])
+    .option('--warc <dir>', 'archive every exchange to WARC files in this directory (HTTPS contents need --mitm)')
+    .option('--warc-prefix <prefix>', 'first part of each WARC file name (default: getaway)')
+    .option('--warc-name <template>', 'file name template: {prefix} {timestamp} {serial} {pid} {host} {random} (default: {prefix}-{timestamp}-{serial}-{pid}-{host})')
+    .option('--warc-rotate-bytes <n>', 'start a new file past this size; suffixes k, M, G (default: 1G)', byteSize('--warc-rotate-bytes'))
+    .option('--warc-rotate-age <ms>', 'start a new file once one has been open this long', milliseconds('--warc-rotate-age'))
+    .option('--no-warc-gzip', 'write plain .warc files instead of one gzip member per record')
+    .option('--warc-gzip-level <n>', 'gzip level 1-9 (default: 6)', positiveInteger('--warc-gzip-level'))
+    .addOption(new Option('--warc-version <version>', 'WARC format version').choices(['1.1', '1.0']))
+    .addOption(new Option('--warc-digest <algorithm>', 'block and payload digests').choices(['sha1', 'sha256']))
+    .option('--warc-info <key=value>', 'a field for every warcinfo record (operator, description, ...); repeatable', collect, [])
+    .option('--warc-max-record-bytes <n>', 'cut longer blocks, marked WARC-Truncated: length; suffixes k, M, G', byteSize('--warc-max-record-bytes'))
+    .option('--warc-metadata', 'add a metadata record per exchange (client, user, upstream, timings)')
+    .option('--warc-dedup [file]', 'store a payload seen before as a revisit record; the index file defaults to DIR/PREFIX-dedup.jsonl')
+    .option('--warc-dedup-max-entries <n>', 'payloads the dedup index remembers (default: 100000)', positiveInteger('--warc-dedup-max-entries'))
+    .option('--warc-required', 'refuse traffic with 503 while WARC files cannot be written, instead of proxying unarchived');
+}
+
+/** The settings those options make, in the library's and the config file's names. */
+function outboundSettings(raw: Record<string, unknown>): ServeSettings {
+  const flags: ServeSettings = {
+    connectTimeoutMs: raw['connectTimeout'] as number | undefined,
+    responseTimeoutMs: raw['responseTimeout'] as number | undefined,
+    requestBodyIdleTimeoutMs: raw['requestBodyTimeout'] as number | undefined,
+    tunnelIdleTimeoutMs: raw['tunnelIdleTimeout'] as number | undefined,
+    strategy: raw['strategy'] as ServeSettings['strategy'],
+    upstreamAttempts: raw['upstreamAttempts'] as number | undefined,
+    stickyTtlMs: raw['stickyTtl'] as number | undefined,
+  };
+  const upstreams = raw['upstream'] as string[];
+  if (upstreams.length === 1 && upstreams[0] === 'env') flags.upstreamEnv = process.env;
+  else if (upstreams.includes('env')) throw new OptionsError(['--upstream env: use it alone, not together with upstream URLs']);
+  else if (upstreams.length > 0) flags.upstreams = upstreams;
+  if (raw['upstreamProxyProtocol'] !== undefined) flags.upstreamProxyProtocol = raw['upstreamProxyProtocol'] as 'v1' | 'v2';
+  const bind = raw['bind'] as string[];
+  if (bind.length > 0) flags.bind = bind;
+  if (raw['mitm'] === true) {
+    flags.mitm = { caDir: raw['caDir'] as string };
+    if (raw['mitmHosts'] !== undefined) flags.mitm.hosts = raw['mitmHosts'] as string[];
+    if (raw['mitmExclude'] !== undefined) flags.mitm.excludeHosts = raw['mitmExclude'] as string[];
+    if (raw['mitmUpstreamCert'] === true) flags.mitm.upstreamCert = true;
+  }
+  if (raw['caBundle'] !== undefined) flags.caBundle = [readFileSync(raw['caBundle'] as string, 'utf8')];
+  if (raw['insecureUpstreamTls'] === true) flags.insecureUpstreamTls = true;
+  if (raw['connectPorts'] !== undefined) flags.connectPorts = raw['connectPorts'] as string;
+  const allowDestinations = raw['allowDestination'] as string[];
+  if (allowDestinations.length > 0) flags.allowDestinations = allowDestinations;
+  const warc = warcFlags(raw);
+  if (warc !== undefined) flags.warc = warc;
+  return flags;
+}
+
 const program = new Command()
   .name('getaway')
   .enablePositionalOptions()
   .description('A forward HTTP/HTTPS proxy: plain HTTP, CONNECT tunnels and WebSocket, with typed hooks.')
   .version(version);
 
-program
+const serveCommand = program
   .command('serve')
   .description('run the proxy until SIGINT/SIGTERM')
   .option('-l, --listen <host:port>', 'address to listen on (port 0 picks a free one)', '127.0.0.1:8080')
   .option('-c, --config <file>', 'JSON or YAML config file; flags override it')
   .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS as string[]))
-  .option('--connect-timeout <ms>', 'time to connect to an origin', milliseconds('--connect-timeout'))
   .option('--request-headers-timeout <ms>', 'time a client has to send a request head', milliseconds('--request-headers-timeout'))
   .option('--idle-timeout <ms>', 'idle keep-alive client connections are closed after this', milliseconds('--idle-timeout'))
-  .option('--response-timeout <ms>', 'how long an origin may stay silent mid-request', milliseconds('--response-timeout'))
-  .option('--request-body-timeout <ms>', 'how long a client may pause while sending a request body (408)', milliseconds('--request-body-timeout'))
-  .option('--tunnel-idle-timeout <ms>', 'tunnels silent both ways for this long are closed', milliseconds('--tunnel-idle-timeout'))
   .option('--shutdown-grace <ms>', 'on SIGINT/SIGTERM, time allowed for in-flight requests', milliseconds('--shutdown-grace'))
   .option('--max-connections <n>', 'client connections held at once; more get 503', positiveInteger('--max-connections'))
   .option('--max-connections-per-client <n>', 'client connections from one IP address; more get 503', positiveInteger('--max-connections-per-client'))
   .option('--max-tunnels <n>', 'CONNECT tunnels and upgrades open at once; more get 503', positiveInteger('--max-tunnels'))
-  .option('-u, --upstream <url>', 'upstream proxy (http://, https://, socks5://, socks5h://, user:pass@); repeat for a pool; "env" reads HTTP(S)_PROXY, ALL_PROXY, NO_PROXY', collect, [])
-  .addOption(new Option('--strategy <name>', 'how the pool is ordered per request').choices([...STRATEGY_NAMES]))
-  .option('--upstream-attempts <n>', 'most upstreams tried for one request or tunnel', positiveInteger('--upstream-attempts'))
-  .option('--sticky-ttl <ms>', 'how long sticky strategies keep a key on one upstream', milliseconds('--sticky-ttl'))
-  .addOption(new Option('--upstream-proxy-protocol <version>', 'begin connections to upstream proxies with a PROXY protocol header naming the client').choices(['v1', 'v2']))
-  .option('--bind <address>', 'local address for direct connections; repeat to rotate', collect, [])
   .option('--admin <host:port>', 'serve /metrics (Prometheus) and /healthz on this address; "9090" means 127.0.0.1:9090')
   .option('-w, --workers <n>', 'processes sharing the listener ("auto": one per core)', workerCount)
-  .option('--mitm', 'intercept HTTPS with certificates signed by the local CA (getaway ca init)')
-  .option('--ca-dir <dir>', 'where the interception CA lives', defaultCaDir())
-  .option('--mitm-hosts <patterns>', 'comma-separated host patterns to intercept (default: all)', list)
-  .option('--mitm-exclude <patterns>', 'comma-separated host patterns never to intercept (alias: --no-mitm-hosts)', list)
-  .option('--mitm-upstream-cert', 'copy the names of each origin\'s own certificate into its leaf (one extra connection per host)')
-  .option('--ca-bundle <file>', 'extra trusted CA certificates (PEM) for origins and upstreams')
-  .option('--insecure-upstream-tls', 'do not verify origins\' certificates (tests only; logged loudly)')
   .option('--allow-clients <cidr>', 'client address or CIDR allowed to connect; repeat for more (others are closed unread)', collect, [])
   .option('--auth <user:pass>', 'require Basic proxy authentication with this user; repeat for more users', collect, [])
   .option('--auth-file <file>', 'htpasswd file (bcrypt, SHA-1 or MD5 entries) of proxy users; re-read on SIGHUP')
-  .option('--connect-ports <ports>', 'ports CONNECT may reach: 443,8443, ranges 8000-8999, or * (default: 443 beyond loopback, any on loopback)')
   .option('--allow-private', 'let clients reach loopback and private networks although listening beyond loopback')
   .option('--accept-proxy-protocol <cidr>', 'behind a balancer: read a PROXY protocol v1/v2 header from these addresses (repeatable); others are closed', collect, [])
   .option('--client-rate <n>', 'requests a second one client address may make (bursts of as many); 429 past it', positiveNumber('--client-rate'))
   .option('--client-concurrency <n>', 'requests and tunnels one client address may have in progress; 503 past it', positiveInteger('--client-concurrency'))
   .option('--user-rate <n>', 'requests a second one authenticated user may make; 429 past it', positiveNumber('--user-rate'))
-  .option('--user-concurrency <n>', 'requests and tunnels one user may have in progress; 503 past it', positiveInteger('--user-concurrency'))
-  .option('--allow-destination <cidr>', 'destination address or CIDR allowed despite internal-address protection; repeatable', collect, [])
-  .option('--warc <dir>', 'archive every exchange to WARC files in this directory (HTTPS contents need --mitm)')
-  .option('--warc-prefix <prefix>', 'first part of each WARC file name (default: getaway)')
-  .option('--warc-name <template>', 'file name template: {prefix} {timestamp} {serial} {pid} {host} {random} (default: {prefix}-{timestamp}-{serial}-{pid}-{host})')
-  .option('--warc-rotate-bytes <n>', 'start a new file past this size; suffixes k, M, G (default: 1G)', byteSize('--warc-rotate-bytes'))
-  .option('--warc-rotate-age <ms>', 'start a new file once one has been open this long', milliseconds('--warc-rotate-age'))
-  .option('--no-warc-gzip', 'write plain .warc files instead of one gzip member per record')
-  .option('--warc-gzip-level <n>', 'gzip level 1-9 (default: 6)', positiveInteger('--warc-gzip-level'))
-  .addOption(new Option('--warc-version <version>', 'WARC format version').choices(['1.1', '1.0']))
-  .addOption(new Option('--warc-digest <algorithm>', 'block and payload digests').choices(['sha1', 'sha256']))
-  .option('--warc-info <key=value>', 'a field for every warcinfo record (operator, description, ...); repeatable', collect, [])
-  .option('--warc-max-record-bytes <n>', 'cut longer blocks, marked WARC-Truncated: length; suffixes k, M, G', byteSize('--warc-max-record-bytes'))
-  .option('--warc-metadata', 'add a metadata record per exchange (client, user, upstream, timings)')
-  .option('--warc-dedup [file]', 'store a payload seen before as a revisit record; the index file defaults to DIR/PREFIX-dedup.jsonl')
-  .option('--warc-dedup-max-entries <n>', 'payloads the dedup index remembers (default: 100000)', positiveInteger('--warc-dedup-max-entries'))
-  .option('--warc-required', 'refuse traffic with 503 while WARC files cannot be written, instead of proxying unarchived')
+  .option('--user-concurrency <n>', 'requests and tunnels one user may have in progress; 503 past it', positiveInteger('--user-concurrency'));
+
+addOutboundOptions(serveCommand)
   .action(async (raw: Record<string, unknown>, command: Command) => {
     const flags: ServeCommandOptions = {
+      ...outboundSettings(raw),
       config: raw['config'] as string | undefined,
       logLevel: raw['logLevel'] as ServeCommandOptions['logLevel'],
-      connectTimeoutMs: raw['connectTimeout'] as number | undefined,
       requestHeadersTimeoutMs: raw['requestHeadersTimeout'] as number | undefined,
       idleTimeoutMs: raw['idleTimeout'] as number | undefined,
-      responseTimeoutMs: raw['responseTimeout'] as number | undefined,
-      requestBodyIdleTimeoutMs: raw['requestBodyTimeout'] as number | undefined,
-      tunnelIdleTimeoutMs: raw['tunnelIdleTimeout'] as number | undefined,
       shutdownGraceMs: raw['shutdownGrace'] as number | undefined,
       maxConnections: raw['maxConnections'] as number | undefined,
       maxConnectionsPerClient: raw['maxConnectionsPerClient'] as number | undefined,
       maxTunnels: raw['maxTunnels'] as number | undefined,
-      strategy: raw['strategy'] as ServeCommandOptions['strategy'],
-      upstreamAttempts: raw['upstreamAttempts'] as number | undefined,
-      stickyTtlMs: raw['stickyTtl'] as number | undefined,
       workers: raw['workers'] as number | undefined,
     };
-    const upstreams = raw['upstream'] as string[];
-    if (upstreams.length === 1 && upstreams[0] === 'env') flags.upstreamEnv = process.env;
-    else if (upstreams.includes('env')) throw new OptionsError(['--upstream env: use it alone, not together with upstream URLs']);
-    else if (upstreams.length > 0) flags.upstreams = upstreams;
-    if (raw['upstreamProxyProtocol'] !== undefined) flags.upstreamProxyProtocol = raw['upstreamProxyProtocol'] as 'v1' | 'v2';
-    const bind = raw['bind'] as string[];
-    if (bind.length > 0) flags.bind = bind;
-    if (raw['mitm'] === true) {
-      flags.mitm = { caDir: raw['caDir'] as string };
-      if (raw['mitmHosts'] !== undefined) flags.mitm.hosts = raw['mitmHosts'] as string[];
-      if (raw['mitmExclude'] !== undefined) flags.mitm.excludeHosts = raw['mitmExclude'] as string[];
-      if (raw['mitmUpstreamCert'] === true) flags.mitm.upstreamCert = true;
-    }
-    if (raw['caBundle'] !== undefined) flags.caBundle = [readFileSync(raw['caBundle'] as string, 'utf8')];
-    if (raw['insecureUpstreamTls'] === true) flags.insecureUpstreamTls = true;
     if (raw['admin'] !== undefined) flags.admin = parseAdmin(raw['admin'], '--admin');
     const allowClients = raw['allowClients'] as string[];
     if (allowClients.length > 0) flags.allowClients = allowClients;
@@ -209,7 +229,6 @@ program
       flags.auth = { users };
       if (raw['authFile'] !== undefined) flags.auth.file = raw['authFile'] as string;
     }
-    if (raw['connectPorts'] !== undefined) flags.connectPorts = raw['connectPorts'] as string;
     if (raw['allowPrivate'] === true) flags.allowPrivate = true;
     const limit = (rate: unknown, concurrent: unknown): RateLimit | undefined =>
       rate === undefined && concurrent === undefined
@@ -220,10 +239,6 @@ program
     if (perClient !== undefined || perUser !== undefined) flags.rateLimits = { ...(perClient ? { perClient } : {}), ...(perUser ? { perUser } : {}) };
     const balancers = raw['acceptProxyProtocol'] as string[];
     if (balancers.length > 0) flags.acceptProxyProtocol = { trusted: balancers };
-    const allowDestinations = raw['allowDestination'] as string[];
-    if (allowDestinations.length > 0) flags.allowDestinations = allowDestinations;
-    const warc = warcFlags(raw);
-    if (warc !== undefined) flags.warc = warc;
     // The default --listen must not override a config file's `listen`; only an explicit flag does.
     if (command.getOptionValueSource('listen') === 'cli' || raw['config'] === undefined) {
       Object.assign(flags, parseListen(String(raw['listen']), '--listen'));
@@ -231,27 +246,23 @@ program
     await serve(flags);
   });
 
-program
+const runCommand = program
   .command('run')
   .description('run a command behind an audit proxy and report the hosts it reached: getaway run [options] -- <command> [args...]')
   .argument('<command...>', 'the command and its arguments (after --)')
   .option('--report <file>', 'write the report here; .json, .md or .html by extension; repeatable', collect, [])
   .addOption(new Option('--log-level <level>', 'the proxy\'s log level (to stderr)').choices(LOG_LEVELS as string[]).default('warn'))
   .option('--sbom <file>', 'write the dependencies pulled as a CycloneDX JSON SBOM')
-  .option('--mitm', 'intercept HTTPS (full URLs in the report); the command is told to trust the CA')
-  .option('--ca-dir <dir>', 'where the interception CA lives (created if missing)', defaultCaDir())
-  .option('--ca-bundle <file>', 'extra trusted CA certificates (PEM) for origins and upstreams')
-  .option('-u, --upstream <url>', 'send the traffic on through this upstream proxy; repeatable', collect, [])
-  .option('--warc <dir>', 'also archive every exchange to WARC files in this directory')
   .option('--learn <file>', 'write the hosts the command reached as an allow file (for --allow-file)')
   .option('--allow <pattern>', 'host pattern the command may reach; repeatable', collect, [])
   .option('--allow-file <file>', 'file of host patterns, one per line (# comments); repeatable', collect, [])
   .option('--deny <pattern>', 'host pattern the command may not reach (wins over --allow); repeatable', collect, [])
-  .option('--enforce', 'refuse requests outside the policy with 403, and exit non-zero if any was')
+  .option('--enforce', 'refuse requests outside the policy with 403, and exit non-zero if any was');
+
+addOutboundOptions(runCommand)
   .passThroughOptions()
   .action(async (command: string[], raw: Record<string, unknown>) => {
     const { run } = await import('./run.js');
-    const upstreams = raw['upstream'] as string[];
     const { parsePolicyFile } = await import('../audit/audit-policy.js');
     const allow = [...(raw['allow'] as string[])];
     for (const file of raw['allowFile'] as string[]) {
@@ -272,10 +283,7 @@ program
       reports: raw['report'] as string[],
       ...(raw['sbom'] === undefined ? {} : { sbom: raw['sbom'] as string }),
       logLevel: raw['logLevel'] as RunLogLevel,
-      ...(raw['mitm'] === true ? { mitmCaDir: raw['caDir'] as string } : {}),
-      ...(raw['caBundle'] === undefined ? {} : { caBundle: [readFileSync(raw['caBundle'] as string, 'utf8')] }),
-      ...(upstreams.length > 0 ? { upstreams } : {}),
-      ...(raw['warc'] === undefined ? {} : { warc: { dir: raw['warc'] as string } }),
+      proxy: outboundSettings(raw),
     });
   });
 

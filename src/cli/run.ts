@@ -14,7 +14,7 @@ import type { LevelWithSilent } from 'pino';
 import type { Addon } from '../core/addon.js';
 import { createProxy } from '../core/proxy.js';
 import { OptionsError } from '../config/options.js';
-import type { WarcArchiverOptions } from '../config/warc-options.js';
+import type { ServeSettings } from '../config/config-file.js';
 import { createLogger } from '../log/create-logger.js';
 import { AuditRecorder } from '../audit/audit-recorder.js';
 import { buildReport, displayCommand, formatCycloneDx, formatReport, formatSummary, reportFormatFor } from '../audit/audit-report.js';
@@ -31,11 +31,11 @@ export interface RunOptions {
   /** Where to write the dependencies pulled as a CycloneDX JSON SBOM. */
   sbom?: string;
   logLevel: LevelWithSilent;
-  /** Intercept HTTPS with the CA in this directory (created if missing). */
-  mitmCaDir?: string;
-  caBundle?: string[];
-  upstreams?: string[];
-  warc?: WarcArchiverOptions;
+  /**
+   * The proxy's settings, from the options `run` shares with `serve` (timeouts, upstreams, interception, WARC,
+   * destinations). With `mitm`, its CA is created in `mitm.caDir` if missing and the command is told to trust it.
+   */
+  proxy: ServeSettings;
   /** Host patterns the command may reach (--allow, and the lines of each --allow-file). */
   allow: string[];
   deny: string[];
@@ -65,26 +65,20 @@ export async function run(options: RunOptions): Promise<never> {
   if (options.enforce && policy.isEmpty) throw new OptionsError(['--enforce needs a policy: --allow, --allow-file or --deny']);
   // The policy decides before the recorder sees anything: a refused request is recorded as refused.
   const addons: Addon[] = policy.isEmpty ? [recorder.addon()] : [policy.addon(), recorder.addon()];
-  if (options.warc !== undefined) {
+  const { warc, admin: _admin, logLevel: _level, ...settings } = options.proxy;
+  if (warc !== undefined) {
     const { warcArchiver } = await import('../addons/warc-archiver.js');
-    const archive = warcArchiver(options.warc);
+    const archive = warcArchiver(warc);
     await archive.open().catch((err: Error) => {
       throw new OptionsError([`--warc: ${err.message}`]);
     });
     addons.push(archive);
   }
   // The CA first: the proxy loads it when it starts (created here on first use, like `getaway ca init`).
-  const ca = options.mitmCaDir === undefined ? undefined : (await (await import('../mitm/certificate-authority.js')).initCertificateAuthority(options.mitmCaDir)).ca;
-  const proxy = createProxy({
-    host: '127.0.0.1',
-    port: 0,
-    logger,
-    addons,
-    shutdownGraceMs: 2000,
-    ...(options.mitmCaDir === undefined ? {} : { mitm: { caDir: options.mitmCaDir } }),
-    ...(options.caBundle === undefined ? {} : { caBundle: options.caBundle }),
-    ...(options.upstreams === undefined ? {} : { upstreams: options.upstreams }),
-  });
+  const caDir = settings.mitm?.caDir;
+  const ca = caDir === undefined ? undefined : (await (await import('../mitm/certificate-authority.js')).initCertificateAuthority(caDir)).ca;
+  // Loopback only, whatever was asked for: the proxy is the command's, nobody else's.
+  const proxy = createProxy({ shutdownGraceMs: 2000, ...settings, host: '127.0.0.1', port: 0, logger, addons });
   const address = await proxy.listen();
   const env = proxyEnvironment(process.env, { proxyUrl: proxy.url, host: address.address, port: address.port });
   let trustDir: string | undefined;
@@ -120,7 +114,7 @@ export async function run(options: RunOptions): Promise<never> {
     startedAt: startedAt.toISOString(),
     endedAt: endedAt.toISOString(),
     durationMs: endedAt.getTime() - startedAt.getTime(),
-    intercepted: options.mitmCaDir !== undefined,
+    intercepted: caDir !== undefined,
     hosts: recorder.hosts,
     denied: recorder.denied,
     dependencies: recorder.dependencies,
