@@ -10,34 +10,15 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { CLI_PATH } from '../helpers/cli-process.js';
+import { runCli, type RunCliOptions } from '../helpers/cli-process.js';
 import { startOrigin, startTlsOrigin } from '../helpers/servers.js';
 import { pythonWithRequests } from '../helpers/clients.js';
 import { testCertificates, type TestCertificates } from '../helpers/test-ca.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** `getaway run ARGS` to its end (at most 30 s), with `input` on its stdin. */
-function getawayRun(args: string[], input = '', env: NodeJS.ProcessEnv = process.env, onStart?: (child: ReturnType<typeof spawn>) => void): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI_PATH, 'run', ...args], { stdio: 'pipe', env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input);
-    onStart?.(child);
-  });
+function getawayRun(args: string[], input = '', env: NodeJS.ProcessEnv = process.env, onStart?: RunCliOptions['onStart']): ReturnType<typeof runCli> {
+  return runCli(['run', ...args], env, { input, timeoutMs: 30_000, ...(onStart === undefined ? {} : { onStart }) });
 }
 
 async function tempDir(t: TestContext): Promise<string> {

@@ -5,19 +5,29 @@ import type { TestContext } from 'node:test';
 
 export const CLI_PATH = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-/** Runs the CLI to its end (at most 10 s) and collects what it printed. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export interface RunCliOptions {
+  /** Written to the CLI's stdin, which is then closed (by default it is closed at once). */
+  input?: string;
+  /** Called with the child as soon as it is spawned. */
+  onStart?: (child: ChildProcessWithoutNullStreams) => void;
+  timeoutMs?: number;
+}
+
+/** Runs the CLI to its end (at most 10 s unless told) and collects what it printed. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env, options: RunCliOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: 'pipe', env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 10_000);
     child.on('exit', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    child.stdin.end(options.input ?? '');
+    options.onStart?.(child);
   });
 }
 
