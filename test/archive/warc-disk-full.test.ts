@@ -118,8 +118,20 @@ test('a real full disk (a small tmpfs): no start on one already full; on one tha
   }
   assert.ok((await metric('getaway_warc_write_errors_total')) >= 1, 'the disk filled');
   assert.ok(proxy.lines.some((line) => /ENOSPC/.test(String(line['msg']))), 'and the log says so');
+  const kept = await readWarcDir(join(dir, 'warcs'));
+  assert.ok(kept.filter((r) => r.type === 'response').length >= 2, 'what fitted is readable');
+  assert.equal(await metric('getaway_warc_failing'), 1);
+  // Room again (the operator moved the closed files away): within one 5 s check the writer starts a new file.
+  for (const name of await readdir(join(dir, 'warcs'))) if (name.endsWith('.warc.gz')) await rm(join(dir, 'warcs', name));
+  const recovered = Date.now() + 10_000;
+  while ((await metric('getaway_warc_failing')) !== 0 && Date.now() < recovered) await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(await metric('getaway_warc_failing'), 0, 'the writer noticed the free space');
+  const before = await metric('getaway_warc_records_total');
+  await curl(['-s', '-o', '/dev/null', '-x', proxy.url, `${origin.url}/after`]);
+  const written = Date.now() + 10_000;
+  while ((await metric('getaway_warc_records_total')) < before + 2 && Date.now() < written) await new Promise((resolve) => setTimeout(resolve, 50));
   proxy.child.kill('SIGTERM');
   await proxy.exited;
-  const records = await readWarcDir(join(dir, 'warcs'));
-  assert.ok(records.filter((r) => r.type === 'response').length >= 2, 'what fitted is readable');
+  const after = (await readWarcDir(join(dir, 'warcs'))).filter((r) => r.type === 'response').map((r) => new URL(r.fields.get('warc-target-uri')!).pathname);
+  assert.deepEqual(after, ['/after'], 'archiving resumed in a new file');
 });
