@@ -72,6 +72,20 @@ interface OpenFile {
 
 export class WarcFailure extends Error {}
 
+/** Appends `buffers` at the file's position, however many writes that takes. */
+async function writeAll(file: OpenFile, buffers: readonly Buffer[]): Promise<void> {
+  let rest = buffers;
+  while (rest.length > 0) {
+    const { bytesWritten } = await file.handle.writev(rest as Buffer[], file.position);
+    if (bytesWritten === 0) throw new Error('the file took no bytes');
+    file.position += bytesWritten;
+    let skip = bytesWritten;
+    let i = 0;
+    while (i < rest.length && skip >= rest[i]!.length) skip -= rest[i++]!.length;
+    rest = i < rest.length ? [rest[i]!.subarray(skip), ...rest.slice(i + 1)] : [];
+  }
+}
+
 /** One exchange's records, waiting for the writer. */
 interface PendingGroup {
   readonly records: readonly WarcRecord[];
@@ -237,9 +251,9 @@ export class WarcWriter {
   }
 
   /**
-   * Writes what is queued, a batch at a time: the small records of a batch are gzipped together (in parallel, on
-   * libuv's threads) and consecutive small exchanges go out in one write, so many small exchanges cost a few
-   * system calls rather than several each; large records stream at their turn, in order.
+   * Writes what is queued, a batch at a time: the small records of a batch are encoded together (#member) and
+   * consecutive small exchanges go out in one write, so many small exchanges cost a few system calls rather than
+   * several each; large records stream at their turn, in order.
    */
   async #drain(): Promise<void> {
     try {
@@ -255,7 +269,10 @@ export class WarcWriter {
           if (run.length === 0) return;
           const groups = run;
           run = [];
-          await this.#writeMembers(groups);
+          await this.#writeGroups(
+            groups.map(({ group }) => group),
+            (file) => writeAll(file, groups.flatMap(({ members }) => members)),
+          );
         };
         for (let i = 0; i < batch.length; i += 1) {
           const prepared = members[i];
@@ -264,7 +281,9 @@ export class WarcWriter {
             continue;
           }
           await flushRun();
-          await this.#writeGroup(batch[i]!.records).then(batch[i]!.resolve, batch[i]!.reject);
+          await this.#writeGroups([batch[i]!], async (file) => {
+            for (const record of batch[i]!.records) await this.#writeRecord(file, record);
+          });
         }
         await flushRun();
       }
@@ -319,37 +338,33 @@ export class WarcWriter {
     return (this.#encoderAtLevel ??= new GzipMemberEncoder(this.#options.gzipLevel));
   }
 
-  /** Writes consecutive prepared groups with one writev; a failure drops them all and cuts them out of the file. */
-  async #writeMembers(groups: ReadonlyArray<{ group: PendingGroup; members: readonly Buffer[] }>): Promise<void> {
-    const records = groups.reduce((n, { group }) => n + group.records.length, 0);
+  /**
+   * Writes whole exchanges with `write`, which appends at `file.position`. A failure cuts them all back out of the
+   * file and drops them (counted); either way each group hears how it went and its records are released.
+   */
+  async #writeGroups(groups: readonly PendingGroup[], write: (file: OpenFile) => Promise<void>): Promise<void> {
+    const records = groups.reduce((n, group) => n + group.records.length, 0);
     try {
       if (this.#closed) throw new WarcFailure('the WARC writer is closed');
       if (this.#failure !== undefined) throw this.#failure;
       const file = await this.#currentFile();
       const start = file.position;
-      const buffers = groups.flatMap(({ members }) => members);
-      const length = buffers.reduce((n, buffer) => n + buffer.length, 0);
       try {
-        let written = 0;
-        while (written < length) {
-          const { bytesWritten } = await file.handle.writev(written === 0 ? buffers : [Buffer.concat(buffers).subarray(written)], file.position);
-          written += bytesWritten;
-          file.position += bytesWritten;
-        }
+        await write(file);
       } catch (err) {
         await this.#fail(file, start, err as Error);
         throw this.#failure;
       }
       file.records += records;
       this.#counts.records += records;
-      this.#counts.bytes += length;
+      this.#counts.bytes += file.position - start;
       if (file.position >= this.#options.rotateBytes) await this.#closeFile();
-      for (const { group } of groups) group.resolve();
+      for (const group of groups) group.resolve();
     } catch (err) {
       this.#counts.recordsDropped += records;
-      for (const { group } of groups) group.reject(err as Error);
+      for (const group of groups) group.reject(err as Error);
     } finally {
-      await Promise.all(groups.flatMap(({ group }) => group.records.map((record) => record.release())));
+      await Promise.all(groups.flatMap((group) => group.records.map((record) => record.release())));
     }
   }
 
@@ -374,44 +389,14 @@ export class WarcWriter {
     return run;
   }
 
-  async #writeGroup(records: readonly WarcRecord[]): Promise<void> {
-    try {
-      if (this.#closed) throw new WarcFailure('the WARC writer is closed');
-      if (this.#failure !== undefined) throw this.#failure;
-      const file = await this.#currentFile();
-      const start = file.position;
-      try {
-        for (const record of records) await this.#writeRecord(file, record);
-      } catch (err) {
-        await this.#fail(file, start, err as Error);
-        throw this.#failure;
-      }
-      file.records += records.length;
-      this.#counts.records += records.length;
-      this.#counts.bytes += file.position - start;
-      if (file.position >= this.#options.rotateBytes) await this.#closeFile();
-    } catch (err) {
-      this.#counts.recordsDropped += records.length;
-      throw err;
-    } finally {
-      await Promise.all(records.map((record) => record.release()));
-    }
-  }
-
+  /** One record, streamed from its block into the file (gzipped pigz-style when gzip is on). */
   async #writeRecord(file: OpenFile, record: WarcRecord): Promise<void> {
-    const sink = async (chunk: Buffer): Promise<void> => {
-      let written = 0;
-      while (written < chunk.length) {
-        const { bytesWritten } = await file.handle.write(chunk, written, chunk.length - written, file.position);
-        written += bytesWritten;
-        file.position += bytesWritten;
-      }
-    };
+    const sink = (chunk: Buffer): Promise<void> => writeAll(file, [chunk]);
     const blocks = record.blocks()[Symbol.asyncIterator]();
-    // The start of the block (past the head) tells whether deflate will gain anything on this payload.
+    // The start of the block tells whether deflate will gain anything on this payload.
     const peeked: Buffer[] = [record.header];
     let peekedLength = 0;
-    while (peekedLength < PROBE_BYTES + record.header.length) {
+    while (peekedLength < PROBE_BYTES) {
       const next = await blocks.next();
       if (next.done === true) break;
       peeked.push(next.value);
