@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { Addon } from '../core/addon.js';
 import { ProxyError } from '../core/errors.js';
 import type { HttpFlow } from '../core/flow.js';
+import type { BodyTap } from '../core/body-tap.js';
 import type { ArchiveContext } from '../archive/archive-context.js';
 import { DedupIndex } from '../archive/dedup-index.js';
 import { ExchangeRecorder } from '../archive/exchange-recorder.js';
@@ -109,9 +110,11 @@ export function warcArchiver(options: WarcArchiverOptions): WarcArchiver {
 
   function tapExchange(flow: HttpFlow): void {
     const exchange = new ExchangeRecorder(flow, context);
+    const requestTap = { data: (chunk: Buffer) => exchange.requestData(chunk), end: () => exchange.requestEnd(), abort: (error: ProxyError) => exchange.requestAbort(error) };
+    const responseTap = { data: (chunk: Buffer) => exchange.responseData(chunk), end: () => exchange.responseEnd(), abort: (error: ProxyError) => exchange.responseAbort(error) };
     if (!flow.isUpgrade) {
-      flow.tapRequestBody({ data: (chunk) => exchange.requestData(chunk), end: () => exchange.requestEnd(), abort: (error) => exchange.requestAbort(error) });
-      flow.tapResponseBody({ data: (chunk) => exchange.responseData(chunk), end: () => exchange.responseEnd(), abort: (error) => exchange.responseAbort(error) });
+      flow.tapRequestBody(requestTap);
+      flow.tapResponseBody(responseTap);
       return;
     }
     // An upgrade is a WebSocket connection once the origin said 101; a refusal is an exchange like any other.
@@ -121,13 +124,13 @@ export function warcArchiver(options: WarcArchiverOptions): WarcArchiver {
       if (socket === undefined && flow.receivedResponse?.status === 101) socket = new WebSocketRecorder(flow, context, startedMicros);
       return socket;
     };
-    const tap = (direction: Direction, onData: (chunk: Buffer) => Promise<void> | undefined, onEnd: () => void | Promise<void>, onAbort: (error: ProxyError) => void) => ({
-      data: (chunk: Buffer) => (accepted() !== undefined ? socket!.data(direction, chunk) : onData(chunk)),
-      end: () => (accepted() !== undefined ? socket!.end(direction) : onEnd()),
-      abort: (error: ProxyError) => (accepted() !== undefined ? socket!.abort(direction, error) : onAbort(error)),
+    const switching = (direction: Direction, otherwise: typeof requestTap): BodyTap => ({
+      data: (chunk) => (accepted() !== undefined ? socket!.data(direction, chunk) : otherwise.data(chunk)),
+      end: () => (accepted() !== undefined ? socket!.end(direction) : otherwise.end()),
+      abort: (error) => (accepted() !== undefined ? socket!.abort(direction, error) : otherwise.abort(error)),
     });
-    flow.tapRequestBody(tap('client', (chunk) => exchange.requestData(chunk), () => exchange.requestEnd(), (error) => exchange.requestAbort(error)));
-    flow.tapResponseBody(tap('server', (chunk) => exchange.responseData(chunk), () => exchange.responseEnd(), (error) => exchange.responseAbort(error)));
+    flow.tapRequestBody(switching('client', requestTap));
+    flow.tapResponseBody(switching('server', responseTap));
   }
 
   return {

@@ -48,6 +48,13 @@ export function targetUri(flow: HttpFlow, scheme?: string): string {
   return scheme === undefined ? url : url.replace(/^https?:/, scheme);
 }
 
+/** The response head as the origin sent it (undefined before it arrived, or for answers a hook made). */
+export function responseHead(flow: HttpFlow): Buffer | undefined {
+  const received = flow.receivedResponse;
+  if (received === undefined) return undefined;
+  return formatResponseHead({ httpVersion: received.httpVersion, status: received.status, reason: received.reason, rawHeaders: received.headers.toRaw() });
+}
+
 export function requestHead(flow: HttpFlow): Buffer {
   return formatRequestHead({ method: flow.request.method, path: flow.request.path, rawHeaders: flow.request.headers.toRaw() });
 }
@@ -108,12 +115,9 @@ export class ExchangeRecorder {
   }
 
   #responseSpool(): RecordSpool | undefined {
-    const received = this.#flow.receivedResponse;
-    if (received === undefined) return undefined;
-    this.#response ??= new RecordSpool(
-      formatResponseHead({ httpVersion: received.httpVersion, status: received.status, reason: received.reason, rawHeaders: received.headers.toRaw() }),
-      this.#context.spool,
-    );
+    if (this.#response !== undefined) return this.#response;
+    const head = responseHead(this.#flow);
+    if (head !== undefined) this.#response = new RecordSpool(head, this.#context.spool);
     return this.#response;
   }
 
@@ -158,7 +162,7 @@ export class ExchangeRecorder {
   async #finish(): Promise<void> {
     if (this.#finished) return;
     this.#finished = true;
-    const response = this.#response ?? this.#responseSpool();
+    const response = this.#responseSpool();
     // A response a hook made, or no response at all: nothing was exchanged with an origin.
     if (response === undefined) {
       await this.#request?.discard();

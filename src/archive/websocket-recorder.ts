@@ -9,10 +9,10 @@ import { createInflateRaw, constants as zlibConstants, type InflateRaw } from 'n
 import type { ProxyError } from '../core/errors.js';
 import type { HttpFlow } from '../core/flow.js';
 import type { ArchiveContext } from './archive-context.js';
-import { connectionFields, metadataRecord, requestHead, targetUri, truncationFor } from './exchange-recorder.js';
+import { connectionFields, metadataRecord, requestHead, responseHead, targetUri, truncationFor } from './exchange-recorder.js';
 import { RecordSpool } from './record-spool.js';
 import { bufferBlock, recordFromBuffer, recordFromSpool, type WarcRecord } from './warc-record.js';
-import { formatResponseHead, formatWarcDate, newRecordId, nowMicros, type WarcField } from './warc-format.js';
+import { formatWarcDate, newRecordId, nowMicros, type WarcField } from './warc-format.js';
 import { parseDeflateExtension, WebSocketMessageReader, type DeflateParameters, type WebSocketMessage } from './websocket-messages.js';
 
 export type Direction = 'client' | 'server';
@@ -160,13 +160,12 @@ export class WebSocketRecorder {
     const flow = this.#flow;
     const context = this.#context;
     const { version, digest } = context;
-    const received = flow.receivedResponse!;
     // Every record of the connection carries the ws:// (wss://) URI: replay looks the socket up by it.
     const uri = targetUri(flow, flow.request.scheme === 'https' ? 'wss:' : 'ws:');
     const date = formatWarcDate(this.#startedMicros, version);
     const responseId = newRecordId();
     const connection = connectionFields(flow, context);
-    const head = formatResponseHead({ httpVersion: received.httpVersion, status: received.status, reason: received.reason, rawHeaders: received.headers.toRaw() });
+    const head = responseHead(flow)!;
     const requestFields: WarcField[] = [['WARC-Type', 'request'], ['WARC-Record-ID', newRecordId()], ['WARC-Date', date], ['WARC-Target-URI', uri], ['WARC-Concurrent-To', responseId]];
     const records: WarcRecord[] = [
       recordFromBuffer(version, [['WARC-Type', 'response'], ['WARC-Record-ID', responseId], ['WARC-Date', date], ['WARC-Target-URI', uri], ...connection], 'application/http;msgtype=response', bufferBlock(head, digest)),
