@@ -33,6 +33,7 @@ export class RecordBoundaryScanner {
   #remaining = -1;
   #trailer: Buffer[] = [];
   #blockStart: Buffer[] | undefined;
+  #blockStartLength = 0;
 
   get atBoundary(): boolean {
     return this.#remaining === -1 && this.#headerLength === 0;
@@ -71,6 +72,7 @@ export class RecordBoundaryScanner {
     }
     const isInfo = this.records === 0 && lines.some((line) => /^warc-type:\s*warcinfo\s*$/i.test(line));
     this.#blockStart = isInfo ? [] : undefined;
+    this.#blockStartLength = 0;
     const used = end + 4 - (this.#headerLength - (chunk.length - at));
     this.#header = [];
     this.#headerLength = 0;
@@ -82,7 +84,10 @@ export class RecordBoundaryScanner {
     const take = Math.min(this.#remaining, chunk.length - at);
     const piece = chunk.subarray(at, at + take);
     // Only the last four bytes matter for the frame; the warcinfo's block is kept to learn who wrote the file.
-    if (this.#blockStart !== undefined && this.#blockLength() < 64 * 1024) this.#blockStart.push(piece);
+    if (this.#blockStart !== undefined && this.#blockStartLength < 64 * 1024) {
+      this.#blockStart.push(piece);
+      this.#blockStartLength += piece.length;
+    }
     this.#trailer.push(piece);
     if (this.#trailer.length > 8) this.#trailer = [Buffer.concat(this.#trailer).subarray(-4)];
     this.#remaining -= take;
@@ -100,10 +105,6 @@ export class RecordBoundaryScanner {
       this.completeOffset = this.#offset + at + take;
     }
     return at + take;
-  }
-
-  #blockLength(): number {
-    return this.#blockStart?.reduce((sum, b) => sum + b.length, 0) ?? 0;
   }
 }
 

@@ -26,7 +26,7 @@ export interface HostActivity {
   last: string;
   /** Distinct URLs (redacted), up to URL_LIMIT per host; only for plain HTTP and intercepted HTTPS. */
   urls: string[];
-  /** URLs beyond the limit, counted. */
+  /** Requests whose URL was not listed because the list was full (repeats of one such URL count each time). */
   moreUrls: number;
 }
 

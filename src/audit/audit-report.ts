@@ -112,7 +112,7 @@ export function formatMarkdown(report: AuditReport): string {
     lines.push('', '## URLs', '');
     for (const host of withUrls) {
       lines.push(`### ${cell(host.host)}`, '', ...host.urls.map((url) => `- ${url.replace(/[\r\n]/g, '')}`));
-      if (host.moreUrls > 0) lines.push(`- … ${host.moreUrls} more`);
+      if (host.moreUrls > 0) lines.push(`- … and ${host.moreUrls} requests to URLs past the first 1,000`);
       lines.push('');
     }
   }
@@ -137,7 +137,7 @@ export function formatHtml(report: AuditReport): string {
   const hosts = report.hosts.map((h) => row([h.host, h.schemes.join(', '), h.requests, h.tunnels, h.bytesUp, h.bytesDown, h.methods.join(', '), statuses(h), h.first, h.last])).join('\n');
   const urls = report.hosts
     .filter((h) => h.urls.length > 0)
-    .map((h) => `<h3>${escapeHtml(h.host)}</h3><ul>${h.urls.map((u) => `<li>${escapeHtml(u)}</li>`).join('')}${h.moreUrls > 0 ? `<li>… ${h.moreUrls} more</li>` : ''}</ul>`)
+    .map((h) => `<h3>${escapeHtml(h.host)}</h3><ul>${h.urls.map((u) => `<li>${escapeHtml(u)}</li>`).join('')}${h.moreUrls > 0 ? `<li>… and ${h.moreUrls} requests to URLs past the first 1,000</li>` : ''}</ul>`)
     .join('\n');
   const denied = report.denied.map((d) => row([d.time, d.method, d.target, d.reason, d.details])).join('\n');
   const violations = (report.policy?.violations ?? []).map((v) => row([v.time, v.method, v.target, v.rule, v.refused ? 'refused' : 'noted'])).join('\n');

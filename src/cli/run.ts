@@ -35,7 +35,7 @@ export interface RunOptions {
    * The proxy's settings, from the options `run` shares with `serve` (timeouts, upstreams, interception, WARC,
    * destinations). With `mitm`, its CA is created in `mitm.caDir` if missing and the command is told to trust it.
    */
-  proxy: ServeSettings;
+  proxy: Omit<ServeSettings, 'admin' | 'logLevel'>;
   /** Host patterns the command may reach (--allow, and the lines of each --allow-file). */
   allow: string[];
   deny: string[];
@@ -65,7 +65,7 @@ export async function run(options: RunOptions): Promise<never> {
   if (options.enforce && policy.isEmpty) throw new OptionsError(['--enforce needs a policy: --allow, --allow-file or --deny']);
   // The policy decides before the recorder sees anything: a refused request is recorded as refused.
   const addons: Addon[] = policy.isEmpty ? [recorder.addon()] : [policy.addon(), recorder.addon()];
-  const { warc, admin: _admin, logLevel: _level, ...settings } = options.proxy;
+  const { warc, ...settings } = options.proxy;
   if (warc !== undefined) {
     const { warcArchiver } = await import('../addons/warc-archiver.js');
     const archive = warcArchiver(warc);
