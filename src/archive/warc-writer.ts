@@ -321,8 +321,8 @@ export class WarcWriter {
   }
 
   /**
-   * Records under SYNC_GZIP_BYTES are gzipped on the spot: measured on 1.2 KB records, gzipSync costs 25–35 µs,
-   * while a trip through a zlib stream and libuv's pool costs 60–90 µs of CPU, most of it the trip. Larger ones go
+   * Records under SYNC_GZIP_BYTES are gzipped on the spot: on a 1.1 KB record gzipSync cost 44 µs of CPU and a trip
+   * through a long-lived zlib stream 80 µs (`npm run bench:zlib`), most of it the trip. Larger ones go
    * through the long-lived encoder, off the event loop.
    */
   #member(parts: readonly Buffer[], level: number): Buffer[] | Promise<Buffer[]> {
@@ -418,7 +418,7 @@ export class WarcWriter {
   /**
    * The gzip level for a record: the configured one, or 0 (stored blocks, still a valid gzip member) when a sample
    * of the payload does not shrink, as with images, video and bodies already gzip- or brotli-coded. Deflate runs at
-   * about 22 MB/s on such bytes on our bench machine (and at 180 MB/s on text), for nothing.
+   * about 31 MB/s on such bytes on our bench machine (256 MB/s on text; `npm run bench:zlib`), for nothing.
    */
   async #levelFor(sample: Buffer): Promise<number> {
     const squeezed = await deflateRawBuffer(sample, { level: 1 });
