@@ -7,6 +7,7 @@
 // six of nine, up to 1.6x the CPU per GiB (docs/performance.md). Keep-alive, new connections, setup: 0.98–1.00.
 // It must be set before the heap exists, hence here; cluster workers inherit it. Library users set it themselves.
 import { Command, InvalidArgumentError, Option } from 'commander';
+import type { LevelWithSilent } from 'pino';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
@@ -102,7 +103,6 @@ function warcFlags(raw: Record<string, unknown>): WarcArchiverOptions | undefine
   return warc;
 }
 
-type RunLogLevel = import('./run.js').RunOptions['logLevel'];
 
 /** Options about where traffic goes and what is done to it: `serve` and `run` both take them. */
 function addOutboundOptions(command: Command): Command {
@@ -282,7 +282,7 @@ addOutboundOptions(runCommand)
       command,
       reports: raw['report'] as string[],
       ...(raw['sbom'] === undefined ? {} : { sbom: raw['sbom'] as string }),
-      logLevel: raw['logLevel'] as RunLogLevel,
+      logLevel: raw['logLevel'] as LevelWithSilent,
       proxy: outboundSettings(raw),
     });
   });
