@@ -1,6 +1,6 @@
 /** getaway: a forward HTTP/HTTPS proxy. The library surface; the CLI is a thin layer over it. */
 export { createProxy, type Proxy } from './core/proxy.js';
-export { DEFAULT_OPTIONS, OptionsError, resolveProxyOptions, type ProxyOptions, type ResolvedProxyOptions } from './config/options.js';
+export { DEFAULT_OPTIONS, OptionsError, resolveProxyOptions, type ProxyOptions, type ResolvedProxyOptions, type TransparentOptions } from './config/options.js';
 export type { Addon, AddonContext } from './core/addon.js';
 export type { Hooks, HookName } from './core/hooks.js';
 export { HOOK_NAMES } from './core/hooks.js';
@@ -39,3 +39,5 @@ export { accessRules, type AccessRule } from './addons/access-rules.js';
 export { rateLimits, type RateLimit, type RateLimitOptions } from './addons/rate-limits.js';
 export { warcArchiver, type WarcArchiver, type WarcArchiverOptions, type WarcArchiverStats } from './addons/warc-archiver.js';
 export { WarcWriter, type WarcWriterOptions, type WarcWriterStats } from './archive/warc-writer.js';
+export { TransparentListener, type TransparentListenerOptions, type TransparentMode } from './listeners/transparent-listener.js';
+export { TransparentUnavailableError } from './listeners/socket-options.js';

@@ -6,9 +6,12 @@
  */
 import type { CoreRuntime } from './core/runtime.js';
 import type { MitmRuntime } from './mitm/mitm-runtime.js';
+import type { DestinationNames } from './transparent/destination-names.js';
 import type { OriginAccess } from './upstream/origin-access.js';
 
 export interface ProxyRuntime extends CoreRuntime, OriginAccess {
   /** Set when interception is configured (a CA is loaded). */
   readonly mitm: MitmRuntime | undefined;
+  /** Checks the names redirected clients send (Host, SNI) against their original destination. */
+  readonly destinationNames: DestinationNames;
 }

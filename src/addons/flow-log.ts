@@ -1,13 +1,15 @@
 import type { Logger } from 'pino';
 import type { Addon } from '../core/addon.js';
 import type { Flow } from '../core/flow.js';
-import { formatAbsoluteUrl } from '../http/request-target.js';
+import { formatAbsoluteUrl, formatAuthority } from '../http/request-target.js';
 
 /** The fields of the one log line written per finished flow. */
 export interface FlowLogRecord {
   flowId: string;
   kind: 'http' | 'tunnel';
   client: string;
+  /** Where a redirected client was going (a transparent listener's original destination), as address:port. */
+  destination: string | undefined;
   /** The authenticated user (never the password, never the header). */
   user: string | undefined;
   method: string;
@@ -39,6 +41,7 @@ export function describeFlow(flow: Flow): FlowLogRecord {
     flowId: flow.id,
     kind: flow.kind,
     client: `${flow.client.remoteAddress}:${flow.client.remotePort}`,
+    destination: flow.client.destination === undefined ? undefined : formatAuthority(flow.client.destination.host, flow.client.destination.port),
     user: flow.user,
     method: http ? flow.request.method : 'CONNECT',
     target: http ? formatAbsoluteUrl(flow.request) : `${flow.target.host}:${flow.target.port}`,

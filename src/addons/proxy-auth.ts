@@ -73,6 +73,9 @@ export function proxyAuth(options: ProxyAuthOptions): ProxyAuth {
   /** Synchronous for a client already verified (no promise per request); the first check may await bcrypt. */
   function authenticate(flow: Flow): void | Promise<void> {
     if (flow.kind === 'http' && flow.tunnel !== undefined) return; // authenticated at its CONNECT
+    // Redirected to a transparent listener: the client does not know of a proxy and cannot answer 407; who may be
+    // redirected is the network's rules and --allow-clients.
+    if (flow.client.destination !== undefined) return;
     const header = flow.clientRequest.headers.get('proxy-authorization');
     if (header === undefined) throw refuse('proxy authentication required');
     const known = verified.get(header);

@@ -12,7 +12,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { CaError, defaultCaDir } from '../mitm/ca-files.js';
-import { parseAdmin, parseListen, type ServeSettings } from '../config/config-file.js';
+import { TransparentUnavailableError } from '../listeners/socket-options.js';
+import { parseAdmin, parseExplicitListen, parseTransparent, type ServeSettings } from '../config/config-file.js';
 import { OptionsError } from '../config/options.js';
 import { LOG_LEVELS } from '../log/create-logger.js';
 import { STRATEGY_NAMES } from '../upstream/upstream-strategy.js';
@@ -186,7 +187,9 @@ const program = new Command()
 const serveCommand = program
   .command('serve')
   .description('run the proxy until SIGINT/SIGTERM')
-  .option('-l, --listen <host:port>', 'address to listen on (port 0 picks a free one)', '127.0.0.1:8080')
+  .option('-l, --listen <host:port>', 'address to listen on (port 0 picks a free one); "none" for a transparent-only proxy', '127.0.0.1:8080')
+  .option('--transparent <host:port>', 'also serve traffic Linux redirects here (nftables/iptables REDIRECT or TPROXY; docs/transparent.md)')
+  .addOption(new Option('--transparent-mode <mode>', 'how the original destination is known').choices(['redirect', 'tproxy']))
   .option('-c, --config <file>', 'JSON or YAML config file; flags override it')
   .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS as string[]))
   .option('--request-headers-timeout <ms>', 'time a client has to send a request head', milliseconds('--request-headers-timeout'))
@@ -241,8 +244,10 @@ addOutboundOptions(serveCommand)
     if (balancers.length > 0) flags.acceptProxyProtocol = { trusted: balancers };
     // The default --listen must not override a config file's `listen`; only an explicit flag does.
     if (command.getOptionValueSource('listen') === 'cli' || raw['config'] === undefined) {
-      Object.assign(flags, parseListen(String(raw['listen']), '--listen'));
+      Object.assign(flags, parseExplicitListen(String(raw['listen']), '--listen'));
     }
+    if (raw['transparent'] !== undefined) flags.transparent = parseTransparent(String(raw['transparent']), raw['transparentMode'], '--transparent');
+    else if (raw['transparentMode'] !== undefined) throw new OptionsError(['--transparent-mode: needs --transparent HOST:PORT']);
     await serve(flags);
   });
 
@@ -320,6 +325,10 @@ program.parseAsync(argv).catch((err: unknown) => {
   }
   if (err instanceof OptionsError) {
     process.stderr.write(`getaway: ${err.problems.join('\n  ')}\n`);
+    process.exit(2);
+  }
+  if (err instanceof TransparentUnavailableError) {
+    process.stderr.write(`getaway: cannot start the transparent listener: ${err.message}\n`);
     process.exit(2);
   }
   const code = (err as NodeJS.ErrnoException).code;

@@ -24,7 +24,7 @@ export async function serve(flags: ServeCommandOptions): Promise<void> {
   const fromFile = flags.config === undefined ? {} : await loadConfigFile(flags.config);
   const { config: _config, workers = 1, ...fromFlags } = flags;
   const settings: ServeSettings = { ...fromFile, ...definedOnly(fromFlags) };
-  const open = openProxyProblem(settings.host ?? DEFAULT_OPTIONS.host, settings);
+  const open = settings.explicit === false ? undefined : openProxyProblem(settings.host ?? DEFAULT_OPTIONS.host, settings);
   if (open !== undefined) throw new OptionsError([open]);
   const level: LevelWithSilent = settings.logLevel ?? 'info';
   const inCluster = workers > 1 || cluster.isWorker;
@@ -62,7 +62,11 @@ export async function serve(flags: ServeCommandOptions): Promise<void> {
     process.on('SIGINT', () => undefined);
     return;
   }
-  logger.info({ url: proxy.url, address: address.address, port: address.port }, `getaway listening on ${proxy.url}`);
+  if (settings.explicit !== false) logger.info({ url: proxy.url, address: address.address, port: address.port }, `getaway listening on ${proxy.url}`);
+  for (const bound of proxy.listening()) {
+    if (bound.listener === 'explicit') continue;
+    logger.info({ listener: bound.listener, address: bound.address, port: bound.port }, `getaway ${bound.listener} listener on ${bound.address}:${bound.port}`);
+  }
   if (admin !== undefined && servingMetrics !== undefined) await admin.endpoint.startAdminServer(admin.address, servingMetrics.collect, logger);
 
   let stopping = false;

@@ -20,8 +20,24 @@ export type ServeSettings = Omit<ProxyOptions, 'addons' | 'logger'> & {
 };
 
 const ROUTING_FILE_KEYS = new Set<string>(['upstreams', 'strategy', 'routes', 'bind', 'mitm', 'upstreamProxyProtocol']);
-const FILE_KEYS = new Set<string>(['listen', 'admin', 'logLevel', 'warc', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_FILE_KEYS, ...ACCESS_KEYS]);
+const FILE_KEYS = new Set<string>(['listen', 'transparent', 'admin', 'logLevel', 'warc', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_FILE_KEYS, ...ACCESS_KEYS]);
 const DURATIONS = new Set<string>(DURATION_KEYS);
+
+/**
+ * `listen` (and `--listen`), where "none" turns the explicit port off (a transparent-only proxy) and anything else
+ * is an address for parseListen.
+ */
+export function parseExplicitListen(value: string, where: string): { host?: string; port?: number; explicit?: false } {
+  return value.trim() === 'none' ? { explicit: false } : parseListen(value, where);
+}
+
+/** `transparent` (and `--transparent`): HOST:PORT, with the mode "redirect" (SO_ORIGINAL_DST) or "tproxy". */
+export function parseTransparent(value: string, mode: unknown, where: string): { host: string; port: number; mode: 'tproxy' | 'redirect' } {
+  const { host, port } = parseListen(value, where);
+  const chosen = mode ?? 'redirect';
+  if (chosen !== 'tproxy' && chosen !== 'redirect') throw new OptionsError([`${where}: mode: expected "tproxy" or "redirect", got ${JSON.stringify(mode)}`]);
+  return { host: host ?? '127.0.0.1', port, mode: chosen };
+}
 
 /** "127.0.0.1:8080", "[::1]:8080", ":8080" or "8080" (the last two keep the default host). */
 export function parseListen(value: string, where: string): { host?: string; port: number } {
@@ -78,7 +94,21 @@ export async function loadConfigFile(path: string): Promise<ServeSettings> {
       if (typeof value !== 'string' && typeof value !== 'number') problems.push(`${path}: listen: expected "HOST:PORT", got ${JSON.stringify(value)}`);
       else {
         try {
-          Object.assign(settings, parseListen(String(value), `${path}: listen`));
+          Object.assign(settings, parseExplicitListen(String(value), `${path}: listen`));
+        } catch (err) {
+          problems.push(...(err as OptionsError).problems);
+        }
+      }
+    } else if (key === 'transparent') {
+      // `transparent: { listen: "0.0.0.0:3129", mode: tproxy }`, or just the address.
+      const spec = typeof value === 'string' || typeof value === 'number' ? { listen: value } : value;
+      if (spec === null || typeof spec !== 'object' || Array.isArray(spec) || !('listen' in spec)) {
+        problems.push(`${path}: transparent: expected "HOST:PORT" or a mapping { listen, mode }`);
+      } else {
+        const { listen, mode, ...rest } = spec as Record<string, unknown>;
+        for (const name of Object.keys(rest)) problems.push(`${path}: transparent: unknown key "${name}" (known: listen, mode)`);
+        try {
+          settings.transparent = parseTransparent(String(listen), mode, `${path}: transparent`);
         } catch (err) {
           problems.push(...(err as OptionsError).problems);
         }

@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { Addon } from '../core/addon.js';
 import type { Listener } from '../core/listener.js';
+import type { TransparentMode } from '../listeners/transparent-listener.js';
 import type { CoreOptions } from '../core/options.js';
 import { ACCESS_KEYS, checkAccess, type AccessOptions } from './access-options.js';
 import { OptionsError } from './options-error.js';
@@ -23,6 +24,16 @@ export interface ProxyOptions extends AccessOptions {
   host?: string;
   /** Port to listen on; 0 picks a free one (read it back with `proxy.address()`). Default 8080. */
   port?: number;
+  /**
+   * Whether the explicit proxy port (`host`/`port`) listens. Default true; false for a transparent-only proxy
+   * (then `transparent` or `listeners` must give something to listen on).
+   */
+  explicit?: boolean;
+  /**
+   * A transparent listener for traffic Linux redirects here (nftables/iptables TPROXY or REDIRECT): clients need no
+   * proxy settings. Linux only, with the native module `npm install` builds (docs/transparent.md).
+   */
+  transparent?: TransparentOptions;
   /** Addons, run in this order for every hook. */
   addons?: Addon[];
   /**
@@ -127,7 +138,17 @@ export interface MitmOptions {
   upstreamCert?: boolean;
 }
 
+export interface TransparentOptions {
+  /** Address to listen on; TPROXY needs one its rules name (often 0.0.0.0 or ::). Default "127.0.0.1". */
+  host?: string;
+  port: number;
+  /** "tproxy" (the socket's local address is the destination) or "redirect" (SO_ORIGINAL_DST). Default "redirect". */
+  mode?: TransparentMode;
+}
+
 export interface ResolvedProxyOptions extends CoreOptions, AccessOptions {
+  explicit: boolean;
+  transparent: { host: string; port: number; mode: TransparentMode } | undefined;
   addons: Addon[];
   listeners: Listener[];
   logger: Logger | undefined;
@@ -190,7 +211,7 @@ const ROUTING_KEYS = ['upstreams', 'upstreamEnv', 'strategy', 'routes', 'bind', 
 const TLS_KEYS = ['mitm', 'caBundle', 'insecureUpstreamTls'] as const;
 const CODE_KEYS = ['resolver'] as const;
 
-const KNOWN_KEYS = new Set<string>(['host', 'port', 'addons', 'listeners', 'logger', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_KEYS, ...TLS_KEYS, ...ACCESS_KEYS, ...CODE_KEYS]);
+const KNOWN_KEYS = new Set<string>(['host', 'port', 'explicit', 'transparent', 'addons', 'listeners', 'logger', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_KEYS, ...TLS_KEYS, ...ACCESS_KEYS, ...CODE_KEYS]);
 
 export function checkTls(input: ProxyOptions, source: string): string[] {
   const problems: string[] = [];
@@ -299,6 +320,22 @@ function describe(value: unknown): string {
   return typeof value === 'object' ? 'an object' : String(value);
 }
 
+function checkTransparent(input: unknown, source: string, problems: string[]): ResolvedProxyOptions['transparent'] {
+  if (input === undefined) return undefined;
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    problems.push(`${source}.transparent: expected { host, port, mode }, got ${describe(input)}`);
+    return undefined;
+  }
+  const { host = '127.0.0.1', port, mode = 'redirect', ...rest } = input as Record<string, unknown>;
+  for (const key of Object.keys(rest)) problems.push(`${source}.transparent.${key}: unknown option (known: host, port, mode)`);
+  if (typeof host !== 'string' || isIP(host) === 0) problems.push(`${source}.transparent.host: expected an IP address to listen on, got ${describe(host)}`);
+  if (!Number.isInteger(port) || (port as number) < 0 || (port as number) > 65535) {
+    problems.push(`${source}.transparent.port: expected an integer from 0 to 65535, got ${describe(port)}`);
+  }
+  if (mode !== 'tproxy' && mode !== 'redirect') problems.push(`${source}.transparent.mode: expected "tproxy" or "redirect", got ${describe(mode)}`);
+  return { host: host as string, port: port as number, mode: mode as TransparentMode };
+}
+
 /** Checks every key and reports every problem at once. `source` prefixes key names in messages ("config.yaml: "). */
 export function resolveProxyOptions(input: ProxyOptions = {}, source = 'options'): ResolvedProxyOptions {
   const problems: string[] = [];
@@ -316,6 +353,10 @@ export function resolveProxyOptions(input: ProxyOptions = {}, source = 'options'
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     problems.push(`${source}.port: expected an integer from 0 to 65535, got ${describe(port)}`);
   }
+
+  const explicit = input.explicit ?? true;
+  if (typeof explicit !== 'boolean') problems.push(`${source}.explicit: expected true or false, got ${describe(explicit)}`);
+  const transparent = checkTransparent(input.transparent, source, problems);
 
   const addons = input.addons ?? [];
   if (!Array.isArray(addons)) {
@@ -364,10 +405,16 @@ export function resolveProxyOptions(input: ProxyOptions = {}, source = 'options'
   }
   if (input.resolver !== undefined && typeof input.resolver !== 'function') problems.push(`${source}.resolver: expected a function shaped like dns.lookup`);
 
+  if (explicit === false && transparent === undefined && Array.isArray(listeners) && listeners.length === 0) {
+    problems.push(`${source}.explicit: false leaves nothing to listen on; give transparent or listeners`);
+  }
+
   if (problems.length > 0) throw new OptionsError(problems);
   return {
     host,
     port,
+    explicit,
+    transparent,
     addons,
     listeners,
     logger,

@@ -267,12 +267,19 @@ export class TunnelFlow extends BaseFlow {
   readonly bytes = { clientToServer: 0, serverToClient: 0 };
   /** For action "mitm": true once TLS was terminated, false when the traffic was not TLS and went through untouched. */
   intercepted: boolean | undefined;
+  /**
+   * True for a connection redirected to a transparent listener rather than asked for with CONNECT (its
+   * `clientRequest` is a CONNECT getaway wrote for it): nothing is written to the client before the origin speaks,
+   * no 200 and no error response; a refusal closes the connection. The original destination is `client.destination`.
+   */
+  readonly redirected: boolean;
   #clientToServerTaps: BodyTap[] | undefined;
   #serverToClientTaps: BodyTap[] | undefined;
 
-  constructor(client: ClientInfo, clientRequest: ClientRequestHead, target: { host: string; port: number }) {
+  constructor(client: ClientInfo, clientRequest: ClientRequestHead, target: { host: string; port: number }, redirected = false) {
     super(client, clientRequest);
     this.target = target;
+    this.redirected = redirected;
   }
 
   /**

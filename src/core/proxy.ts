@@ -16,6 +16,9 @@ import { createExplicitListener } from '../listeners/explicit-listener.js';
 import { formatProxyProtocolV1, formatProxyProtocolV2 } from '../listeners/proxy-protocol.js';
 import { ProxyProtocolListener } from '../listeners/proxy-protocol-listener.js';
 import { TcpListener } from '../listeners/tcp-listener.js';
+import { TransparentListener } from '../listeners/transparent-listener.js';
+import { DestinationNames } from '../transparent/destination-names.js';
+import { serveRedirected } from '../transparent/redirected-connection.js';
 import type { ProxyAuth } from '../addons/proxy-auth.js';
 import { accessAddons, openProxyProblem } from '../config/access-options.js';
 import { interceptionPolicy, MitmPolicy } from '../mitm/mitm-policy.js';
@@ -25,6 +28,7 @@ import { RouteAgents } from '../upstream/route-agents.js';
 import { RoutePlanner } from '../upstream/route-planner.js';
 import { describeSelfAddresses, isSelfTarget, type SelfAddresses } from '../upstream/self-target.js';
 import type { AddonContext } from './addon.js';
+import { isLoopbackHost } from './addresses.js';
 import type { ClientInfo } from './connection.js';
 import type { DestinationGuard } from './destination.js';
 import { ProxyError, type ProxyErrorType } from './errors.js';
@@ -50,8 +54,10 @@ const FRESH_CONNECTION_MS = 250;
 export interface Proxy {
   /** Starts listening; resolves with the bound address (read the port here when you asked for port 0). */
   listen(): Promise<AddressInfo>;
-  /** The bound address, or null before listen(). */
+  /** The bound address (the explicit port's, else the first listener's), or null before listen(). */
   address(): AddressInfo | null;
+  /** Every listener's bound address, by listener name ("explicit", "transparent", …); empty before listen(). */
+  listening(): Array<AddressInfo & { listener: string }>;
   /** "http://host:port" of the listener, for clients' proxy settings. */
   readonly url: string;
   /**
@@ -110,10 +116,14 @@ class ProxyServer implements Proxy {
   readonly #mitmPolicy: MitmPolicy | undefined;
   readonly #auth: ProxyAuth | undefined;
   #mitm: MitmRuntime | undefined;
-  #self: SelfAddresses | undefined;
-  /** The explicit proxy listener, then the extra ones from options.listeners. */
+  /** Every listener's address: a dial to one of them would feed the proxy to itself. */
+  #self: SelfAddresses[] = [];
+  /** The explicit proxy listener (unless `explicit: false`), the transparent one, then options.listeners. */
   #listeners: Listener[] = [];
   #explicit: TcpListener | undefined;
+  /** Each listener's bound address, in listen order. */
+  #bound: Array<AddressInfo & { listener: string }> = [];
+  readonly #destinationNames: DestinationNames;
   readonly #admission: ClientAdmission;
   #httpServer: HttpServer | undefined;
   #tunnels = 0;
@@ -126,7 +136,10 @@ class ProxyServer implements Proxy {
     this.#logger = options.logger ?? pino({ level: 'silent' });
     // Built-in decisions are default addons ahead of the user's, which see (and may change) what they chose: access
     // control first (config/access-options.ts says in which order), then interception's policy.
-    const access = accessAddons(options.host, options);
+    // Exposure (CONNECT ports, private destinations) follows the most exposed listener: a transparent one on
+    // 0.0.0.0 serves other hosts even when the explicit port is on loopback.
+    const hosts = [...(options.explicit ? [options.host] : []), ...(options.transparent === undefined ? [] : [options.transparent.host])];
+    const access = accessAddons(hosts.find((host) => !isLoopbackHost(host)) ?? options.host, options);
     this.#auth = access.auth;
     this.#mitmPolicy = options.mitm === undefined ? undefined : new MitmPolicy(options.mitm.hosts, options.mitm.excludeHosts);
     const builtIn = this.#mitmPolicy === undefined ? access.addons : [...access.addons, interceptionPolicy(this.#mitmPolicy)];
@@ -140,13 +153,14 @@ class ProxyServer implements Proxy {
     this.#httpAgent = new HttpAgent(agentOptions);
     this.#httpsAgent = new HttpsAgent({ ...agentOptions, ...this.#originTls });
     this.#guard = (ip, port) => {
-      if (this.#self !== undefined && isSelfTarget(ip, port, this.#self)) {
+      if (this.#self.some((self) => isSelfTarget(ip, port, self))) {
         return new ProxyError('proxy_loop_detected', `${ip}:${port} is this proxy's own listening address`, { refusedByProxy: true });
       }
       return undefined;
     };
     this.#resolver = new GuardedResolver(options.resolver);
     this.#resolver.share(this.#guard);
+    this.#destinationNames = new DestinationNames((name) => this.#resolver.resolveAll(name));
     this.#dialer = new DirectDialer({ connectTimeoutMs: options.connectTimeoutMs, guard: this.#guard, resolver: this.#resolver });
     this.#routes = new RoutePlanner(options);
     const connect = { connectTimeoutMs: options.connectTimeoutMs, tls: this.#originTls, dialer: this.#dialer, signal: this.#shutdown.signal, via: `1.1 ${this.#pseudonym}` };
@@ -182,18 +196,22 @@ class ProxyServer implements Proxy {
   }
 
   address(): AddressInfo | null {
-    return this.#explicit?.address() ?? null;
+    return this.#explicit?.address() ?? this.#bound[0] ?? null;
+  }
+
+  listening(): Array<AddressInfo & { listener: string }> {
+    return this.#bound.map((entry) => ({ ...entry }));
   }
 
   async listen(): Promise<AddressInfo> {
-    if (this.#explicit !== undefined) throw new Error('listen() was already called');
+    if (this.#httpServer !== undefined) throw new Error('listen() was already called');
     if (this.#options.mitm !== undefined && this.#mitmPolicy !== undefined) {
       // Loaded only when interception is on: with the X.509 library in the start-up heap, V8 ran mark-compacts
       // during bulk tunnels for everyone else (docs/performance.md, "Heap size at start-up").
       const { createMitm } = await import('../mitm/create-mitm.js');
       this.#mitm = await createMitm(this.#options.mitm, this.#mitmPolicy);
     }
-    const open = openProxyProblem(this.#options.host, this.#options);
+    const open = this.#options.explicit ? openProxyProblem(this.#options.host, this.#options) : undefined;
     // The CLI refuses to start like this; a library user may authenticate in an addon of their own, so only warn.
     if (open !== undefined) this.#logger.warn(`no allowClients and no auth: ${open}`);
     if (this.#options.insecureUpstreamTls) {
@@ -206,34 +224,46 @@ class ProxyServer implements Proxy {
     // emit('connection'); its connection bookkeeping (headersTimeout checks) starts on 'listening'.
     httpServer.emit('listening');
     this.#httpServer = httpServer;
-    const handOver = (socket: Socket): void => {
+    const serveHttp = (socket: Socket): void => {
       httpServer.emit('connection', socket);
       // A listener that read ahead (the PROXY protocol header) paused the socket and put back what followed the
       // header; node:http waits for bytes without resuming a socket someone paused.
       if (socket.isPaused()) socket.resume();
     };
+    const handOver = (socket: Socket): void => {
+      const client = this.#admission.clientOf(socket);
+      // Redirected traffic (a transparent listener) may be HTTP, TLS or anything: its first bytes decide.
+      if (client?.destination !== undefined) void serveRedirected(runtime, socket, client, serveHttp);
+      else serveHttp(socket);
+    };
     const accept: AcceptConnection = (socket, context) => this.#admission.admit(socket, context, handOver);
-    const explicit = new TcpListener('explicit', this.#options.host, this.#options.port);
-    this.#explicit = explicit;
-    const front = this.#options.acceptProxyProtocol;
-    const outermost = front === undefined
-      ? explicit
-      : new ProxyProtocolListener(explicit, {
-          ...front,
-          onRefused: (reason, peer) => this.#logger.info({ remoteAddress: peer }, `connection refused: ${reason}`),
-        });
-    this.#listeners = [outermost, ...this.#options.listeners];
+    const onRefused = (reason: string, peer: string): void => this.#logger.info({ remoteAddress: peer }, `connection refused: ${reason}`);
+    const listeners: Listener[] = [];
+    if (this.#options.explicit) {
+      const explicit = new TcpListener('explicit', this.#options.host, this.#options.port);
+      this.#explicit = explicit;
+      const front = this.#options.acceptProxyProtocol;
+      listeners.push(front === undefined ? explicit : new ProxyProtocolListener(explicit, { ...front, onRefused }));
+    }
+    const transparent = this.#options.transparent;
+    if (transparent !== undefined) {
+      listeners.push(new TransparentListener({ ...transparent, onRefused, onError: (err) => this.#logger.error({ err }, 'transparent listener error') }));
+    }
+    this.#listeners = [...listeners, ...this.#options.listeners];
+    if (this.#listeners.length === 0) throw new Error('nothing to listen on: the explicit listener is off and no other listener was given');
+    const bound: Array<AddressInfo & { listener: string }> = [];
     try {
-      for (const listener of this.#listeners) await listener.listen(accept);
+      for (const listener of this.#listeners) bound.push({ ...(await listener.listen(accept)), listener: listener.name });
     } catch (err) {
       // One listener that cannot bind stops the start; the ones already bound must not stay open.
       await Promise.all(this.#listeners.map((listener) => listener.close()));
       throw err;
     }
-    explicit.onError((err) => this.#logger.error({ err }, 'listener error'));
+    this.#explicit?.onError((err) => this.#logger.error({ err }, 'listener error'));
+    this.#bound = bound;
     const address = this.address()!;
     const interfaceAddresses = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((entry) => entry.address));
-    this.#self = describeSelfAddresses(address.address, address.port, interfaceAddresses);
+    this.#self = bound.map((entry) => describeSelfAddresses(entry.address, entry.port, interfaceAddresses));
     const context: AddonContext = { logger: this.#logger, options: this.#options };
     const pending = this.#hooks.run('running', context);
     if (pending !== undefined) await pending;
@@ -262,6 +292,7 @@ class ProxyServer implements Proxy {
       routes: this.#routes,
       routeAgents: this.#routeAgents,
       mitm: this.#mitm,
+      destinationNames: this.#destinationNames,
       originTls: this.#originTls,
       serveIntercepted: (tls, raw, interception) => {
         this.#admission.alias(tls, raw);
@@ -336,7 +367,7 @@ class ProxyServer implements Proxy {
 
   async #close(): Promise<void> {
     const httpServer = this.#httpServer;
-    if (this.#explicit === undefined || httpServer === undefined) return;
+    if (httpServer === undefined) return;
     const stopped = Promise.all(this.#listeners.map((listener) => listener.close()));
     // A connection accepted just before the listener closed has not sent its request yet, and closing it as idle
     // would fail a client that did nothing wrong (seen in rolling restarts). Give such connections a moment.

@@ -46,6 +46,7 @@ export function createHttpFlow(
   req: IncomingMessage,
   isUpgrade: boolean,
   interception?: Interception,
+  redirectedHost?: string,
 ): HttpFlow | ProxyError {
   const target = req.url ?? '';
   const refused = checkRequestHead({ target, httpVersion: req.httpVersion, rawHeaders: req.rawHeaders }, limits);
@@ -66,16 +67,18 @@ export function createHttpFlow(
     const { host, port } = interception;
     if (parsed.target.form === 'absolute' || !headers.has('host')) headers.set('Host', formatAuthority(host, port, 'https'));
     outbound = { method: req.method ?? 'GET', scheme: 'https', host, port, path: parsed.target.path, headers };
+  } else if (client.destination !== undefined) {
+    // The listener knew where the client meant to connect (a transparent listener): requests go there, as plain
+    // HTTP, whatever their target names. Host stays what the client sent; the flow goes by `redirectedHost` (the
+    // client's name when it resolves to the destination, else the destination's address: transparent/request-host.ts).
+    const { port } = client.destination;
+    const host = redirectedHost ?? client.destination.host;
+    if (!headers.has('host')) headers.set('Host', formatAuthority(host, port, 'http'));
+    outbound = { method: req.method ?? 'GET', scheme: 'http', host, port, path: parsed.target.path, headers };
   } else if (parsed.target.form === 'absolute') {
     const { scheme, host, port, path } = parsed.target;
     headers.set('Host', formatAuthority(host, port, scheme));
     outbound = { method: req.method ?? 'GET', scheme, host, port, path, headers };
-  } else if (client.destination !== undefined) {
-    // The listener knew where the client meant to connect (a transparent listener): origin-form requests go there,
-    // as plain HTTP. Host stays what the client sent; the destination decides where the request goes.
-    const { host, port } = client.destination;
-    if (!headers.has('host')) headers.set('Host', formatAuthority(host, port, 'http'));
-    outbound = { method: req.method ?? 'GET', scheme: 'http', host, port, path: parsed.target.path, headers };
   } else {
     return new ProxyError(
       'http_request_error',

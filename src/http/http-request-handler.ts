@@ -2,7 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { ProxyError } from '../core/errors.js';
 import { notifyTaps } from '../core/body-tap.js';
+import type { ClientInfo } from '../core/connection.js';
 import type { HttpFlow } from '../core/flow.js';
+import type { Interception } from '../core/runtime.js';
+import { redirectedRequestHost } from '../transparent/request-host.js';
 import { endFlow, markFailed } from '../core/flow-end.js';
 import type { ProxyRuntime } from '../runtime.js';
 import { createHttpFlow } from './create-http-flow.js';
@@ -10,11 +13,10 @@ import { bodyBytes, errorResponse, isStreamBody, writeResponse, writeStreamHead 
 import { EMPTY_BODY, relayTapped } from './tapped-relay.js';
 import { forwardRequest } from './forward.js';
 
-/** Node's 'request' (and 'checkContinue') listener for proxy requests in absolute form. */
+/** Node's 'request' (and 'checkContinue') listener: proxy requests in absolute form, and redirected ones. */
 export function createHttpRequestHandler(runtime: ProxyRuntime) {
-  return function handleHttpRequest(req: IncomingMessage, res: ServerResponse): void {
-    const client = runtime.clientInfo(req.socket);
-    const flow = createHttpFlow(runtime.options, runtime.pseudonym, client, req, false, runtime.interceptionOf(req.socket));
+  function startHttpFlow(req: IncomingMessage, res: ServerResponse, client: ClientInfo, interception: Interception | undefined, redirectedHost?: string): void {
+    const flow = createHttpFlow(runtime.options, runtime.pseudonym, client, req, false, interception, redirectedHost);
     if (flow instanceof ProxyError) {
       runtime.requestRejected(req.socket, flow);
       if (!req.complete) runtime.answeredBeforeBodyEnd.add(req.socket);
@@ -23,6 +25,16 @@ export function createHttpRequestHandler(runtime: ProxyRuntime) {
     }
     runtime.flowStarted(flow);
     void runHttpFlow(runtime, flow, req, res);
+  }
+  return function handleHttpRequest(req: IncomingMessage, res: ServerResponse): void {
+    const client = runtime.clientInfo(req.socket);
+    const interception = runtime.interceptionOf(req.socket);
+    if (client.destination === undefined || interception !== undefined) {
+      startHttpFlow(req, res, client, interception);
+      return;
+    }
+    // Redirected to a transparent listener: the name the request carries is checked against where it was going.
+    void redirectedRequestHost(runtime, req, client.destination).then((host) => startHttpFlow(req, res, client, interception, host));
   };
 }
 

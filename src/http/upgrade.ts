@@ -12,7 +12,10 @@ import type { Socket } from 'node:net';
 import { pipeline } from 'node:stream';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import { notifyTaps } from '../core/body-tap.js';
+import type { ClientInfo } from '../core/connection.js';
 import type { HttpFlow } from '../core/flow.js';
+import type { Interception } from '../core/runtime.js';
+import { redirectedRequestHost } from '../transparent/request-host.js';
 import { endFlow, markFailed } from '../core/flow-end.js';
 import type { ProxyRuntime } from '../runtime.js';
 import { dialAlongPlan } from '../tunnel/dial-along-plan.js';
@@ -25,11 +28,17 @@ import { relayTapped } from './tapped-relay.js';
 import { runResponseHeaders, takeOriginHead } from './origin-head.js';
 
 export function createUpgradeHandler(runtime: ProxyRuntime) {
-  return function handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+  function handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', (err) => runtime.logger.debug({ err }, 'client socket error during upgrade'));
     socket.pause();
     const client = runtime.clientInfo(socket);
-    const flow = createHttpFlow(runtime.options, runtime.pseudonym, client, req, true, runtime.interceptionOf(socket));
+    const interception = runtime.interceptionOf(socket);
+    if (client.destination === undefined || interception !== undefined) startUpgradeFlow(req, socket, head, client, interception);
+    else void redirectedRequestHost(runtime, req, client.destination).then((host) => startUpgradeFlow(req, socket, head, client, interception, host));
+  };
+
+  function startUpgradeFlow(req: IncomingMessage, socket: Socket, head: Buffer, client: ClientInfo, interception: Interception | undefined, redirectedHost?: string): void {
+    const flow = createHttpFlow(runtime.options, runtime.pseudonym, client, req, true, interception, redirectedHost);
     if (flow instanceof ProxyError) {
       runtime.requestRejected(socket, flow);
       writeRawResponse(socket, errorResponse(flow, true));
@@ -43,7 +52,8 @@ export function createUpgradeHandler(runtime: ProxyRuntime) {
     flow.request.headers.append('Upgrade', received.getAll('upgrade').join(', '));
     runtime.flowStarted(flow);
     void runUpgradeFlow(runtime, flow, socket, head, protocols);
-  };
+  }
+  return handleUpgrade;
 }
 
 /**

@@ -114,6 +114,11 @@ export class ClientAdmission {
     this.#counters.connectionsRefused++;
     this.#logger.warn({ client: `${info.remoteAddress}:${info.remotePort}`, reason }, `connection refused: ${reason}`);
     socket.on('error', (err) => this.#logger.debug({ err, client: info.id }, 'refused client socket error'));
+    // A redirected client never spoke to a proxy: an HTTP answer would be garbage in its stream.
+    if (info.destination !== undefined) {
+      socket.destroy();
+      return;
+    }
     writeRawResponse(socket, errorResponse(new ProxyError('connection_limit_reached', reason), true));
     closeSoon(socket);
   }

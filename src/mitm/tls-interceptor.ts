@@ -18,39 +18,19 @@ import type { ProxyRuntime } from '../runtime.js';
 import type { MitmRuntime } from './mitm-runtime.js';
 import { dialAlongPlan } from '../tunnel/dial-along-plan.js';
 import { OriginReader } from '../tunnel/origin-reader.js';
+import { readFirstBytes } from '../tunnel/first-bytes.js';
 import { abandonTunnel, openTunnel, spliceTunnel } from '../tunnel/tunnel-steps.js';
 import { chooseLeafNames } from './certificate-names.js';
 import { pinnedClientKey } from './mitm-policy.js';
 import { parseClientHello, type ClientHelloResult } from './client-hello.js';
 
-/**
- * Reads from the (paused) client socket until the first bytes decide it: a complete ClientHello, something
- * that is not TLS, the client closing, or nothing within `timeoutMs` (a server-first protocol).
- */
+/** Reads until a complete ClientHello, something that is not TLS, the client closing, or silence (server-first). */
 function peekFirstBytes(socket: Socket, head: Buffer, timeoutMs: number): Promise<{ bytes: Buffer; hello: ClientHelloResult }> {
-  let bytes = head;
-  const first: ClientHelloResult = bytes.length > 0 ? parseClientHello(bytes) : { kind: 'incomplete' };
-  if (first.kind !== 'incomplete') return Promise.resolve({ bytes, hello: first });
-  return new Promise((resolve) => {
-    const finish = (hello: ClientHelloResult): void => {
-      clearTimeout(timer);
-      socket.removeListener('data', onData);
-      socket.removeListener('end', onEnd);
-      socket.pause();
-      resolve({ bytes, hello });
-    };
-    const onData = (chunk: Buffer): void => {
-      bytes = Buffer.concat([bytes, chunk]);
-      const result = parseClientHello(bytes);
-      if (result.kind !== 'incomplete') finish(result);
-    };
-    // Silence and an early end both mean "not a TLS client speaking first".
-    const onEnd = (): void => finish({ kind: 'not-tls' });
-    const timer = setTimeout(() => finish({ kind: 'not-tls' }), timeoutMs);
-    socket.on('data', onData);
-    socket.once('end', onEnd);
-    socket.resume();
-  });
+  const classify = (bytes: Buffer): ClientHelloResult | 'incomplete' => {
+    const result = parseClientHello(bytes);
+    return result.kind === 'incomplete' ? 'incomplete' : result;
+  };
+  return readFirstBytes<ClientHelloResult>(socket, head, timeoutMs, classify, { kind: 'not-tls' }).then(({ bytes, result }) => ({ bytes, hello: result }));
 }
 
 /** Remembered origins past this many are forgotten oldest first. */

@@ -32,6 +32,11 @@ export function createConnectHandler(runtime: ProxyRuntime) {
     socket.on('error', onClientSocketError);
     socket.pause();
     const client = runtime.clientInfo(socket);
+    if (client.destination !== undefined) {
+      // A redirected client talks to its origin, not to a proxy: a CONNECT here would open a tunnel to anywhere.
+      refuseConnect(runtime, socket, new ProxyError('http_request_denied', 'CONNECT is not served on a transparent listener', { status: 405 }));
+      return;
+    }
     const parsed = parseAuthorityForm(req.url ?? '');
     if (!parsed.ok) {
       refuseConnect(runtime, socket, new ProxyError('http_request_error', `bad CONNECT target: ${parsed.reason}`));
@@ -61,7 +66,8 @@ function refuseConnect(runtime: ProxyRuntime, socket: Socket, error: ProxyError)
   closeSoon(socket);
 }
 
-async function runTunnelFlow(runtime: ProxyRuntime, flow: TunnelFlow, socket: Socket, head: Buffer): Promise<void> {
+/** A tunnel flow from its `connect` hook to its end: a CONNECT's, or a redirected connection's (`flow.redirected`). */
+export async function runTunnelFlow(runtime: ProxyRuntime, flow: TunnelFlow, socket: Socket, head: Buffer): Promise<void> {
   flow.setKillHandler(() => socket.destroy());
   let upstream: Socket;
   const reader = new OriginReader();
@@ -73,8 +79,12 @@ async function runTunnelFlow(runtime: ProxyRuntime, flow: TunnelFlow, socket: So
       const denied = flow.response ?? errorResponse(new ProxyError('http_request_denied', 'CONNECT denied by policy'), true);
       flow.response = denied;
       flow.error = new ProxyError('http_request_denied', `CONNECT denied with ${denied.status}`, { status: denied.status });
-      writeRawResponse(socket, denied);
-      closeSoon(socket);
+      // A redirected client never asked a proxy: an HTTP answer would be garbage in its TLS (or other) stream.
+      if (flow.redirected) socket.destroy();
+      else {
+        writeRawResponse(socket, denied);
+        closeSoon(socket);
+      }
       await endFlow(runtime, flow, 'error');
       return;
     }

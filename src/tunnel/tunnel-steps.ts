@@ -16,14 +16,19 @@ const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', '
 
 /** The tunnel never opened: answer with the error (unless killed) and end the flow in `error`. */
 export async function failTunnel(runtime: ProxyRuntime, flow: TunnelFlow, socket: Socket, err: unknown): Promise<void> {
-  answerFailureOnSocket(socket, flow, markFailed(runtime, flow, err), false);
+  const error = markFailed(runtime, flow, err);
+  // A redirected connection has no proxy to hear an error from: closing it is the answer (a TCP reset to the client).
+  if (flow.redirected) socket.resetAndDestroy();
+  else answerFailureOnSocket(socket, flow, error, false);
   await endFlow(runtime, flow, 'error');
 }
 
-/** Sends the 2xx and runs `tunnelOpened`. A failing hook kills the flow (the tunnel closes, fail closed). */
+/** Sends the 2xx (not to a redirected connection, which asked for none) and runs `tunnelOpened`. A failing hook kills the flow (the tunnel closes, fail closed). */
 export async function openTunnel(runtime: ProxyRuntime, flow: TunnelFlow, socket: Socket): Promise<void> {
-  socket.write(ESTABLISHED);
-  flow.response = { status: 200, reason: 'Connection Established', headers: new HeaderList() };
+  if (!flow.redirected) {
+    socket.write(ESTABLISHED);
+    flow.response = { status: 200, reason: 'Connection Established', headers: new HeaderList() };
+  }
   try {
     const pending = runtime.hooks.run('tunnelOpened', flow);
     if (pending !== undefined) await pending;

@@ -38,6 +38,16 @@ export class GuardedResolver {
     this.#resolve = resolve;
   }
 
+  /** Every address `hostname` resolves to, unguarded (transparent mode checks a client's Host or SNI with it). */
+  resolveAll(hostname: string): Promise<string[]> {
+    return new Promise((resolve, reject) => {
+      this.#resolve(hostname, { all: true }, (err, address) => {
+        if (err) reject(err);
+        else resolve(Array.isArray(address) ? address.map((entry) => entry.address) : [address as string]);
+      });
+    });
+  }
+
   /** Marks a guard shared by many flows, so lookupFor caches its lookups per port. */
   share(guard: DestinationGuard): void {
     if (!this.#shared.has(guard)) this.#shared.set(guard, new Map());

@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "getaway_socket_options",
+      "sources": ["native/socket_options.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2"]
+    }
+  ]
+}
