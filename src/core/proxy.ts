@@ -196,7 +196,10 @@ class ProxyServer implements Proxy {
   }
 
   address(): AddressInfo | null {
-    return this.#explicit?.address() ?? this.#bound[0] ?? null;
+    const explicit = this.#explicit?.address();
+    if (explicit !== undefined && explicit !== null) return explicit;
+    const first = this.#bound[0];
+    return first === undefined ? null : { address: first.address, family: first.family, port: first.port };
   }
 
   listening(): Array<AddressInfo & { listener: string }> {

@@ -7,6 +7,17 @@ import type { AcceptConnection, Listener, ListenerContext } from '../core/listen
 
 const UNSPECIFIED = new Set(['0.0.0.0', '::']);
 
+/** Binds `server`, rejecting with the bind error (EADDRINUSE, EACCES) instead of emitting it. */
+export function bindServer(server: Server, host: string, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.removeListener('error', reject);
+      resolve();
+    });
+  });
+}
+
 export class TcpListener implements Listener {
   readonly name: string;
   readonly #host: string;
@@ -29,13 +40,7 @@ export class TcpListener implements Listener {
     let context: ListenerContext = { listener: this.name };
     const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) => accept(socket, context));
     this.#server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: this.#host, port: this.#port }, () => {
-        server.removeListener('error', reject);
-        resolve();
-      });
-    });
+    await bindServer(server, this.#host, this.#port);
     const bound = this.address()!;
     // Bound to one address, every accepted socket has that local address and port: no getsockname() per connection.
     if (!UNSPECIFIED.has(bound.address)) context = { listener: this.name, local: { address: bound.address, port: bound.port } };

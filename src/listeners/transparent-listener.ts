@@ -11,6 +11,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { canonicalIp } from '../core/addresses.js';
 import type { AcceptConnection, Listener } from '../core/listener.js';
 import { loadSocketOptions, TransparentUnavailableError, type SocketOptions } from './socket-options.js';
+import { bindServer } from './tcp-listener.js';
 
 export type TransparentMode = 'tproxy' | 'redirect';
 
@@ -55,13 +56,7 @@ export class TransparentListener implements Listener {
     const sockets = loadSocketOptions();
     const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (socket) => this.#receive(socket, sockets, accept));
     this.#server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: this.#host, port: this.#port }, () => {
-        server.removeListener('error', reject);
-        resolve();
-      });
-    });
+    await bindServer(server, this.#host, this.#port);
     if (this.mode === 'tproxy') {
       try {
         sockets.setTransparent(server);

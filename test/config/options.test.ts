@@ -20,7 +20,7 @@ test('every problem is reported at once, naming the key and what was expected', 
     () => resolveProxyOptions(bad),
     (err: unknown) => {
       assert.ok(err instanceof OptionsError);
-      assert.match(err.problems[0]!, /^options\.colour: unknown option \(known: host, port, addons, listeners, logger, connectTimeoutMs, .*maxTunnels, .*upstreams/);
+      assert.match(err.problems[0]!, /^options\.colour: unknown option \(known: host, port, explicit, transparent, addons, listeners, logger, connectTimeoutMs, .*maxTunnels, .*upstreams/);
       assert.deepEqual(err.problems.slice(1), [
         'options.port: expected an integer from 0 to 65535, got 70000',
         'options.addons[0]: expected an object with a string "name", got an object',
