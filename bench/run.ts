@@ -3,8 +3,13 @@
  * proxy), a minimal node:http proxy as the floor of what Node costs (`node-floor`) and a direct baseline, on one local origin, with the same load generators (wrk for HTTP, our Go client
  * for tunnels). Rows are interleaved across peers and repeated; each figure is a median, and ratios are taken
  * against the Go proxy within each repetition before the median. Loopback only; every process started here is
- * stopped by PID (process group). Env: BENCH_REPS (3), BENCH_SECONDS (2), BENCH_WARMUP (4 s per load per peer), BENCH_PEERS (comma list to
- * narrow).
+ * stopped by PID (process group). Env: BENCH_REPS (3), BENCH_SECONDS (per-row run length; default 4 s keep-alive,
+ * 3 s new connections, 2 s tunnel setup, as ../shared/bench-rig's A, B and D), BENCH_WARMUP (6 s per load per peer),
+ * BENCH_PEERS (comma list to narrow).
+ *
+ * The loads are the outside rig's (../shared/bench-rig), so the two can be read side by side: one wrk thread (the
+ * other core is left to the proxy and the origin; two threads took CPU from multi-threaded peers like the Go proxy
+ * and flattered single-threaded ones), 50 connections, the origin's authority in Host, the same run lengths.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
@@ -13,8 +18,11 @@ import { join } from 'node:path';
 import { buildGo as buildGoIn, cliNodeFlags, ensureDebianTools, freePort, groupCpuSeconds, groupPids, launch, median, peerScript, ROOT, stopGroup, waitForPort } from './support.js';
 
 const REPS = Number(process.env['BENCH_REPS'] ?? 3);
-const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 2);
-const WARMUP_SECONDS = Number(process.env['BENCH_WARMUP'] ?? 4);
+const SECONDS_OVERRIDE = process.env['BENCH_SECONDS'] === undefined ? undefined : Number(process.env['BENCH_SECONDS']);
+/** Run length per row, the rig's A_DURATION, B_DURATION and D_DURATION unless BENCH_SECONDS says otherwise. */
+const ROW_SECONDS = { keepalive: SECONDS_OVERRIDE ?? 4, newconn: SECONDS_OVERRIDE ?? 3, setup: SECONDS_OVERRIDE ?? 2 };
+const SECONDS = Math.max(ROW_SECONDS.keepalive, ROW_SECONDS.newconn, ROW_SECONDS.setup);
+const WARMUP_SECONDS = Number(process.env['BENCH_WARMUP'] ?? 6);
 const WORK = mkdtempSync(join(tmpdir(), 'getaway-bench-'));
 // squid drops to its own user and must reach its config and log directory.
 chmodSync(WORK, 0o755);
@@ -147,9 +155,9 @@ interface Measurement {
   errors?: number;
 }
 
-function wrk(proxy: RunningPeer | undefined, target: string, connections: number, close: boolean): { rps: number; p50: number; p99: number; transferMiB: number; errors: number } {
+function wrk(proxy: RunningPeer | undefined, target: string, connections: number, close: boolean, seconds: number): { rps: number; requests: number; p50: number; p99: number; transferMiB: number; errors: number } {
   const url = proxy === undefined ? target : `http://127.0.0.1:${proxy.port}`;
-  const args = [`-t${Math.min(2, connections)}`, `-c${connections}`, `-d${SECONDS}s`, '--latency', '--timeout', '5s'];
+  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', '5s'];
   if (proxy !== undefined) args.push('-s', join(ROOT, 'bench', 'wrk-proxy.lua'));
   else if (close) args.push('-H', 'Connection: close');
   const out = run('wrk', [...args, url], { TARGET: target, CLOSE: close ? '1' : '0' });
@@ -163,6 +171,7 @@ function wrk(proxy: RunningPeer | undefined, target: string, connections: number
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   return {
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN),
     p50: latency('50'),
     p99: latency('99'),
     transferMiB: transfer ? Number(transfer[1]) * (factor[transfer[2]!] ?? 1) : NaN,
@@ -204,12 +213,16 @@ async function measure(row: RowName, peer: RunningPeer | undefined, origin: { ht
   switch (row) {
     case 'keepalive-1k':
     case 'newconn-1k': {
-      const result = wrk(peer, `http://127.0.0.1:${origin.http}/1k`, 50, row === 'newconn-1k');
-      return withCpu({ value: result.rps, p50Ms: result.p50, p99Ms: result.p99, errors: result.errors }, result.rps * SECONDS);
+      const close = row === 'newconn-1k';
+      const result = wrk(peer, `http://127.0.0.1:${origin.http}/1k`, 50, close, close ? ROW_SECONDS.newconn : ROW_SECONDS.keepalive);
+      return withCpu({ value: result.rps, p50Ms: result.p50, p99Ms: result.p99, errors: result.errors }, result.requests);
     }
     case 'get-64m': {
-      const result = wrk(peer, `http://127.0.0.1:${origin.http}/64m`, 1, false);
-      return withCpu({ value: result.transferMiB, errors: result.errors }, 1);
+      const result = wrk(peer, `http://127.0.0.1:${origin.http}/64m`, 1, false, ROW_SECONDS.keepalive);
+      const m = withCpu({ value: result.transferMiB, errors: result.errors }, 1);
+      // wrk reports MiB/s; the bytes moved are that over the run (64 MiB a request).
+      const gib = (result.requests * 64) / 1024;
+      return { ...m, cpuSecondsPerGiB: ((m.cpuUsPerOp ?? 0) / 1e6) / Math.max(gib, 1 / 1024) };
     }
     case 'connect-bulk': {
       const out = JSON.parse(run(tunnelbench, ['-proxy', `127.0.0.1:${peer!.port}`, '-target', `127.0.0.1:${origin.raw}`, '-mode', 'bulk', '-c', '2', '-mib', '512'])) as { bytes: number; mibPerSecond: number };
@@ -217,7 +230,7 @@ async function measure(row: RowName, peer: RunningPeer | undefined, origin: { ht
       return { ...m, cpuSecondsPerGiB: ((m.cpuUsPerOp ?? 0) / 1e6) * (1024 ** 3 / Math.max(1, out.bytes)) };
     }
     case 'connect-setup': {
-      const out = JSON.parse(run(tunnelbench, ['-proxy', `127.0.0.1:${peer!.port}`, '-target', `127.0.0.1:${origin.raw}`, '-mode', 'setup', '-c', '50', '-d', `${SECONDS}s`])) as {
+      const out = JSON.parse(run(tunnelbench, ['-proxy', `127.0.0.1:${peer!.port}`, '-target', `127.0.0.1:${origin.raw}`, '-mode', 'setup', '-c', '50', '-d', `${ROW_SECONDS.setup}s`])) as {
         tunnels: number;
         failures: number;
         perSecond: number;
@@ -290,7 +303,7 @@ async function idleTunnels(peer: RunningPeer, rawPort: number, tunnelbench: stri
 /** The proxy CPU figure of a row: per GiB for tunnel bulk, per operation for the request and setup rows. */
 function cpuOf(row: RowName, m: Measurement | undefined): number {
   if (m === undefined) return NaN;
-  if (row === 'connect-bulk') return m.cpuSecondsPerGiB ?? NaN;
+  if (row === 'connect-bulk' || row === 'get-64m') return m.cpuSecondsPerGiB ?? NaN;
   return m.cpuUsPerOp ?? NaN;
 }
 
@@ -405,7 +418,7 @@ async function main(): Promise<void> {
     const idle10k = getawayPeer ? await idleTunnels(getawayPeer, origin.raw, tunnelbench, 10_000).catch((err: Error) => (console.error(err.message), NaN)) : NaN;
 
     const lines: string[] = [];
-    lines.push(`Repetitions: ${REPS}, ${SECONDS} s per HTTP/setup run, ${((Date.now() - started) / 1000).toFixed(0)} s in all. Ratio: the peer's figure over the Go proxy's, per repetition, then the median (for KiB/tunnel, Go's over the peer's, so higher is better everywhere).`, '');
+    lines.push(`Repetitions: ${REPS}, ${ROW_SECONDS.keepalive} / ${ROW_SECONDS.newconn} / ${ROW_SECONDS.setup} s per keep-alive / new-connection / setup run, ${WARMUP_SECONDS} s of warm-up per load, ${((Date.now() - started) / 1000).toFixed(0)} s in all. Ratio: the peer's figure over the Go proxy's, per repetition, then the median (for KiB/tunnel, Go's over the peer's, so higher is better everywhere).`, '');
     lines.push('| row | peer | median | ratio vs Go | p50 ms | p99 ms | proxy CPU | RSS MiB | errors |', '|---|---|---|---|---|---|---|---|---|');
     for (const row of ROWS) {
       const rowPeers = [...(row.direct ? ['direct'] : []), ...peers.map((p) => p.name).filter((name) => runsRow(name, row.name))];
@@ -414,7 +427,7 @@ async function main(): Promise<void> {
         const goMs = results.get(key(row.name, 'go')) ?? [];
         const ratios = ms.map((m, i) => (row.higherIsBetter ? m.value / (goMs[i]?.value ?? NaN) : (goMs[i]?.value ?? NaN) / m.value));
         const cpu =
-          row.name === 'connect-bulk'
+          row.name === 'connect-bulk' || row.name === 'get-64m'
             ? `${fmt(median(ms.map((m) => m.cpuSecondsPerGiB ?? NaN)), 2)} s/GiB`
             : row.name === 'keepalive-1k' || row.name === 'newconn-1k' || row.name === 'connect-setup'
               ? `${fmt(median(ms.map((m) => m.cpuUsPerOp ?? NaN)), 0)} µs/op`

@@ -1,11 +1,8 @@
-#!/usr/bin/env -S node --initial-old-space-size=64
-// --initial-old-space-size=64 (MB): with V8's default a proxy that had served HTTP requests fell into back-to-back
-// mark-compacts during tunnel bulk transfers (`--trace-incremental-marking`: marking started "for the allocation
-// limit" while the old generation was far below it), after every scavenge that the socket read buffers' external
-// memory asked for. `BENCH_PRIME=keepalive BENCH_WARMUP=0 BENCH_GC=1 npm run bench:pair -- minimal . bulk`: none
-// in nine repetitions with it; with `BENCH_NODE_ARGS_B='--initial-old-space-size=0'` (V8's default) 17–29 per GiB in
-// six of nine, up to 1.6x the CPU per GiB (docs/performance.md). Keep-alive, new connections, setup: 0.98–1.00.
-// It must be set before the heap exists, hence here; cluster workers inherit it. Library users set it themselves.
+#!/usr/bin/env node
+// No Node flags here: `node dist/src/cli/main.js` (what ../shared/bench-rig and process managers run) and `npx getaway`
+// must be the same program. --initial-old-space-size=64 used to stand here against mark-compacts during bulk tunnels;
+// since tunnels read through onread and interception loads lazily, paired runs with and without it read 1.00
+// (keep-alive 0.98, bulk 1.00, bulk after keep-alive 1.00 with no mark-compact on either side; docs/performance.md).
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { LevelWithSilent } from 'pino';
 import { readFileSync } from 'node:fs';
