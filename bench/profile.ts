@@ -1,5 +1,5 @@
 /**
- * `npm run bench:profile -- keepalive|setup|bulk`: where a getaway process spends its CPU under one benchmark
+ * `npm run bench:profile -- keepalive|setup|bulk|get64m`: where a getaway process spends its CPU under one benchmark
  * row. The proxy runs in this process (library, flow log on, written to /dev/null) under the V8 profiler; the
  * load (wrk, or the Go tunnel client) and the Go origin run beside it. Self time is summed by where the code lives,
  * so the shares answer "is it getaway, its log line, Node's HTTP machinery or the kernel". BENCH_TOP=N lists
@@ -79,6 +79,13 @@ if (row === 'keepalive') {
   });
   summary = `${/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]} req/s`;
   operations = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+} else if (row === 'get64m') {
+  // One keep-alive connection pulling 64 MiB bodies: the plain-HTTP body path, per MiB.
+  const out = await runLoad('wrk', ['-t1', '-c1', `-d${SECONDS}s`, '-s', join(ROOT, 'bench', 'wrk-proxy.lua'), `http://127.0.0.1:${port}`], {
+    TARGET: `http://127.0.0.1:${httpPort}/64m`,
+  });
+  summary = `${/Transfer\/sec:\s+([\d.]+\w+)/.exec(out)?.[1]}/s`;
+  operations = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN) * 64;
 } else {
   const args = row === 'bulk' ? ['-mode', 'bulk', '-c', '2', '-mib', '512'] : ['-mode', 'setup', '-c', '50', '-d', `${SECONDS}s`];
   summary = (await runLoad(tunnelbench, ['-proxy', `127.0.0.1:${port}`, '-target', `127.0.0.1:${rawPort}`, ...args])).trim();

@@ -179,7 +179,7 @@ function wrk(proxy: RunningPeer | undefined, target: string, connections: number
   };
 }
 
-type RowName = 'keepalive-1k' | 'newconn-1k' | 'get-64m' | 'connect-bulk' | 'connect-setup' | 'idle-2000';
+type RowName = 'keepalive-1k' | 'newconn-1k' | 'get-64m' | 'connect-bulk' | 'connect-upload' | 'connect-setup' | 'idle-2000';
 interface Row {
   name: RowName;
   unit: string;
@@ -199,6 +199,7 @@ const ROWS: Row[] = [
   { name: 'newconn-1k', unit: 'req/s', higherIsBetter: true, direct: true },
   { name: 'get-64m', unit: 'MiB/s', higherIsBetter: true, direct: true },
   { name: 'connect-bulk', unit: 'MiB/s', higherIsBetter: true, direct: false },
+  { name: 'connect-upload', unit: 'MiB/s', higherIsBetter: true, direct: false },
   { name: 'connect-setup', unit: 'tunnels/s', higherIsBetter: true, direct: false },
   { name: 'idle-2000', unit: 'KiB/tunnel', higherIsBetter: false, direct: false },
 ];
@@ -224,8 +225,10 @@ async function measure(row: RowName, peer: RunningPeer | undefined, origin: { ht
       const gib = (result.requests * 64) / 1024;
       return { ...m, cpuSecondsPerGiB: ((m.cpuUsPerOp ?? 0) / 1e6) / Math.max(gib, 1 / 1024) };
     }
-    case 'connect-bulk': {
-      const out = JSON.parse(run(tunnelbench, ['-proxy', `127.0.0.1:${peer!.port}`, '-target', `127.0.0.1:${origin.raw}`, '-mode', 'bulk', '-c', '2', '-mib', '512'])) as { bytes: number; mibPerSecond: number };
+    case 'connect-bulk':
+    case 'connect-upload': {
+      const mode = row === 'connect-bulk' ? 'bulk' : 'up';
+      const out = JSON.parse(run(tunnelbench, ['-proxy', `127.0.0.1:${peer!.port}`, '-target', `127.0.0.1:${origin.raw}`, '-mode', mode, '-c', '2', '-mib', '512'])) as { bytes: number; mibPerSecond: number };
       const m = withCpu({ value: out.mibPerSecond }, 1);
       return { ...m, cpuSecondsPerGiB: ((m.cpuUsPerOp ?? 0) / 1e6) * (1024 ** 3 / Math.max(1, out.bytes)) };
     }
@@ -303,11 +306,11 @@ async function idleTunnels(peer: RunningPeer, rawPort: number, tunnelbench: stri
 /** The proxy CPU figure of a row: per GiB for tunnel bulk, per operation for the request and setup rows. */
 function cpuOf(row: RowName, m: Measurement | undefined): number {
   if (m === undefined) return NaN;
-  if (row === 'connect-bulk' || row === 'get-64m') return m.cpuSecondsPerGiB ?? NaN;
+  if (row === 'connect-bulk' || row === 'connect-upload' || row === 'get-64m') return m.cpuSecondsPerGiB ?? NaN;
   return m.cpuUsPerOp ?? NaN;
 }
 
-const CPU_ROWS: RowName[] = ['keepalive-1k', 'newconn-1k', 'connect-setup', 'connect-bulk'];
+const CPU_ROWS: RowName[] = ['keepalive-1k', 'newconn-1k', 'connect-setup', 'connect-bulk', 'connect-upload'];
 /** The peers that are not getaway and not the floor: the ones the goal is stated against. */
 const OTHER_PEERS: PeerName[] = ['squid', 'tinyproxy', 'npm-proxy', 'go'];
 
@@ -427,7 +430,7 @@ async function main(): Promise<void> {
         const goMs = results.get(key(row.name, 'go')) ?? [];
         const ratios = ms.map((m, i) => (row.higherIsBetter ? m.value / (goMs[i]?.value ?? NaN) : (goMs[i]?.value ?? NaN) / m.value));
         const cpu =
-          row.name === 'connect-bulk' || row.name === 'get-64m'
+          row.name === 'connect-bulk' || row.name === 'connect-upload' || row.name === 'get-64m'
             ? `${fmt(median(ms.map((m) => m.cpuSecondsPerGiB ?? NaN)), 2)} s/GiB`
             : row.name === 'keepalive-1k' || row.name === 'newconn-1k' || row.name === 'connect-setup'
               ? `${fmt(median(ms.map((m) => m.cpuUsPerOp ?? NaN)), 0)} µs/op`

@@ -1,5 +1,6 @@
 // The benchmark origin: HTTP on one port (/1k, /64m) and a raw TCP port for tunnels. The raw port reads
-// 8 bytes: "SEND" and a big-endian uint32 count of MiB streams that many MiB and closes (bulk row); anything
+// 8 bytes: "SEND" and a big-endian uint32 count of MiB streams that many MiB and closes (bulk row); "RECV" and a
+// count reads that many MiB, answers the big-endian uint64 byte count it got, and closes (bulk upload); anything
 // else is echoed, and so is everything after it, until the client half-closes (setup row). Idle tunnels
 // send nothing and are simply held.
 package main
@@ -62,6 +63,14 @@ func serveRaw(ln net.Listener) {
 						return
 					}
 				}
+				return
+			}
+			if err == nil && string(head[:4]) == "RECV" {
+				want := int64(binary.BigEndian.Uint32(head[4:])) << 20
+				got, _ := io.CopyN(io.Discard, c, want)
+				var ack [8]byte
+				binary.BigEndian.PutUint64(ack[:], uint64(got))
+				c.Write(ack[:])
 				return
 			}
 			if n > 0 {

@@ -1,5 +1,6 @@
 // The tunnel load generator: CONNECT through a proxy to the origin's raw port and measure
 //   bulk:  one or more tunnels each pulling N MiB             → MiB/s
+//   up:    one or more tunnels each pushing N MiB (the origin acks the count) → MiB/s
 //   setup: open, 200, eight bytes each way, close, C at a time → tunnels/s, p50/p99 ms
 //   idle:  hold N open tunnels until stdin closes             → prints "ready N" once all are open
 package main
@@ -51,7 +52,7 @@ func open(proxy, target string) (net.Conn, error) {
 func main() {
 	proxy := flag.String("proxy", "", "proxy host:port")
 	target := flag.String("target", "", "origin raw host:port")
-	mode := flag.String("mode", "setup", "bulk | setup | idle")
+	mode := flag.String("mode", "setup", "bulk | up | setup | idle")
 	mib := flag.Int("mib", 256, "MiB per tunnel (bulk)")
 	conc := flag.Int("c", 1, "concurrent tunnels")
 	dur := flag.Duration("d", 3*time.Second, "duration (setup)")
@@ -79,6 +80,42 @@ func main() {
 				c.Write(head)
 				n, _ := io.Copy(io.Discard, c)
 				atomic.AddInt64(&total, n)
+			}()
+		}
+		wg.Wait()
+		secs := time.Since(start).Seconds()
+		fmt.Printf("{\"bytes\":%d,\"seconds\":%.4f,\"mibPerSecond\":%.2f}\n", total, secs, float64(total)/(1<<20)/secs)
+	case "up":
+		start := time.Now()
+		var wg sync.WaitGroup
+		var total int64
+		chunk := make([]byte, 1<<20)
+		for i := 0; i < *conc; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := open(*proxy, *target)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					return
+				}
+				defer c.Close()
+				head := make([]byte, 8)
+				copy(head, "RECV")
+				binary.BigEndian.PutUint32(head[4:], uint32(*mib))
+				c.Write(head)
+				for j := 0; j < *mib; j++ {
+					if _, err := c.Write(chunk); err != nil {
+						fmt.Fprintln(os.Stderr, err)
+						return
+					}
+				}
+				var ack [8]byte
+				if _, err := io.ReadFull(c, ack[:]); err != nil {
+					fmt.Fprintln(os.Stderr, "no upload ack:", err)
+					return
+				}
+				atomic.AddInt64(&total, int64(binary.BigEndian.Uint64(ack[:])))
 			}()
 		}
 		wg.Wait()

@@ -17,7 +17,7 @@ import { endFlow, markFailed } from '../core/flow-end.js';
 import type { ProxyRuntime } from '../runtime.js';
 import type { MitmRuntime } from './mitm-runtime.js';
 import { dialAlongPlan } from '../tunnel/dial-along-plan.js';
-import { OriginReader } from '../tunnel/origin-reader.js';
+import { ReadRelay } from '../tunnel/read-relay.js';
 import { readFirstBytes } from '../tunnel/first-bytes.js';
 import { abandonTunnel, openTunnel, spliceTunnel } from '../tunnel/tunnel-steps.js';
 import { chooseLeafNames } from './certificate-names.js';
@@ -85,7 +85,7 @@ export async function runInterceptedTunnel(runtime: ProxyRuntime, mitm: MitmRunt
     // Not TLS, or a server-first protocol: carry it untouched, with what was already read.
     flow.intercepted = false;
     let upstream: Socket;
-    const reader = new OriginReader();
+    const reader = new ReadRelay();
     try {
       ({ socket: upstream } = await dialAlongPlan(runtime, flow, { scheme: 'https', ...flow.target }, reader));
     } catch (err) {

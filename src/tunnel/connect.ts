@@ -17,7 +17,7 @@ import { viaNames } from '../http/hop-by-hop.js';
 import { checkRequestHead } from '../http/request-limits.js';
 import { parseAuthorityForm } from '../http/request-target.js';
 import { dialAlongPlan } from './dial-along-plan.js';
-import { OriginReader } from './origin-reader.js';
+import { ReadRelay } from './read-relay.js';
 import { runInterceptedTunnel } from '../mitm/tls-interceptor.js';
 import { abandonTunnel, failTunnel, openTunnel, spliceTunnel } from './tunnel-steps.js';
 
@@ -70,7 +70,7 @@ function refuseConnect(runtime: ProxyRuntime, socket: Socket, error: ProxyError)
 export async function runTunnelFlow(runtime: ProxyRuntime, flow: TunnelFlow, socket: Socket, head: Buffer): Promise<void> {
   flow.setKillHandler(() => socket.destroy());
   let upstream: Socket;
-  const reader = new OriginReader();
+  const reader = new ReadRelay();
   try {
     const pending = runtime.hooks.run('connect', flow);
     if (pending !== undefined) await pending;

@@ -10,7 +10,7 @@ import type { ProxyRuntime } from '../runtime.js';
 import { connectThrough } from '../upstream/connect-through.js';
 import { FlowRoutes } from '../upstream/flow-routes.js';
 import type { Route } from '../upstream/route-planner.js';
-import type { OriginReader } from './origin-reader.js';
+import type { ReadRelay } from './read-relay.js';
 
 export interface DialedRoute {
   socket: Socket;
@@ -25,7 +25,7 @@ export async function dialAlongPlan(
   runtime: ProxyRuntime,
   flow: Flow,
   target: { scheme: 'http' | 'https'; host: string; port: number },
-  reader?: OriginReader,
+  reader?: ReadRelay,
 ): Promise<DialedRoute> {
   const routes = new FlowRoutes(runtime.routes, flow, target);
   let lastError: ProxyError | undefined;

@@ -1,8 +1,9 @@
 /**
  * Two-way copy between two sockets with TCP half-close, as a CONNECT tunnel or an upgraded connection needs:
  * when one side ends its writing (FIN), the other side gets FIN too while the opposite direction keeps
- * flowing until it ends as well. Back-pressure comes from pipe() (or, for an origin read through an OriginReader,
- * from the reader waiting for 'drain'); nothing is buffered beyond the streams' own high-water marks.
+ * flowing until it ends as well. Each direction is read through a ReadRelay where its socket allows (the origin
+ * dialled with `onread`, the client's accepted socket switched over), otherwise piped; back-pressure is the
+ * relay's wait for 'drain' or pipe()'s, and nothing is buffered beyond the streams' own high-water marks.
  *
  *   a ──data──▶ b     a's FIN → b.end()
  *   a ◀──data── b     b's FIN → a.end()      both ended and flushed → both closed
@@ -10,7 +11,7 @@
 import type { Socket } from 'node:net';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import { abortTaps, notifyTaps, type BodyTap } from '../core/body-tap.js';
-import type { OriginReader } from './origin-reader.js';
+import { ReadRelay } from './read-relay.js';
 
 /**
  * Tells the taps of bytes that need no holding back (those that came before the splice, with the CONNECT head or
@@ -67,10 +68,10 @@ export interface SpliceOptions {
   /** Bytes already read from `b` that belong to `a`. */
   headBtoA?: Buffer;
   /**
-   * The reader `b` may have been dialled with (origin-reader.ts): if `b` is the socket it adopted, b→a goes through
+   * The reader `b` may have been dialled with (read-relay.ts): if `b` is the socket it adopted, b→a goes through
    * it instead of a pipe. A route through an upstream proxy dials without it, and then `b` is piped as usual.
    */
-  reader?: OriginReader;
+  reader?: ReadRelay;
   /** Body taps per direction (tunnel and upgrade bytes): a tapped direction is copied by tappedPipe, not pipe(). */
   tapsAtoB?: readonly BodyTap[] | undefined;
   tapsBtoA?: readonly BodyTap[] | undefined;
@@ -135,10 +136,31 @@ export function splice(a: Socket, b: Socket, options: SpliceOptions): SpliceHand
     if (tapsBtoA !== undefined) tellTaps(tapsBtoA, tapFailed, 'data', options.headBtoA);
     a.write(options.headBtoA);
   }
-  if (tapsAtoB === undefined) a.pipe(b);
-  else tappedPipe(a, b, tapsAtoB, tapFailed);
+  const relayAtoB = new ReadRelay();
+  // What the stream read before the switch (a PROXY protocol or first-bytes peek put back) goes first.
+  const buffered = a.readableLength > 0 ? (a.read() as Buffer | null) : null;
+  const endAtoB = (): void => {
+    b.end();
+    if (tapsAtoB !== undefined) tellTaps(tapsAtoB, tapFailed, 'end');
+  };
+  if (a.readableEnded || relayAtoB.adoptAccepted(a)) {
+    if (buffered !== null) {
+      if (tapsAtoB !== undefined) tellTaps(tapsAtoB, tapFailed, 'data', buffered);
+      b.write(buffered);
+    }
+    // A client that sent its FIN with the CONNECT has had its 'end' already: nothing more will come from it.
+    if (a.readableEnded) endAtoB();
+    else {
+      a.once('end', endAtoB);
+      relayAtoB.start(b, tapsAtoB, tapFailed);
+    }
+  } else {
+    if (buffered !== null) a.unshift(buffered);
+    if (tapsAtoB === undefined) a.pipe(b);
+    else tappedPipe(a, b, tapsAtoB, tapFailed);
+  }
   const reader = options.reader;
-  if (reader?.origin === b) {
+  if (reader?.source === b) {
     // What pipe() does for the other direction: b's FIN ends a once a's writes are flushed.
     b.once('end', () => {
       a.end();

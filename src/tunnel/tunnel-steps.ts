@@ -9,7 +9,7 @@ import { endFlow, markFailed } from '../core/flow-end.js';
 import { HeaderList } from '../core/header-list.js';
 import type { ProxyRuntime } from '../runtime.js';
 import { answerFailureOnSocket } from '../http/error-response.js';
-import type { OriginReader } from './origin-reader.js';
+import type { ReadRelay } from './read-relay.js';
 import { splice } from './splice.js';
 
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
@@ -45,7 +45,7 @@ export async function spliceTunnel(
   socket: Socket,
   upstream: Socket,
   head: Buffer,
-  reader?: OriginReader,
+  reader?: ReadRelay,
 ): Promise<void> {
   runtime.trackUpstreamSocket(upstream);
   flow.timestamps.upstreamConnected ??= Date.now();

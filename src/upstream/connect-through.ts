@@ -14,7 +14,7 @@ import type { TLSSocket } from 'node:tls';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import { formatAuthority } from '../http/request-target.js';
 import { startOriginTls, type OriginTlsOptions } from './origin-tls.js';
-import type { OriginReader } from '../tunnel/origin-reader.js';
+import type { ReadRelay } from '../tunnel/read-relay.js';
 import type { DestinationGuard } from '../core/destination.js';
 import type { DialTarget, Dialer } from './dialer.js';
 import type { Route } from './route-planner.js';
@@ -29,7 +29,7 @@ export interface ConnectThroughOptions {
   dialer: Dialer;
   signal?: AbortSignal;
   /** For a CONNECT tunnel's direct route: the dialer reads the origin through it. Routes through upstreams ignore it. */
-  reader?: OriginReader;
+  reader?: ReadRelay;
   /** Checks the addresses a direct route dials (the flow's `dialing` hooks). An upstream's own address is not the flow's destination. */
   guard?: DestinationGuard;
   /**

@@ -3,7 +3,7 @@ import { connect, isIP, type LookupFunction, type Socket, type TcpNetConnectOpts
 import type { DestinationGuard } from '../core/destination.js';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import { LiveList, type LiveEntry } from '../core/live-list.js';
-import type { OriginReader } from '../tunnel/origin-reader.js';
+import type { ReadRelay } from '../tunnel/read-relay.js';
 
 export interface DialTarget {
   host: string;
@@ -19,7 +19,7 @@ export interface Dialer {
    * `reader`, the socket is created with its `onread` and handed to `reader.adopt()` (CONNECT tunnels). `guard`
    * checks every address dialled (after DNS) instead of the dialer's own: a flow's checks (runtime.guardFor).
    */
-  dial(target: DialTarget, signal?: AbortSignal, reader?: OriginReader, guard?: DestinationGuard): Promise<Socket>;
+  dial(target: DialTarget, signal?: AbortSignal, reader?: ReadRelay, guard?: DestinationGuard): Promise<Socket>;
 }
 
 /** The resolver direct connections use: `dns.lookup`'s shape, so a custom one (or a test's) drops in. */
@@ -106,7 +106,7 @@ export class DirectDialer implements Dialer {
     this.#options = options;
   }
 
-  dial(target: DialTarget, signal?: AbortSignal, reader?: OriginReader, guard = this.#options.guard): Promise<Socket> {
+  dial(target: DialTarget, signal?: AbortSignal, reader?: ReadRelay, guard = this.#options.guard): Promise<Socket> {
     const { connectTimeoutMs } = this.#options;
     const literal = isIP(target.host) !== 0;
     if (literal) {

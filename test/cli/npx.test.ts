@@ -25,10 +25,10 @@ function commandLinesInGroup(pgid: number): string[][] {
   return lines;
 }
 
-test('npx getaway serve starts a proxy that forwards, with the flags of the CLI shebang', async (t) => {
+test('npx getaway serve starts a proxy that forwards; the bin is plain node, as `node dist/src/cli/main.js` runs it', async (t) => {
   const shebang = readFileSync(CLI_PATH, 'utf8').split('\n', 1)[0]!;
-  const flags = shebang.split(/\s+/).filter((word) => word.startsWith('--'));
-  assert.ok(flags.length > 0, `the shebang passes Node flags: ${shebang}`);
+  // No Node flags: process managers and the outside bench rig run the file with plain node, and must get the same program.
+  assert.equal(shebang, '#!/usr/bin/env node');
 
   const origin = await startOrigin(t, (_req, res) => res.end('through npx'));
   const cli = await startNpxProxy(t);
@@ -38,5 +38,4 @@ test('npx getaway serve starts a proxy that forwards, with the flags of the CLI 
   const group = commandLinesInGroup(cli.child.pid!);
   const serving = group.find((argv) => /(^|\/)node$/.test(argv[0] ?? '') && argv.includes('serve'));
   assert.ok(serving !== undefined, `the serving process is in the group npx started: ${JSON.stringify(group)}`);
-  for (const flag of flags) assert.ok(serving.includes(flag), `${flag} reaches node: ${serving.join(' ')}`);
 });
