@@ -1,5 +1,5 @@
 /**
- * `npm run bench:pair -- <checkout A> <checkout B> [keepalive|newconn|setup|bulk|upload]`: which of two getaway builds spends less CPU
+ * `npm run bench:pair -- <checkout A> <checkout B> [keepalive|newconn|setup|bulk|upload|get64m]`: which of two getaway builds spends less CPU
  * per request (or per tunnel), measured so that the machine's noise cancels out.
  *
  * Sequential runs on this kind of shared 2-core VM move 20–30 % between identical runs, which hides any change
@@ -32,12 +32,12 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildGo, cliNodeFlags, ensureDebianTools, freePort, groupCpuSeconds, launch, median, peerScript, ROOT, stopGroup, waitForPort } from './support.js';
 
-type Row = 'keepalive' | 'newconn' | 'setup' | 'bulk' | 'upload';
+type Row = 'keepalive' | 'newconn' | 'setup' | 'bulk' | 'upload' | 'get64m';
 
-const ROWS: readonly string[] = ['keepalive', 'newconn', 'setup', 'bulk', 'upload'] satisfies Row[];
+const ROWS: readonly string[] = ['keepalive', 'newconn', 'setup', 'bulk', 'upload', 'get64m'] satisfies Row[];
 const [dirA, dirB, rowArg = 'keepalive'] = process.argv.slice(2);
 if (dirA === undefined || dirB === undefined || !ROWS.includes(rowArg)) {
-  console.error('usage: npm run bench:pair -- <checkout A | minimal | npm-proxy> <checkout B | minimal | npm-proxy> [keepalive|newconn|setup|bulk|upload]');
+  console.error('usage: npm run bench:pair -- <checkout A | minimal | npm-proxy> <checkout B | minimal | npm-proxy> [keepalive|newconn|setup|bulk|upload|get64m]');
   process.exit(2);
 }
 const row = rowArg as Row;
@@ -66,7 +66,7 @@ const WARMUP_SECONDS = Number(process.env['BENCH_WARMUP'] ?? 5);
 const PRIME = process.env['BENCH_PRIME'] as Row | undefined;
 const PRIME_SECONDS = Number(process.env['BENCH_PRIME_SECONDS'] ?? 8);
 if (PRIME !== undefined && !ROWS.includes(PRIME)) {
-  console.error('BENCH_PRIME is one of keepalive, newconn, setup, bulk, upload');
+  console.error('BENCH_PRIME is one of keepalive, newconn, setup, bulk, upload, get64m');
   process.exit(2);
 }
 // Both proxies share CPU 0; load generators and the origin get the rest.
@@ -109,6 +109,15 @@ async function drive(port: number, seconds: number, origin: { http: number; raw:
     const failed = /Non-2xx or 3xx responses: \d+|Socket errors: .*/.exec(out);
     if (failed !== null) throw new Error(`proxy on ${port}: ${failed[0]}`);
     return Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+  }
+  if (load === 'get64m') {
+    // One keep-alive connection pulling 64 MiB bodies (the plain-HTTP body path); an operation is one MiB.
+    const out = await runLoad(['wrk', '-t1', '-c1', `-d${seconds}s`, '-s', join(ROOT, 'bench', 'wrk-proxy.lua'), `http://127.0.0.1:${port}`], {
+      TARGET: `http://127.0.0.1:${origin.http}/64m`,
+    });
+    const failed = /Non-2xx or 3xx responses: \d+|Socket errors: .*/.exec(out);
+    if (failed !== null) throw new Error(`proxy on ${port}: ${failed[0]}`);
+    return Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN) * 64;
   }
   if (load === 'bulk' || load === 'upload') {
     // Two tunnels each pulling (upload: pushing) 128 MiB per second asked for; an operation is one MiB.

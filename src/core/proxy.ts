@@ -19,6 +19,7 @@ import { TcpListener } from '../listeners/tcp-listener.js';
 import { TransparentListener } from '../listeners/transparent-listener.js';
 import { DestinationNames } from '../transparent/destination-names.js';
 import { serveRedirected } from '../transparent/redirected-connection.js';
+import { SharedReadAgent } from '../upstream/shared-read-agent.js';
 import type { ProxyAuth } from '../addons/proxy-auth.js';
 import { accessAddons, openProxyProblem } from '../config/access-options.js';
 import { interceptionPolicy, MitmPolicy } from '../mitm/mitm-policy.js';
@@ -150,7 +151,7 @@ class ProxyServer implements Proxy {
     setMaxListeners(0, this.#shutdown.signal);
     const agentOptions = { keepAlive: true, scheduling: 'lifo' as const, timeout: POOLED_SOCKET_IDLE_MS };
     this.#originTls = originTrust(options.caBundle, options.insecureUpstreamTls);
-    this.#httpAgent = new HttpAgent(agentOptions);
+    this.#httpAgent = new SharedReadAgent(agentOptions);
     this.#httpsAgent = new HttpsAgent({ ...agentOptions, ...this.#originTls });
     this.#guard = (ip, port) => {
       if (this.#self.some((self) => isSelfTarget(ip, port, self))) {
