@@ -1,6 +1,7 @@
 /**
- * The admin endpoint: `GET /metrics` in the Prometheus text format and `GET /healthz` for load balancers and
- * supervisors. A separate listener from the proxy's, so it can stay on loopback while the proxy serves a network.
+ * The admin endpoint: `GET /metrics` in the Prometheus text format, `GET /healthz` (alive) for supervisors and
+ * `GET /readyz` (taking new traffic) for load balancers: 503 from the moment a shutdown begins, so a balancer stops
+ * sending clients while in-flight requests finish (docs/scaling.md). A separate listener from the proxy's, so it can stay on loopback while the proxy serves a network.
  * In cluster mode the primary serves it and `collect` gathers every worker's metrics (prom-client's
  * AggregatorRegistry), so one scrape sees the whole process group.
  */
@@ -17,6 +18,8 @@ export interface AdminServerOptions {
   host: string;
   port: number;
   collect(): Promise<MetricsText>;
+  /** False once the proxy stopped taking new traffic (shutting down); /readyz answers 503 then. Default: ready. */
+  ready?: () => boolean;
   logger: Logger;
 }
 
@@ -28,8 +31,8 @@ export interface AdminServer {
 export function createAdminServer(options: AdminServerOptions): AdminServer {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    if (path !== '/metrics' && path !== '/healthz') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /healthz\n');
+    if (path !== '/metrics' && path !== '/healthz' && path !== '/readyz') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n');
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -38,6 +41,11 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
     }
     if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      return;
+    }
+    if (path === '/readyz') {
+      const ready = options.ready?.() ?? true;
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'draining: shutting down\n');
       return;
     }
     options.collect().then(

@@ -48,8 +48,13 @@ export function createClusterCollector(): () => Promise<MetricsText> {
   return async () => ({ contentType: aggregator.contentType, body: await aggregator.clusterMetrics() });
 }
 
-export async function startAdminServer(address: { host: string; port: number }, collect: () => Promise<MetricsText>, logger: Logger): Promise<AdminServer> {
-  const admin = createAdminServer({ ...address, collect, logger });
+export async function startAdminServer(
+  address: { host: string; port: number },
+  collect: () => Promise<MetricsText>,
+  ready: () => boolean,
+  logger: Logger,
+): Promise<AdminServer> {
+  const admin = createAdminServer({ ...address, collect, ready, logger });
   const bound = await admin.listen().catch((err: NodeJS.ErrnoException) => {
     // Keeps the code, so the CLI reports it like a proxy port in use, and says which listener failed.
     throw Object.assign(new Error(`admin endpoint: ${err.message}`), { code: err.code });

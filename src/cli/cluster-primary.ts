@@ -36,7 +36,8 @@ function drain(worker: Worker, timeoutMs: number): Promise<void> {
   });
 }
 
-export async function runPrimary(count: number, graceMs: number, logger: Logger): Promise<void> {
+/** Runs the workers; the result says whether the group still takes new traffic (false once a shutdown began). */
+export async function runPrimary(count: number, graceMs: number, logger: Logger): Promise<{ ready(): boolean }> {
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   const live = new Set<Worker>();
   const retiring = new Set<Worker>();
@@ -90,4 +91,5 @@ export async function runPrimary(count: number, graceMs: number, logger: Logger)
       logger.info({ workers: live.size }, 'all workers replaced');
     })().catch((err: unknown) => logger.error({ err }, 'rolling restart failed'));
   });
+  return { ready: () => !stopping };
 }

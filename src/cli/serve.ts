@@ -32,8 +32,8 @@ export async function serve(flags: ServeCommandOptions): Promise<void> {
   const { logLevel: _level, admin: adminAddress, warc, ...proxySettings } = settings;
   const admin = adminAddress === undefined ? undefined : { address: adminAddress, endpoint: await import('./admin-endpoint.js') };
   if (workers > 1 && cluster.isPrimary) {
-    await runPrimary(workers, settings.shutdownGraceMs ?? DEFAULT_OPTIONS.shutdownGraceMs, logger);
-    if (admin !== undefined) await admin.endpoint.startAdminServer(admin.address, admin.endpoint.createClusterCollector(), logger);
+    const group = await runPrimary(workers, settings.shutdownGraceMs ?? DEFAULT_OPTIONS.shutdownGraceMs, logger);
+    if (admin !== undefined) await admin.endpoint.startAdminServer(admin.address, admin.endpoint.createClusterCollector(), group.ready, logger);
     return;
   }
 
@@ -67,9 +67,9 @@ export async function serve(flags: ServeCommandOptions): Promise<void> {
     if (bound.listener === 'explicit') continue;
     logger.info({ listener: bound.listener, address: bound.address, port: bound.port }, `getaway ${bound.listener} listener on ${bound.address}:${bound.port}`);
   }
-  if (admin !== undefined && servingMetrics !== undefined) await admin.endpoint.startAdminServer(admin.address, servingMetrics.collect, logger);
-
   let stopping = false;
+  if (admin !== undefined && servingMetrics !== undefined) await admin.endpoint.startAdminServer(admin.address, servingMetrics.collect, () => !stopping, logger);
+
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {
       logger.warn({ signal }, 'second signal: exiting now');

@@ -149,3 +149,34 @@ test('serve --workers 2 --admin: the primary serves the sum of every worker\'s m
   cli.child.kill('SIGTERM');
   assert.equal(await cli.exited, 0);
 });
+
+for (const workers of [1, 2]) {
+  test(`/readyz answers 200 while serving and 503 from SIGTERM on, while an in-flight request still finishes (--workers ${workers})`, { timeout: 30_000 }, async (t) => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const origin = await startOrigin(t, (req, res) => {
+      if (req.url === '/slow') void held.then(() => res.end('finished'));
+      else res.end('ok');
+    });
+    const cli = await startCliProxy(t, ['--admin', '127.0.0.1:0', '--shutdown-grace', '20000', ...(workers > 1 ? ['--workers', String(workers)] : [])]);
+    await waitFor(() => cli.lines.some((line) => typeof line['admin'] === 'string'), 10_000, 'the admin line');
+    const admin = cli.lines.find((line) => typeof line['admin'] === 'string')!['admin'] as string;
+    const ready = await fetch(`${admin}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.equal(await ready.text(), 'ready\n');
+    assert.equal((await curl(['-x', cli.url, origin.url])).stdout, 'ok');
+
+    const slow = curl(['-x', cli.url, `${origin.url}/slow`]);
+    // The request is in flight once the origin holds it.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    cli.child.kill('SIGTERM');
+    await waitFor(() => cli.lines.some((line) => String(line['msg']).startsWith('shutting down')), 5000, 'the shutdown line');
+    const draining = await fetch(`${admin}/readyz`);
+    assert.equal(draining.status, 503, 'a balancer stops sending new clients');
+    assert.match(await draining.text(), /draining/);
+    assert.equal((await fetch(`${admin}/healthz`)).status, 200, 'still alive while it drains');
+    release();
+    assert.equal((await slow).stdout, 'finished');
+    assert.equal(await cli.exited, 0);
+  });
+}
