@@ -102,7 +102,7 @@ function runLoad(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
 async function drive(port: number, seconds: number, origin: { http: number; raw: number }, tunnelbench: string, load: Row = row): Promise<number> {
   if (load === 'keepalive' || load === 'newconn') {
     // newconn: "Connection: close" on every request, so each one opens a connection to the proxy.
-    const out = await runLoad(['wrk', '-t1', '-c50', `-d${seconds}s`, '-s', join(ROOT, 'bench', 'wrk-proxy.lua'), `http://127.0.0.1:${port}`], {
+    const out = await runLoad(['wrk', '-t1', '-c50', `-d${seconds}s`, '--timeout', '10s', '-s', join(ROOT, 'bench', 'wrk-proxy.lua'), `http://127.0.0.1:${port}`], {
       TARGET: `http://127.0.0.1:${origin.http}/1k`,
       CLOSE: load === 'newconn' ? '1' : '0',
     });
@@ -112,7 +112,7 @@ async function drive(port: number, seconds: number, origin: { http: number; raw:
   }
   if (load === 'get64m') {
     // One keep-alive connection pulling 64 MiB bodies (the plain-HTTP body path); an operation is one MiB.
-    const out = await runLoad(['wrk', '-t1', '-c1', `-d${seconds}s`, '-s', join(ROOT, 'bench', 'wrk-proxy.lua'), `http://127.0.0.1:${port}`], {
+    const out = await runLoad(['wrk', '-t1', '-c1', `-d${seconds}s`, '--timeout', '10s', '-s', join(ROOT, 'bench', 'wrk-proxy.lua'), `http://127.0.0.1:${port}`], {
       TARGET: `http://127.0.0.1:${origin.http}/64m`,
     });
     const failed = /Non-2xx or 3xx responses: \d+|Socket errors: .*/.exec(out);
