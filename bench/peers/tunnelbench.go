@@ -49,6 +49,38 @@ func open(proxy, target string) (net.Conn, error) {
 	return c, nil
 }
 
+// transfer opens `conc` tunnels, sends each the origin's 8-byte command (verb and MiB count), runs `move` on it,
+// and prints the bytes moved in all and the rate.
+func transfer(proxy, target string, conc int, verb string, mib int, move func(net.Conn) (int64, error)) {
+	start := time.Now()
+	var wg sync.WaitGroup
+	var total int64
+	for i := 0; i < conc; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := open(proxy, target)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return
+			}
+			defer c.Close()
+			head := make([]byte, 8)
+			copy(head, verb)
+			binary.BigEndian.PutUint32(head[4:], uint32(mib))
+			c.Write(head)
+			n, err := move(c)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+			}
+			atomic.AddInt64(&total, n)
+		}()
+	}
+	wg.Wait()
+	secs := time.Since(start).Seconds()
+	fmt.Printf("{\"bytes\":%d,\"seconds\":%.4f,\"mibPerSecond\":%.2f}\n", total, secs, float64(total)/(1<<20)/secs)
+}
+
 func main() {
 	proxy := flag.String("proxy", "", "proxy host:port")
 	target := flag.String("target", "", "origin raw host:port")
@@ -61,66 +93,25 @@ func main() {
 
 	switch *mode {
 	case "bulk":
-		start := time.Now()
-		var wg sync.WaitGroup
-		var total int64
-		for i := 0; i < *conc; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c, err := open(*proxy, *target)
-				if err != nil {
-					fmt.Fprintln(os.Stderr, err)
-					return
-				}
-				defer c.Close()
-				head := make([]byte, 8)
-				copy(head, "SEND")
-				binary.BigEndian.PutUint32(head[4:], uint32(*mib))
-				c.Write(head)
-				n, _ := io.Copy(io.Discard, c)
-				atomic.AddInt64(&total, n)
-			}()
-		}
-		wg.Wait()
-		secs := time.Since(start).Seconds()
-		fmt.Printf("{\"bytes\":%d,\"seconds\":%.4f,\"mibPerSecond\":%.2f}\n", total, secs, float64(total)/(1<<20)/secs)
+		// The origin streams `mib` MiB and closes; the bytes that arrived count.
+		transfer(*proxy, *target, *conc, "SEND", *mib, func(c net.Conn) (int64, error) {
+			return io.Copy(io.Discard, c)
+		})
 	case "up":
-		start := time.Now()
-		var wg sync.WaitGroup
-		var total int64
+		// We stream `mib` MiB; the origin acknowledges how many bytes it received, and that counts.
 		chunk := make([]byte, 1<<20)
-		for i := 0; i < *conc; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c, err := open(*proxy, *target)
-				if err != nil {
-					fmt.Fprintln(os.Stderr, err)
-					return
+		transfer(*proxy, *target, *conc, "RECV", *mib, func(c net.Conn) (int64, error) {
+			for j := 0; j < *mib; j++ {
+				if _, err := c.Write(chunk); err != nil {
+					return 0, err
 				}
-				defer c.Close()
-				head := make([]byte, 8)
-				copy(head, "RECV")
-				binary.BigEndian.PutUint32(head[4:], uint32(*mib))
-				c.Write(head)
-				for j := 0; j < *mib; j++ {
-					if _, err := c.Write(chunk); err != nil {
-						fmt.Fprintln(os.Stderr, err)
-						return
-					}
-				}
-				var ack [8]byte
-				if _, err := io.ReadFull(c, ack[:]); err != nil {
-					fmt.Fprintln(os.Stderr, "no upload ack:", err)
-					return
-				}
-				atomic.AddInt64(&total, int64(binary.BigEndian.Uint64(ack[:])))
-			}()
-		}
-		wg.Wait()
-		secs := time.Since(start).Seconds()
-		fmt.Printf("{\"bytes\":%d,\"seconds\":%.4f,\"mibPerSecond\":%.2f}\n", total, secs, float64(total)/(1<<20)/secs)
+			}
+			var ack [8]byte
+			if _, err := io.ReadFull(c, ack[:]); err != nil {
+				return 0, fmt.Errorf("no upload ack: %w", err)
+			}
+			return int64(binary.BigEndian.Uint64(ack[:])), nil
+		})
 	case "setup":
 		deadline := time.Now().Add(*dur)
 		var mu sync.Mutex
