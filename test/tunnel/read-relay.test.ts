@@ -12,6 +12,7 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { ReadRelay } from '../../src/tunnel/read-relay.js';
 import { startProxy, startTcpServer, waitFor } from '../helpers/servers.js';
+import { slowDigest } from '../helpers/slow-reader.js';
 
 const CONNECT_OK = 'HTTP/1.1 200 Connection Established\r\n\r\n';
 const SIZE = 12 * 1024 * 1024;
@@ -51,11 +52,9 @@ function servePattern(socket: Socket): void {
 function downloadSlowly(proxyPort: number, originPort: number, seed: number): Promise<{ length: number; sha256: string }> {
   return new Promise((resolve, reject) => {
     const socket = connect({ port: proxyPort, host: '127.0.0.1' });
-    const hash = createHash('sha256');
+    const digest = slowDigest(socket);
     let head = '';
     let opened = false;
-    let length = 0;
-    let sinceBreak = 0;
     socket.on('connect', () => socket.write(`CONNECT 127.0.0.1:${originPort} HTTP/1.1\r\nHost: x\r\n\r\n`));
     socket.on('data', (chunk: Buffer) => {
       let body = chunk;
@@ -67,16 +66,9 @@ function downloadSlowly(proxyPort: number, originPort: number, seed: number): Pr
         body = chunk.subarray(Buffer.byteLength(CONNECT_OK, 'latin1'));
         socket.write(`${seed}\n`);
       }
-      hash.update(body);
-      length += body.length;
-      sinceBreak += body.length;
-      if (sinceBreak >= 1024 * 1024) {
-        sinceBreak = 0;
-        socket.pause();
-        setTimeout(() => socket.resume(), 40);
-      }
+      digest.take(body);
     });
-    socket.on('end', () => resolve({ length, sha256: hash.digest('hex') }));
+    socket.on('end', () => resolve(digest.result()));
     socket.on('error', reject);
   });
 }
@@ -94,21 +86,13 @@ test('several tunnels downloading at once to slow clients each get their own byt
 
 /** Reads what a tunnel uploads, slowly (a pause per MiB), and answers its length and digest when the client ends. */
 function receiveSlowly(socket: Socket): void {
-  const hash = createHash('sha256');
-  let length = 0;
-  let sinceBreak = 0;
-  socket.on('data', (chunk: Buffer) => {
-    hash.update(chunk);
-    length += chunk.length;
-    sinceBreak += chunk.length;
-    if (sinceBreak >= 1024 * 1024) {
-      sinceBreak = 0;
-      socket.pause();
-      setTimeout(() => socket.resume(), 40);
-    }
-  });
+  const digest = slowDigest(socket);
+  socket.on('data', (chunk: Buffer) => digest.take(chunk));
   // The client's FIN reaches the origin through the tunnel while the way back stays open (half-close).
-  socket.on('end', () => socket.end(`${length} ${hash.digest('hex')}`));
+  socket.on('end', () => {
+    const { length, sha256 } = digest.result();
+    socket.end(`${length} ${sha256}`);
+  });
 }
 
 /** Opens a tunnel, sends `seed`'s pattern (with its first bytes in the CONNECT's own packet), half-closes, reads the answer. */

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { request, type IncomingMessage } from 'node:http';
 import { test } from 'node:test';
 import { startOrigin, startProxy } from '../helpers/servers.js';
+import { slowDigest } from '../helpers/slow-reader.js';
 
 const SIZE = 8 * 1024 * 1024;
 
@@ -22,20 +23,9 @@ function pattern(seed: number): Buffer {
 function getSlowly(proxyPort: number, url: string): Promise<{ status: number; length: number; sha256: string; trailer: string | undefined }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port: proxyPort, path: url, headers: { host: new URL(url).host } }, (res: IncomingMessage) => {
-      const hash = createHash('sha256');
-      let length = 0;
-      let sinceBreak = 0;
-      res.on('data', (chunk: Buffer) => {
-        hash.update(chunk);
-        length += chunk.length;
-        sinceBreak += chunk.length;
-        if (sinceBreak >= 1024 * 1024) {
-          sinceBreak = 0;
-          res.pause();
-          setTimeout(() => res.resume(), 30);
-        }
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, length, sha256: hash.digest('hex'), trailer: res.trailers['x-digest'] }));
+      const digest = slowDigest(res, 30);
+      res.on('data', (chunk: Buffer) => digest.take(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, ...digest.result(), trailer: res.trailers['x-digest'] }));
       res.on('error', reject);
     });
     req.on('error', reject);
