@@ -1,8 +1,8 @@
 /**
  * The admin endpoint: `GET /metrics` in the Prometheus text format, `GET /healthz` (alive) for supervisors and
  * `GET /readyz` (taking new traffic) for load balancers: 503 from the moment a shutdown begins, so a balancer stops
- * sending clients while in-flight requests finish (docs/scaling.md). A separate listener from the proxy's, so it can stay on loopback while the proxy serves a network.
- * In cluster mode the primary serves it and `collect` gathers every worker's metrics (prom-client's
+ * sending clients while in-flight requests finish (docs/scaling.md). A separate listener from the proxy's, so it
+ * can stay on loopback while the proxy serves a network. In cluster mode the primary serves it and `collect` gathers every worker's metrics (prom-client's
  * AggregatorRegistry), so one scrape sees the whole process group.
  */
 import { createServer, type Server } from 'node:http';

@@ -20,6 +20,7 @@ import { FlowRoutes } from '../upstream/flow-routes.js';
 import type { Route } from '../upstream/route-planner.js';
 import { parseRetryAfter } from '../upstream/upstream-health.js';
 import { proxyAuthorization } from '../upstream/upstream-proxy.js';
+import { ownRawPacket } from '../upstream/shared-read-agent.js';
 import type { BodyTap } from '../core/body-tap.js';
 import { relayResponse } from './relay-response.js';
 import { EMPTY_BODY, relayTapped } from './tapped-relay.js';
@@ -243,6 +244,7 @@ function attempt(
       upstreamReq.destroy(timedOut);
     });
     upstreamReq.on('error', (err) => {
+      ownRawPacket(err);
       if (responded) return; // the response pipeline reports it
       let error = toProxyError(err, 'connection_terminated');
       // Before the request went out, an upstream that forwards in absolute form failed to take a connection: its own

@@ -13,15 +13,13 @@
  */
 import { Socket, type OnReadOpts } from 'node:net';
 import { notifyTaps, type BodyTap } from '../core/body-tap.js';
+import { READ_SIZE, sharedReadBuffer } from '../core/shared-read-buffer.js';
 
-/** What Node's own stream reads ask for. */
-const READ_SIZE = 65536;
 /** Reads smaller than this are copied into a Buffer of their own size (Node pools those up to 4 KiB). */
 const SMALL_READ = 8192;
 /** Free chunks kept for reuse; more than this are left to the garbage collector. */
 const MAX_FREE_CHUNKS = 32;
 
-const sharedReadBuffer = Buffer.allocUnsafe(READ_SIZE);
 const freeChunks: Buffer[] = [];
 
 function takeChunk(): Buffer {

@@ -1,6 +1,6 @@
 /**
- * The keep-alive agent for plain-HTTP origins, whose sockets read into one buffer shared by all of them (Node's
- * `onread`) and hand each read to node:http's response parser as a view of it.
+ * The keep-alive agent for plain-HTTP origins, whose sockets read (Node's `onread`) into the buffer every such
+ * reader shares (core/shared-read-buffer.ts) and hand each read to node:http's response parser as a view of it.
  *
  * Why: a stream read allocates a fresh 64 KiB buffer in C++ per read, shrinks it to the bytes read and wraps it in
  * a Buffer, and the parser then copies every body chunk out of it again: on the 64 MiB GET the garbage collector
@@ -10,17 +10,21 @@
  * Only this agent's sockets, which carry nothing but responses to requests: upgrades dial their own connection,
  * and the bytes after a 101 (the one place node:http hands out a slice of what it was given) never come here.
  */
-import { Agent, type AgentOptions } from 'node:http';
+import { Agent } from 'node:http';
 import { connect, type NetConnectOpts, type Socket } from 'node:net';
+import { sharedReadBuffer } from '../core/shared-read-buffer.js';
 
-const READ_SIZE = 65536;
-const sharedReadBuffer = Buffer.allocUnsafe(READ_SIZE);
+/**
+ * node:http attaches the bytes it could not parse to its error (`rawPacket`); from this agent's sockets they are a
+ * view of the shared buffer, good only until the next read. Called where the error is first seen (synchronously
+ * from the read that failed), it gives the error a copy of its own, for hooks and logs that look later.
+ */
+export function ownRawPacket(err: Error): void {
+  const withPacket = err as Error & { rawPacket?: unknown };
+  if (Buffer.isBuffer(withPacket.rawPacket)) withPacket.rawPacket = Buffer.from(withPacket.rawPacket);
+}
 
 export class SharedReadAgent extends Agent {
-  constructor(options: AgentOptions) {
-    super(options);
-  }
-
   /** What http.Agent calls for each new connection (net.createConnection by default). */
   override createConnection(options: NetConnectOpts): Socket {
     const socket: Socket = connect({

@@ -100,3 +100,26 @@ test('many small keep-alive responses interleaved with a big one keep their own 
   const result = await bigDone;
   assert.equal(result.sha256, createHash('sha256').update(big).digest('hex'));
 });
+
+test('the bytes an origin sent that could not be parsed stay on the flow\'s error, intact after later reads', { timeout: 30_000 }, async (t) => {
+  const { startTcpServer } = await import('../helpers/servers.js');
+  const broken = await startTcpServer(t, (socket) => {
+    socket.once('data', () => socket.write('HTTP/1.1 2x0 Not-A-Status\r\nX-Marker: broken-origin\r\n\r\n'));
+  });
+  const big = pattern(11);
+  const healthy = await startOrigin(t, (_req, res) => res.end(big));
+  let failure: Error | undefined;
+  const proxy = await startProxy(t, { addons: [{ name: 'keep-error', error: (flow) => void (failure = flow.error) }] });
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: proxy.port, path: `http://127.0.0.1:${broken.port}/` }, (res) => (res.resume(), resolve(res.statusCode ?? 0)));
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(status, 502);
+  // Many reads into the shared buffer after the failure.
+  const after = await getSlowly(proxy.port, `${healthy.url}/`);
+  assert.equal(after.sha256, createHash('sha256').update(big).digest('hex'));
+  const packet = (failure?.cause as { rawPacket?: unknown } | undefined)?.rawPacket;
+  assert.ok(Buffer.isBuffer(packet), 'node:http attached the unparsed bytes');
+  assert.match(packet.toString('latin1'), /X-Marker: broken-origin/);
+});
