@@ -197,10 +197,8 @@ class ProxyServer implements Proxy {
   }
 
   address(): AddressInfo | null {
-    const explicit = this.#explicit?.address();
-    if (explicit !== undefined && explicit !== null) return explicit;
     const first = this.#bound[0];
-    return first === undefined ? null : { address: first.address, family: first.family, port: first.port };
+    return this.#explicit?.address() ?? (first === undefined ? null : { address: first.address, family: first.family, port: first.port });
   }
 
   listening(): Array<AddressInfo & { listener: string }> {

@@ -103,7 +103,7 @@ export class ReadRelay {
    * Switches a socket Node created without `onread` (an accepted client connection) to this relay's reads, and
    * adopts it. False, and the socket untouched, where that cannot be done: TLS sockets (their reads are the TLS
    * layer's), sockets with their own `onread`, a Node whose internals differ. Bytes the stream already buffered
-   * are not seen by the relay: the caller reads them out first (readableLength).
+   * are not seen by the relay: the caller reads them out (readableLength) before start().
    */
   adoptAccepted(socket: Socket): boolean {
     if (userBufferSlots === null) userBufferSlots = findUserBufferSlots();

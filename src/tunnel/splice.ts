@@ -93,6 +93,33 @@ export interface SpliceHandle {
   abort(reason: ProxyError): void;
 }
 
+/**
+ * a→b, a being the accepted client socket: read through a ReadRelay once a is switched to it, piped where it cannot
+ * be (a TLS socket), and b ended when a ends, as pipe() would.
+ */
+function copyAtoB(a: Socket, b: Socket, taps: readonly BodyTap[] | undefined, tapFailed: (err: unknown) => void): void {
+  const end = (): void => {
+    b.end();
+    if (taps !== undefined) tellTaps(taps, tapFailed, 'end');
+  };
+  // A client that sent its FIN with the CONNECT has had its 'end' already: nothing more will come from it.
+  if (a.readableEnded) return end();
+  const relay = new ReadRelay();
+  if (!relay.adoptAccepted(a)) {
+    if (taps === undefined) a.pipe(b);
+    else tappedPipe(a, b, taps, tapFailed);
+    return;
+  }
+  // What the stream read before the switch (a PROXY protocol or first-bytes peek put back) goes first.
+  const buffered = a.readableLength > 0 ? (a.read() as Buffer | null) : null;
+  if (buffered !== null) {
+    if (taps !== undefined) tellTaps(taps, tapFailed, 'data', buffered);
+    b.write(buffered);
+  }
+  a.once('end', end);
+  relay.start(b, taps, tapFailed);
+}
+
 export function splice(a: Socket, b: Socket, options: SpliceOptions): SpliceHandle {
   let error: ProxyError | undefined;
   let closed = 0;
@@ -136,29 +163,7 @@ export function splice(a: Socket, b: Socket, options: SpliceOptions): SpliceHand
     if (tapsBtoA !== undefined) tellTaps(tapsBtoA, tapFailed, 'data', options.headBtoA);
     a.write(options.headBtoA);
   }
-  const relayAtoB = new ReadRelay();
-  // What the stream read before the switch (a PROXY protocol or first-bytes peek put back) goes first.
-  const buffered = a.readableLength > 0 ? (a.read() as Buffer | null) : null;
-  const endAtoB = (): void => {
-    b.end();
-    if (tapsAtoB !== undefined) tellTaps(tapsAtoB, tapFailed, 'end');
-  };
-  if (a.readableEnded || relayAtoB.adoptAccepted(a)) {
-    if (buffered !== null) {
-      if (tapsAtoB !== undefined) tellTaps(tapsAtoB, tapFailed, 'data', buffered);
-      b.write(buffered);
-    }
-    // A client that sent its FIN with the CONNECT has had its 'end' already: nothing more will come from it.
-    if (a.readableEnded) endAtoB();
-    else {
-      a.once('end', endAtoB);
-      relayAtoB.start(b, tapsAtoB, tapFailed);
-    }
-  } else {
-    if (buffered !== null) a.unshift(buffered);
-    if (tapsAtoB === undefined) a.pipe(b);
-    else tappedPipe(a, b, tapsAtoB, tapFailed);
-  }
+  copyAtoB(a, b, tapsAtoB, tapFailed);
   const reader = options.reader;
   if (reader?.source === b) {
     // What pipe() does for the other direction: b's FIN ends a once a's writes are flushed.

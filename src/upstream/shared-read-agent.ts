@@ -32,7 +32,10 @@ export class SharedReadAgent extends Agent {
       onread: {
         buffer: sharedReadBuffer,
         // node:http reads its sockets through 'data' (socketOnData runs the parser), synchronously per read.
-        callback: (bytes, buffer) => socket.emit('data', Buffer.from(buffer.buffer, buffer.byteOffset, bytes)) || true,
+        callback: (bytes) => {
+          socket.emit('data', sharedReadBuffer.subarray(0, bytes));
+          return true;
+        },
       },
     } as NetConnectOpts);
     return socket;
