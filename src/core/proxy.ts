@@ -20,6 +20,7 @@ import { TransparentListener } from '../listeners/transparent-listener.js';
 import { DestinationNames } from '../transparent/destination-names.js';
 import { serveRedirected } from '../transparent/redirected-connection.js';
 import { SharedReadAgent } from '../upstream/shared-read-agent.js';
+import { OriginPool } from '../upstream/origin-pool.js';
 import type { ProxyAuth } from '../addons/proxy-auth.js';
 import { accessAddons, openProxyProblem } from '../config/access-options.js';
 import { interceptionPolicy, MitmPolicy } from '../mitm/mitm-policy.js';
@@ -105,6 +106,7 @@ class ProxyServer implements Proxy {
   readonly #flows = new LiveList<Flow>();
   readonly #shutdown = new AbortController();
   readonly #httpAgent: HttpAgent;
+  readonly #originPool = new OriginPool(POOLED_SOCKET_IDLE_MS);
   readonly #httpsAgent: HttpsAgent;
   readonly #guard: DestinationGuard;
   readonly #dialer: DirectDialer;
@@ -303,6 +305,7 @@ class ProxyServer implements Proxy {
       },
       interceptionOf: (socket) => this.#interceptions.get(socket),
       httpAgent: this.#httpAgent,
+      originPool: this.#originPool,
       httpsAgent: this.#httpsAgent,
       shutdownSignal: this.#shutdown.signal,
       isClosing: () => this.#closing !== undefined,
@@ -393,6 +396,7 @@ class ProxyServer implements Proxy {
     for (const socket of this.#admission.clients.values()) socket.destroy();
     for (const socket of this.#upstreamSockets.values()) socket.destroy();
     this.#httpAgent.destroy();
+    this.#originPool.destroy();
     this.#httpsAgent.destroy();
     this.#routeAgents.destroy();
     await stopped;

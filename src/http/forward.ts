@@ -22,11 +22,13 @@ import { parseRetryAfter } from '../upstream/upstream-health.js';
 import { proxyAuthorization } from '../upstream/upstream-proxy.js';
 import { ownRawPacket } from '../upstream/shared-read-agent.js';
 import type { BodyTap } from '../core/body-tap.js';
+import { exchangeDirect } from './origin-exchange.js';
 import { relayResponse } from './relay-response.js';
+import { isResponseHeadParserAvailable as isDirectExchangeAvailable } from './response-head-parser.js';
 import { EMPTY_BODY, relayTapped } from './tapped-relay.js';
 import { formatAbsoluteUrl } from './request-target.js';
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+export const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 function requestHasBody(req: IncomingMessage): boolean {
   if (req.headers['transfer-encoding'] !== undefined) return true;
@@ -47,12 +49,12 @@ function frameAsParsed(headers: HeaderList, req: IncomingMessage, body: BodyStat
 }
 
 /** How one route did: the response went out, or it failed before any byte of a response reached the client. */
-type AttemptResult =
+export type AttemptResult =
   | { kind: 'done' }
   | { kind: 'failed'; error: ProxyError; requestSent: boolean };
 
 /** What an attempt needs to know about the request body across attempts. */
-interface BodyState {
+export interface BodyState {
   readonly hasBody: boolean;
   readonly chunked: boolean;
   /** Set once the body started flowing to some upstream: from then on no other route can be tried. */
@@ -110,13 +112,13 @@ function openUpstreamRequest(runtime: ProxyRuntime, flow: HttpFlow, route: Route
  * does not count: pipe() pauses the client for back-pressure when the origin reads slowly, which is the origin's
  * silence (bounded by responseTimeoutMs), not the client's.
  */
-function watchBodyIdle(req: IncomingMessage, upstreamReq: ClientRequest, idleMs: number, isHeldBack: () => boolean): NodeJS.Timeout {
+export function watchBodyIdle(req: IncomingMessage, idleMs: number, isHeldBack: () => boolean, onIdle: (err: ProxyError) => void): NodeJS.Timeout {
   const timer = setTimeout(function checkBodyIdle() {
     if (isHeldBack()) {
       timer.refresh();
       return;
     }
-    upstreamReq.destroy(new ProxyError('http_request_error', `client sent no request body bytes for ${idleMs} ms`, { status: 408 }));
+    onIdle(new ProxyError('http_request_error', `client sent no request body bytes for ${idleMs} ms`, { status: 408 }));
   }, idleMs);
   const stop = (): void => clearTimeout(timer);
   req.once('end', stop);
@@ -131,7 +133,7 @@ function watchBodyIdle(req: IncomingMessage, upstreamReq: ClientRequest, idleMs:
 function sendTapped(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, upstreamReq: ClientRequest, body: BodyState, taps: readonly BodyTap[]): void {
   if (body.hasBody) body.consumed = true;
   const holding = { value: false };
-  const idle = body.hasBody ? watchBodyIdle(req, upstreamReq, runtime.options.requestBodyIdleTimeoutMs, () => holding.value) : undefined;
+  const idle = body.hasBody ? watchBodyIdle(req, runtime.options.requestBodyIdleTimeoutMs, () => holding.value, (err) => upstreamReq.destroy(err)) : undefined;
   const source = body.hasBody ? req : EMPTY_BODY;
   relayTapped(source, upstreamReq, taps, (length) => {
     flow.bytes.requestBody += length;
@@ -188,6 +190,9 @@ function attempt(
   mayRetry: boolean,
 ): Promise<AttemptResult> {
   const { request } = flow;
+  if (route.kind === 'direct' && request.scheme === 'http' && flow.requestTaps === undefined && isDirectExchangeAvailable()) {
+    return exchangeDirect(runtime, flow, req, res, { body, guard, localAddress: route.localAddress, mayRetry, fresh: false });
+  }
   return new Promise<AttemptResult>((resolve, reject) => {
     let settled = false;
     const settle = (outcome: AttemptResult | ProxyError): void => {
@@ -224,7 +229,7 @@ function attempt(
       }
       if (body.hasBody) {
         body.consumed = true;
-        const idle = watchBodyIdle(req, upstreamReq, runtime.options.requestBodyIdleTimeoutMs, () => req.readableFlowing === false);
+        const idle = watchBodyIdle(req, runtime.options.requestBodyIdleTimeoutMs, () => req.readableFlowing === false, (err) => upstreamReq.destroy(err));
         req.on('data', (chunk: Buffer) => {
           flow.bytes.requestBody += chunk.length;
           idle.refresh();

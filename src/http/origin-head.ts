@@ -4,7 +4,6 @@
  * `flow.response`, then the `responseHeaders` hook. Writing the head is the caller's (a ServerResponse or a raw
  * socket).
  */
-import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { ProxyError } from '../core/errors.js';
@@ -23,11 +22,21 @@ export interface OriginHeadFacts {
   upgrade: string | undefined;
 }
 
+/** A response head as received: node:http's IncomingMessage, or what the direct exchange parsed (response-head-parser.ts). */
+export interface OriginResponse {
+  readonly statusCode?: number | undefined;
+  readonly statusMessage?: string | undefined;
+  readonly httpVersion: string;
+  readonly rawHeaders: string[];
+  /** The connection it came on (a TLSSocket for https://). */
+  readonly socket: Socket;
+}
+
 /**
  * Takes the head into the flow: `flow.receivedResponse`, `flow.upstreamConnection` and the outbound
  * `flow.response`. Returns the facts read before stripping, or the framing error (nothing is set as the response then).
  */
-export function takeOriginHead(runtime: Pick<ProxyRuntime, 'pseudonym'>, flow: HttpFlow, upstreamRes: IncomingMessage): OriginHeadFacts | ProxyError {
+export function takeOriginHead(runtime: Pick<ProxyRuntime, 'pseudonym'>, flow: HttpFlow, upstreamRes: OriginResponse): OriginHeadFacts | ProxyError {
   flow.timestamps.responseHeaders = Date.now();
   const status = upstreamRes.statusCode ?? 502;
   flow.receivedResponse = new ReceivedResponse(status, upstreamRes.statusMessage ?? '', upstreamRes.httpVersion, upstreamRes.rawHeaders);

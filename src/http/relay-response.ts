@@ -30,6 +30,16 @@ export function relayResponse(
   return pending.then(() => sendResponse(runtime, flow, req, res, upstreamRes, facts));
 }
 
+/** Writes `flow.response` (the origin's head after hooks) as the client's response head. */
+export function writeOriginHead(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, res: ServerResponse, facts: OriginHeadFacts): void {
+  const response = flow.response!;
+  const outbound = response.headers.toRaw();
+  // Trailer is hop-by-hop, but the trailers themselves are relayed, so announce them again (as Go's ReverseProxy does).
+  if (facts.trailer !== undefined && req.httpVersion === '1.1') outbound.push('Trailer', facts.trailer);
+  if (runtime.isClosing()) outbound.push('Connection', 'close');
+  res.writeHead(response.status, response.reason, outbound);
+}
+
 function sendResponse(
   runtime: ProxyRuntime,
   flow: HttpFlow,
@@ -38,12 +48,7 @@ function sendResponse(
   upstreamRes: IncomingMessage,
   facts: OriginHeadFacts,
 ): Promise<void> {
-  const response = flow.response!;
-  const outbound = response.headers.toRaw();
-  // Trailer is hop-by-hop, but the trailers themselves are relayed, so announce them again (as Go's ReverseProxy does).
-  if (facts.trailer !== undefined && req.httpVersion === '1.1') outbound.push('Trailer', facts.trailer);
-  if (runtime.isClosing()) outbound.push('Connection', 'close');
-  res.writeHead(response.status, response.reason, outbound);
+  writeOriginHead(runtime, flow, req, res, facts);
 
   // Trailers only come with a chunked body. Registered before the relay starts, so they are added before it ends res.
   if (facts.chunked) {

@@ -13,22 +13,8 @@
  */
 import { Socket, type OnReadOpts } from 'node:net';
 import { notifyTaps, type BodyTap } from '../core/body-tap.js';
-import { READ_SIZE, sharedReadBuffer } from '../core/shared-read-buffer.js';
+import { returnChunk, sharedReadBuffer, SMALL_READ, takeChunk } from '../core/shared-read-buffer.js';
 
-/** Reads smaller than this are copied into a Buffer of their own size (Node pools those up to 4 KiB). */
-const SMALL_READ = 8192;
-/** Free chunks kept for reuse; more than this are left to the garbage collector. */
-const MAX_FREE_CHUNKS = 32;
-
-const freeChunks: Buffer[] = [];
-
-function takeChunk(): Buffer {
-  return freeChunks.pop() ?? Buffer.allocUnsafeSlow(READ_SIZE);
-}
-
-function returnChunk(chunk: Buffer): void {
-  if (freeChunks.length < MAX_FREE_CHUNKS) freeChunks.push(chunk);
-}
 
 interface UserBufferSlots {
   buffer: symbol;

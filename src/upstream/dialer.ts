@@ -1,9 +1,8 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
-import { connect, isIP, type LookupFunction, type Socket, type TcpNetConnectOpts } from 'node:net';
+import { connect, isIP, type LookupFunction, type OnReadOpts, type Socket, type TcpNetConnectOpts } from 'node:net';
 import type { DestinationGuard } from '../core/destination.js';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import { LiveList, type LiveEntry } from '../core/live-list.js';
-import type { ReadRelay } from '../tunnel/read-relay.js';
 
 export interface DialTarget {
   host: string;
@@ -13,13 +12,19 @@ export interface DialTarget {
 }
 
 /** Opens the TCP connection a tunnel or upgrade runs over. Implementations: direct now, upstream proxies later. */
+/** A socket's reader through Node's `onread`: the dialer creates the socket with it and hands the socket to adopt(). */
+export interface SocketReader {
+  readonly onread: OnReadOpts;
+  adopt(socket: Socket): void;
+}
+
 export interface Dialer {
   /**
    * Resolves with a connected socket; rejects with a ProxyError. `signal` aborts the attempt (shutdown). With
    * `reader`, the socket is created with its `onread` and handed to `reader.adopt()` (CONNECT tunnels). `guard`
    * checks every address dialled (after DNS) instead of the dialer's own: a flow's checks (runtime.guardFor).
    */
-  dial(target: DialTarget, signal?: AbortSignal, reader?: ReadRelay, guard?: DestinationGuard): Promise<Socket>;
+  dial(target: DialTarget, signal?: AbortSignal, reader?: SocketReader, guard?: DestinationGuard): Promise<Socket>;
 }
 
 /** The resolver direct connections use: `dns.lookup`'s shape, so a custom one (or a test's) drops in. */
@@ -106,7 +111,7 @@ export class DirectDialer implements Dialer {
     this.#options = options;
   }
 
-  dial(target: DialTarget, signal?: AbortSignal, reader?: ReadRelay, guard = this.#options.guard): Promise<Socket> {
+  dial(target: DialTarget, signal?: AbortSignal, reader?: SocketReader, guard = this.#options.guard): Promise<Socket> {
     const { connectTimeoutMs } = this.#options;
     const literal = isIP(target.host) !== 0;
     if (literal) {

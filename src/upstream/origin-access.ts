@@ -2,6 +2,7 @@ import type { Agent as HttpAgent } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import type { ClientInfo } from '../core/connection.js';
 import type { Dialer, GuardedResolver } from './dialer.js';
+import type { OriginPool } from './origin-pool.js';
 import type { OriginTlsOptions } from './origin-tls.js';
 import type { RouteAgents } from './route-agents.js';
 import type { RoutePlanner } from './route-planner.js';
@@ -16,7 +17,10 @@ export interface OriginAccess {
   readonly routes: RoutePlanner;
   /** Pooled agents for plain requests through upstream proxies. */
   readonly routeAgents: RouteAgents;
+  /** node:http's agent for plain-HTTP origins, for flows whose bodies are tapped. */
   readonly httpAgent: HttpAgent;
+  /** Keep-alive connections for the direct exchange (http/origin-exchange.ts), flows with untapped bodies. */
+  readonly originPool: OriginPool;
   readonly httpsAgent: HttpsAgent;
   /** How origins' TLS certificates are verified: system store (+ caBundle), unless insecureUpstreamTls. */
   readonly originTls: OriginTlsOptions;

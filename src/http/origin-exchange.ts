@@ -1,0 +1,492 @@
+/**
+ * One request to a plain-HTTP origin on a direct route without node:http's client, so the response body is moved as
+ * the bytes that were read instead of passing through a parser's stream: getaway writes the request head
+ * (request-head.ts) on a pooled connection (upstream/origin-pool.ts), llhttp parses the response head and stops there
+ * (response-head-parser.ts), and the body's framing is followed by counting, a Content-Length or chunked-decoder.ts.
+ * For flows whose request body nothing taps (forward.ts decides); response taps see the body as it is relayed. What
+ * the client receives is written through the flow's ServerResponse as before, so framing towards the client,
+ * trailers and keep-alive are node:http's, unchanged.
+ *
+ *   client ──req──▶ getaway ──head + body bytes──▶ origin
+ *   client ◀──res── getaway ◀──head (llhttp), body (counted)── origin
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP, type Socket } from 'node:net';
+import type { DestinationGuard } from '../core/destination.js';
+import { ProxyError, toProxyError } from '../core/errors.js';
+import type { HttpFlow } from '../core/flow.js';
+import { abortTaps, notifyTaps, type BodyTap } from '../core/body-tap.js';
+import { HeaderList } from '../core/header-list.js';
+import { returnChunk, SMALL_READ, takeChunk } from '../core/shared-read-buffer.js';
+import type { ProxyRuntime } from '../runtime.js';
+import type { ConnectionUser, OriginConnection } from '../upstream/origin-pool.js';
+import { ChunkedDecoder } from './chunked-decoder.js';
+import type { AttemptResult, BodyState } from './forward.js';
+import { IDEMPOTENT, watchBodyIdle } from './forward.js';
+import { runResponseHeaders, takeOriginHead, type OriginHeadFacts } from './origin-head.js';
+import { writeOriginHead } from './relay-response.js';
+import { formatRequestHead } from './request-head.js';
+import { closedBeforeHead, ResponseHeadParser, type ResponseHead } from './response-head-parser.js';
+
+/** How the response body is delimited, as its head said. */
+type Framing =
+  | { kind: 'none' }
+  | { kind: 'length'; remaining: number }
+  | { kind: 'chunked'; decoder: ChunkedDecoder }
+  /** No length and not chunked: the body runs to the origin's FIN (RFC 9112 §6.3 rule 8). */
+  | { kind: 'close' };
+
+type Phase = 'connecting' | 'head' | 'hooks' | 'body' | 'done';
+
+function midResponseClose(): Error {
+  return Object.assign(new Error('origin closed the connection mid-response'), { code: 'ECONNRESET' });
+}
+
+function framingOf(method: string, head: ResponseHead, facts: OriginHeadFacts): Framing {
+  const status = head.statusCode;
+  if (method === 'HEAD' || status === 204 || status === 304) return { kind: 'none' };
+  if (facts.chunked) return { kind: 'chunked', decoder: new ChunkedDecoder() };
+  const raw = head.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    // llhttp (strict) refused a second Content-Length and anything but digits.
+    if (name.length === 14 && name.toLowerCase() === 'content-length') return { kind: 'length', remaining: Number(raw[i + 1]) };
+  }
+  return { kind: 'close' };
+}
+
+export interface DirectExchangeOptions {
+  body: BodyState;
+  guard: DestinationGuard;
+  localAddress: string | undefined;
+  /** A stale pooled connection may be replaced by a fresh one once. */
+  mayRetry: boolean;
+  /** Dial a new connection even if the pool has one (the retry after a stale one). */
+  fresh: boolean;
+}
+
+/** Same contract as forward.ts's attempt(): resolves with how the route did, rejects once a response was relayed in part. */
+export function exchangeDirect(runtime: ProxyRuntime, flow: HttpFlow, req: IncomingMessage, res: ServerResponse, options: DirectExchangeOptions): Promise<AttemptResult> {
+  return new Promise((resolve, reject) => {
+    new DirectExchange(runtime, flow, req, res, options, resolve, reject).start();
+  });
+}
+
+class DirectExchange implements ConnectionUser {
+  readonly #runtime: ProxyRuntime;
+  readonly #flow: HttpFlow;
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+  readonly #options: DirectExchangeOptions;
+  readonly #resolve: (result: AttemptResult) => void;
+  readonly #reject: (err: ProxyError) => void;
+  #phase: Phase = 'connecting';
+  #settled = false;
+  #connection: OriginConnection | undefined;
+  #reused = false;
+  #parser: ResponseHeadParser | undefined;
+  #head: ResponseHead | undefined;
+  #framing: Framing = { kind: 'none' };
+  #requestHead = '';
+  #requestSent = false;
+  #requestEnded = false;
+  #stopRequestBody: (() => void) | undefined;
+  /** Waiting for the client to drain: the origin's silence meanwhile is not its fault. */
+  #heldByClient = false;
+  /** Response taps (body-tap.ts), as the flow had them once its responseHeaders hooks ran. */
+  #taps: readonly BodyTap[] | undefined;
+  /** Tap promises still pending: reading waits for them as it waits for the client. */
+  #tapHolds = 0;
+  #originEnded = false;
+  #timedOut = false;
+  readonly #clientGone = (): void => {
+    if (this.#res.writableFinished) return;
+    this.#closeConnection();
+    const error = new ProxyError('client_aborted', 'client closed the connection before the response was complete');
+    abortTaps(this.#taps, error);
+    this.#settle(error);
+  };
+  readonly #clientDrained = (): void => {
+    this.#heldByClient = false;
+    if (this.#phase === 'body' && this.#tapHolds === 0) this.#connection?.resume();
+  };
+
+  constructor(
+    runtime: ProxyRuntime,
+    flow: HttpFlow,
+    req: IncomingMessage,
+    res: ServerResponse,
+    options: DirectExchangeOptions,
+    resolve: (result: AttemptResult) => void,
+    reject: (err: ProxyError) => void,
+  ) {
+    this.#runtime = runtime;
+    this.#flow = flow;
+    this.#req = req;
+    this.#res = res;
+    this.#options = options;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  start(): void {
+    const { request } = this.#flow;
+    const { localAddress, body } = this.#options;
+    try {
+      this.#requestHead = formatRequestHead(request.method, request.path, request.headers.toRaw(), body);
+    } catch (err) {
+      this.#settle(toProxyError(err, 'proxy_internal_error'));
+      return;
+    }
+    const key = localAddress === undefined ? `${request.host}:${request.port}` : `${request.host}:${request.port}:${localAddress}`;
+    this.#res.on('close', this.#clientGone);
+    this.#flow.setKillHandler(() => {
+      this.#closeConnection();
+      this.#res.destroy();
+    });
+    const pool = this.#runtime.originPool;
+    const pooled = this.#options.fresh ? undefined : pool.take(key);
+    if (pooled !== undefined) {
+      this.#reused = true;
+      this.#connected(pooled);
+      return;
+    }
+    const connection = pool.create(key);
+    this.#connection = connection;
+    const target = localAddress === undefined ? { host: request.host, port: request.port } : { host: request.host, port: request.port, localAddress };
+    this.#runtime.dialer.dial(target, this.#runtime.shutdownSignal, connection, this.#options.guard).then(
+      () => this.#connected(connection),
+      (err: unknown) => this.#failBeforeHead(toProxyError(err, 'connection_refused')),
+    );
+  }
+
+  #connected(connection: OriginConnection): void {
+    this.#connection = connection;
+    if (this.#settled) {
+      connection.close();
+      return;
+    }
+    const socket = connection.socket;
+    const { request } = this.#flow;
+    // The DNS-time checks ran for the flow that opened a pooled connection; this flow's own run on its peer.
+    if (this.#reused && this.#runtime.hooks.has('dialing') && isIP(request.host) === 0) {
+      const refused = this.#options.guard(socket.remoteAddress ?? '', request.port);
+      if (refused !== undefined) {
+        this.#failBeforeHead(refused);
+        return;
+      }
+    }
+    connection.uses++;
+    connection.hold(this);
+    socket.setTimeout(this.#runtime.options.responseTimeoutMs);
+    this.#flow.timestamps.upstreamConnected = Date.now();
+    this.#phase = 'head';
+    const { body } = this.#options;
+    this.#parser = ResponseHeadParser.take((interim) => this.#interim(interim));
+    this.#requestSent = true;
+    socket.write(this.#requestHead, 'latin1');
+    if (body.hasBody) this.#sendRequestBody(socket);
+    else this.#requestEnded = true;
+  }
+
+  /** The client's body, as node:http's server parsed it, framed again for the origin: as is, or chunked. */
+  #sendRequestBody(socket: Socket): void {
+    const { body } = this.#options;
+    const req = this.#req;
+    const flow = this.#flow;
+    body.consumed = true;
+    const idle = watchBodyIdle(req, this.#runtime.options.requestBodyIdleTimeoutMs, () => req.readableFlowing === false, (err) => this.#requestBodyFailed(err));
+    const resume = (): void => {
+      req.resume();
+    };
+    const onData = (chunk: Buffer): void => {
+      flow.bytes.requestBody += chunk.length;
+      idle.refresh();
+      let accepted: boolean;
+      if (body.chunked) {
+        socket.cork();
+        socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+        socket.write(chunk);
+        accepted = socket.write('\r\n', 'latin1');
+        socket.uncork();
+      } else {
+        accepted = socket.write(chunk);
+      }
+      if (!accepted) {
+        req.pause();
+        socket.once('drain', resume);
+      }
+    };
+    const onEnd = (): void => {
+      if (body.chunked) socket.write('0\r\n\r\n', 'latin1');
+      this.#requestEnded = true;
+      this.#stopRequestBody = undefined;
+    };
+    req.on('data', onData);
+    req.once('end', onEnd);
+    this.#stopRequestBody = () => {
+      clearTimeout(idle);
+      req.removeListener('data', onData);
+      req.removeListener('end', onEnd);
+      socket.removeListener('drain', resume);
+    };
+  }
+
+  #requestBodyFailed(err: ProxyError): void {
+    if (this.#phase === 'head' || this.#phase === 'connecting') this.#failBeforeHead(err);
+    else this.#failMidResponse(err);
+  }
+
+  #interim(head: ResponseHead): void {
+    if (head.statusCode === 100 && this.#options.body.expectsContinue && !this.#res.headersSent) this.#res.writeContinue();
+  }
+
+  onRead(view: Buffer): boolean {
+    if (this.#phase === 'body') return this.#relay(view, 0);
+    if (this.#phase !== 'head') return false;
+    let result;
+    try {
+      result = this.#parser!.execute(view);
+    } catch (err) {
+      this.#failBeforeHead(toProxyError(err, 'http_protocol_error'), false);
+      return true;
+    }
+    if (result.kind === 'more') return true;
+    this.#parser!.release();
+    this.#parser = undefined;
+    return this.#takeHead(result.head, view, result.bodyStart);
+  }
+
+  #takeHead(head: ResponseHead, view: Buffer, bodyStart: number): boolean {
+    const flow = this.#flow;
+    this.#head = head;
+    this.#phase = 'hooks';
+    const facts = takeOriginHead(this.#runtime, flow, { ...head, socket: this.#connection!.socket });
+    if (facts instanceof ProxyError) {
+      this.#failMidResponse(facts);
+      return false;
+    }
+    this.#framing = framingOf(flow.request.method, head, facts);
+    let pending: Promise<void> | undefined;
+    try {
+      pending = runResponseHeaders(this.#runtime, flow);
+    } catch (err) {
+      this.#failMidResponse(toProxyError(err, 'proxy_internal_error'));
+      return false;
+    }
+    // Without an asynchronous hook the body starts in this same read; otherwise what came with the head is kept.
+    if (pending === undefined) return this.#startBody(facts, view, bodyStart);
+    const early = Buffer.from(view.subarray(bodyStart));
+    pending.then(
+      () => {
+        if (this.#settled) return;
+        if (this.#startBody(facts, early, 0)) this.#connection?.resume();
+      },
+      (err: unknown) => this.#failMidResponse(toProxyError(err, 'proxy_internal_error')),
+    );
+    return false;
+  }
+
+  #startBody(facts: OriginHeadFacts, bytes: Buffer, start: number): boolean {
+    writeOriginHead(this.#runtime, this.#flow, this.#req, this.#res, facts);
+    this.#phase = 'body';
+    this.#taps = this.#flow.responseTaps;
+    const framing = this.#framing;
+    if (framing.kind === 'none' || (framing.kind === 'length' && framing.remaining === 0)) {
+      this.#bodyEnded(start < bytes.length);
+      return true;
+    }
+    const reading = this.#relay(bytes, start);
+    if (this.#originEnded && this.#phase === 'body') this.onEnd();
+    return reading;
+  }
+
+  /**
+   * Moves the body bytes in `view[start…]` to the client. False while reading must wait for the client to drain; true
+   * once the body ended, so a connection back in the pool goes on reading (an idle origin's FIN or stray bytes retire it).
+   */
+  #relay(view: Buffer, start: number): boolean {
+    const framing = this.#framing;
+    if (framing.kind === 'length') {
+      const end = Math.min(view.length, start + framing.remaining);
+      if (end > start) this.#write(view, start, end);
+      framing.remaining -= end - start;
+      if (framing.remaining === 0) {
+        this.#bodyEnded(end < view.length);
+        return true;
+      }
+    } else if (framing.kind === 'chunked') {
+      let end: number;
+      try {
+        end = framing.decoder.push(view, start, view.length, (from, to) => this.#write(view, from, to));
+      } catch (err) {
+        this.#failMidResponse(toProxyError(err, 'http_protocol_error'));
+        return false;
+      }
+      if (end !== -1) {
+        this.#bodyEnded(end < view.length);
+        return true;
+      }
+    } else if (view.length > start) {
+      this.#write(view, start, view.length);
+    }
+    return !this.#settled && !this.#heldByClient && this.#tapHolds === 0;
+  }
+
+  #write(view: Buffer, from: number, to: number): void {
+    if (this.#settled) return;
+    this.#flow.bytes.responseBody += to - from;
+    const taps = this.#taps;
+    // The view is of the shared read buffer, overwritten by the next read: the client's write gets a copy. A large
+    // one goes into a pooled chunk that comes back when the write completed; a tap may keep its bytes longer, so a
+    // tapped flow's copies are its own.
+    if (taps === undefined && to - from >= SMALL_READ) {
+      const chunk = takeChunk();
+      view.copy(chunk, 0, from, to);
+      this.#inFlight.push(chunk);
+      if (!this.#res.write(chunk.subarray(0, to - from), this.#written) && !this.#heldByClient) {
+        this.#heldByClient = true;
+        this.#res.once('drain', this.#clientDrained);
+      }
+      return;
+    }
+    const chunk = Buffer.from(view.subarray(from, to));
+    let tapsDone: Promise<unknown> | undefined;
+    if (taps !== undefined) {
+      try {
+        tapsDone = notifyTaps(taps, 'data', chunk);
+      } catch (err) {
+        this.#failMidResponse(err);
+        return;
+      }
+    }
+    if (!this.#res.write(chunk) && !this.#heldByClient) {
+      this.#heldByClient = true;
+      this.#res.once('drain', this.#clientDrained);
+    }
+    if (tapsDone !== undefined) {
+      this.#tapHolds++;
+      tapsDone.then(this.#tapSettled, (err: unknown) => this.#failMidResponse(err));
+    }
+  }
+
+  /** Pooled chunks in the order they were written, until their writes complete (they complete in order). */
+  readonly #inFlight: Buffer[] = [];
+  readonly #written = (): void => returnChunk(this.#inFlight.shift()!);
+
+  /** A tap's promise settled: reading goes on once no tap and not the client holds it back. */
+  readonly #tapSettled = (): void => {
+    if (--this.#tapHolds === 0 && !this.#heldByClient && this.#phase === 'body') this.#connection?.resume();
+  };
+
+  /** The origin's body is complete; `extraBytes`: the origin sent more than the response, so its connection is out of step. */
+  #bodyEnded(extraBytes: boolean): void {
+    // A tap may have failed the exchange while this read was being relayed.
+    if (this.#settled) return;
+    this.#phase = 'done';
+    const framing = this.#framing;
+    const connection = this.#connection!;
+    const reusable = this.#head!.shouldKeepAlive && !extraBytes && this.#requestEnded && framing.kind !== 'close' && !this.#runtime.isClosing();
+    this.#stopRequestBody?.();
+    if (!this.#requestEnded && !this.#req.complete) this.#runtime.answeredBeforeBodyEnd.add(this.#req.socket);
+    connection.socket.setTimeout(0);
+    if (reusable) this.#runtime.originPool.release(connection);
+    else this.#closeConnection();
+    const res = this.#res;
+    if (framing.kind === 'chunked' && framing.decoder.trailers.length > 0) res.addTrailers(new HeaderList(framing.decoder.trailers).toJSON());
+    const taps = this.#taps;
+    if (taps === undefined) {
+      res.end(() => this.#settle({ kind: 'done' }));
+      return;
+    }
+    // Taps hear `end` once the client has been sent the last byte; the flow is done when they and the client are.
+    res.end();
+    let tapsEnded: Promise<unknown> | undefined;
+    try {
+      tapsEnded = notifyTaps(taps, 'end');
+    } catch (err) {
+      this.#settle(toProxyError(err, 'proxy_internal_error'));
+      return;
+    }
+    const finished = res.writableFinished ? Promise.resolve() : new Promise<void>((resolve) => res.once('finish', resolve));
+    Promise.all([tapsEnded, finished]).then(
+      () => this.#settle({ kind: 'done' }),
+      (err: unknown) => this.#settle(toProxyError(err, 'proxy_internal_error')),
+    );
+  }
+
+  onEnd(): void {
+    if (this.#phase === 'head' || this.#phase === 'connecting') {
+      this.#failBeforeHead(closedBeforeHead());
+    } else if (this.#phase === 'hooks') {
+      this.#originEnded = true;
+    } else if (this.#phase === 'body') {
+      if (this.#framing.kind === 'close') this.#bodyEnded(false);
+      else this.#failMidResponse(midResponseClose());
+    }
+  }
+
+  onClose(error: Error | undefined): void {
+    if (this.#phase === 'done' || this.#settled) return;
+    if (this.#phase === 'head' || this.#phase === 'connecting') this.#failBeforeHead(error === undefined ? closedBeforeHead() : toProxyError(error, 'connection_terminated'));
+    else if (this.#phase === 'body' && this.#framing.kind === 'close' && error === undefined) this.#bodyEnded(false);
+    else this.#failMidResponse(error ?? midResponseClose());
+  }
+
+  onTimeout(): void {
+    if (this.#heldByClient || this.#tapHolds > 0 || this.#phase === 'hooks') return;
+    const { responseTimeoutMs } = this.#runtime.options;
+    this.#timedOut = true;
+    if (this.#phase === 'head') this.#failBeforeHead(new ProxyError('http_response_timeout', `no response head within ${responseTimeoutMs} ms`));
+    else this.#failMidResponse(new ProxyError('connection_read_timeout', `origin sent nothing for ${responseTimeoutMs} ms`));
+  }
+
+  #closeConnection(): void {
+    this.#stopRequestBody?.();
+    const connection = this.#connection;
+    if (connection === undefined) return;
+    connection.hold(undefined);
+    connection.close();
+  }
+
+  /**
+   * Nothing of a response reached the client. A pooled connection the origin closed while idle fails on first use; a
+   * request that sent nothing irreplaceable goes again on a fresh connection (what node:http's path does). An origin
+   * that stayed silent past the response timeout closed nothing: it gets no second request. `stale` is false for
+   * failures that say nothing about the connection's age (a response that does not parse).
+   */
+  #failBeforeHead(error: ProxyError, stale = true): void {
+    if (this.#settled) return;
+    this.#parser?.release();
+    this.#parser = undefined;
+    this.#closeConnection();
+    const { body, mayRetry } = this.#options;
+    const staleConnection = stale && this.#reused && !this.#timedOut && !error.refusedByProxy;
+    if (staleConnection && mayRetry && !body.hasBody && IDEMPOTENT.has(this.#flow.request.method) && !this.#res.destroyed) {
+      this.#settled = true;
+      this.#res.removeListener('close', this.#clientGone);
+      exchangeDirect(this.#runtime, this.#flow, this.#req, this.#res, { ...this.#options, mayRetry: false, fresh: true }).then(this.#resolve, this.#reject);
+      return;
+    }
+    this.#settle({ kind: 'failed', error, requestSent: this.#requestSent });
+  }
+
+  /** After the head: the client's response (if begun) cannot be mended; forward.ts's caller destroys it. */
+  #failMidResponse(err: unknown): void {
+    if (this.#settled) return;
+    this.#phase = 'done';
+    this.#closeConnection();
+    const error = toProxyError(err, 'http_response_incomplete');
+    abortTaps(this.#taps, error);
+    this.#settle(error);
+  }
+
+  #settle(outcome: AttemptResult | ProxyError): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#res.removeListener('close', this.#clientGone);
+    this.#res.removeListener('drain', this.#clientDrained);
+    if (outcome instanceof ProxyError) this.#reject(outcome);
+    else this.#resolve(outcome);
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * Keep-alive connections to plain-HTTP origins for the direct exchange (http/origin-exchange.ts), last used first
+ * out per origin, as node:http's agent pools with `scheduling: 'lifo'`. Each connection reads through Node's
+ * `onread` into the buffer every such reader shares (core/shared-read-buffer.ts) and hands each read, as a view of
+ * it, to whoever holds the connection; while it sits in the pool, any byte or FIN from the origin retires it.
+ */
+import type { OnReadOpts, Socket } from 'node:net';
+import { LiveList, type LiveEntry } from '../core/live-list.js';
+import { sharedReadBuffer } from '../core/shared-read-buffer.js';
+import type { SocketReader } from './dialer.js';
+
+/** What the holder of a connection is told. Every call is synchronous from the socket's own event. */
+export interface ConnectionUser {
+  /** A read, as a view of the shared buffer valid only during the call. False stops reading until resume(). */
+  onRead(view: Buffer): boolean;
+  /** The origin sent FIN. */
+  onEnd(): void;
+  /** The socket closed, with the error that closed it, if one did. */
+  onClose(error: Error | undefined): void;
+  /** The socket's idle timeout (set by the user) passed. */
+  onTimeout(): void;
+}
+
+/** Free connections kept per origin, as node:http's maxFreeSockets default. */
+const MAX_FREE_PER_ORIGIN = 256;
+
+export class OriginConnection implements SocketReader {
+  readonly onread: OnReadOpts;
+  readonly key: string;
+  #socket: Socket | undefined;
+  #user: ConnectionUser | undefined;
+  #entry: LiveEntry | undefined;
+  /** Requests this connection has carried (1 while the first is on it). */
+  uses = 0;
+
+  constructor(key: string, all: LiveList<OriginConnection>) {
+    this.key = key;
+    this.onread = { buffer: sharedReadBuffer, callback: (bytes) => this.#read(bytes) };
+    this.#entry = all.add(this);
+  }
+
+  get socket(): Socket {
+    if (this.#socket === undefined) throw new Error('origin connection has no socket yet');
+    return this.#socket;
+  }
+
+  /** Whether the connection may carry another request: open both ways, nothing pending from the origin. */
+  get reusable(): boolean {
+    const socket = this.#socket;
+    return socket !== undefined && !socket.destroyed && socket.readable && socket.writable;
+  }
+
+  /** Called by the dialer with the socket it created with this connection's `onread`. */
+  adopt(socket: Socket): void {
+    this.#socket = socket;
+    socket.on('end', () => {
+      const user = this.#user;
+      if (user === undefined) socket.destroy();
+      else user.onEnd();
+    });
+    socket.on('close', () => {
+      this.#entry?.remove();
+      this.#entry = undefined;
+      this.#user?.onClose(socket.errored ?? undefined);
+    });
+    socket.on('timeout', () => {
+      const user = this.#user;
+      if (user === undefined) socket.destroy();
+      else user.onTimeout();
+    });
+    // The reason is kept in socket.errored for onClose; a listener must exist so the error does not crash the process.
+    socket.on('error', () => {});
+  }
+
+  hold(user: ConnectionUser | undefined): void {
+    this.#user = user;
+  }
+
+  close(): void {
+    this.#socket?.destroy();
+  }
+
+  /** Reading again after onRead returned false. */
+  resume(): void {
+    this.#socket?.resume();
+  }
+
+  #read(bytes: number): boolean {
+    const user = this.#user;
+    if (user === undefined) {
+      // An idle connection the origin writes to is out of step with it (or being closed with a final message).
+      this.#socket?.destroy();
+      return false;
+    }
+    return user.onRead(sharedReadBuffer.subarray(0, bytes));
+  }
+}
+
+export class OriginPool {
+  readonly #free = new Map<string, OriginConnection[]>();
+  readonly #all = new LiveList<OriginConnection>();
+  readonly #idleMs: number;
+  #closed = false;
+
+  constructor(idleMs: number) {
+    this.#idleMs = idleMs;
+  }
+
+  /** A new connection for `key`, counted in the pool's set so destroy() reaches it; the caller dials its socket. */
+  create(key: string): OriginConnection {
+    return new OriginConnection(key, this.#all);
+  }
+
+  /** The last-released open connection for `key`, if any. */
+  take(key: string): OriginConnection | undefined {
+    const free = this.#free.get(key);
+    if (free === undefined) return undefined;
+    for (let connection = free.pop(); connection !== undefined; connection = free.pop()) {
+      if (!connection.reusable) continue;
+      connection.socket.setTimeout(0);
+      connection.socket.ref();
+      if (free.length === 0) this.#free.delete(key);
+      return connection;
+    }
+    this.#free.delete(key);
+    return undefined;
+  }
+
+  /** Back to the pool once a response ended cleanly on a connection that may be reused; closed otherwise. */
+  release(connection: OriginConnection): void {
+    connection.hold(undefined);
+    if (this.#closed || !connection.reusable) {
+      connection.socket.destroy();
+      return;
+    }
+    let free = this.#free.get(connection.key);
+    if (free === undefined) {
+      free = [];
+      this.#free.set(connection.key, free);
+    }
+    if (free.length >= MAX_FREE_PER_ORIGIN) {
+      connection.socket.destroy();
+      return;
+    }
+    const socket = connection.socket;
+    socket.setTimeout(this.#idleMs);
+    // An idle pooled connection does not keep the process alive (node:http's agent unrefs them too).
+    socket.unref();
+    free.push(connection);
+  }
+
+  /** Closes every connection, free or in use; later releases close theirs. */
+  destroy(): void {
+    this.#closed = true;
+    this.#free.clear();
+    // One still dialling has no socket yet: the dialer's shutdown signal ends it.
+    for (const connection of this.#all.values()) connection.close();
+  }
+}
