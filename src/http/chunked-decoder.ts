@@ -137,6 +137,8 @@ export class ChunkedDecoder {
           if (buffer[i] === CR) {
             this.#state = State.EndLf;
             i++;
+          } else if (buffer[i] === LF) {
+            throw malformed('a bare LF in the trailer section');
           } else {
             this.#state = State.TrailerLine;
           }
@@ -145,6 +147,8 @@ export class ChunkedDecoder {
         case State.TrailerLine: {
           const cr = buffer.indexOf(CR, i);
           const to = cr === -1 || cr >= end ? end : cr;
+          const lf = buffer.indexOf(LF, i);
+          if (lf !== -1 && lf < to) throw malformed('a bare LF in a trailer field');
           this.#trailerBytes += to - i;
           if (this.#trailerBytes > MAX_TRAILER_BYTES) throw new ProxyError('http_response_header_section_size', 'origin sent a trailer section that is too large');
           this.#line += Buffer.from(buffer.buffer, buffer.byteOffset + i, to - i).toString('latin1');
@@ -182,7 +186,7 @@ export class ChunkedDecoder {
     // A name ending in whitespace is refused by RFC 9112 §5.1; a line starting with it would be obs-fold.
     if (!TOKEN.test(name)) throw malformed('invalid trailer field name');
     const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
-    if (line.includes('\n') || !FIELD_VALUE.test(value)) throw malformed('invalid trailer field value');
+    if (!FIELD_VALUE.test(value)) throw malformed('invalid trailer field value');
     this.trailers.push(name, value);
   }
 }
