@@ -1,5 +1,5 @@
 /**
- * `npm run bench:profile -- keepalive|setup|bulk|get64m`: where a getaway process spends its CPU under one benchmark
+ * `npm run bench:profile -- keepalive|newconn|setup|bulk|get64m`: where a getaway process spends its CPU under one benchmark
  * row. The proxy runs in this process (library, flow log on, written to /dev/null) under the V8 profiler; the
  * load (wrk, or the Go tunnel client) and the Go origin run beside it. Self time is summed by where the code lives,
  * so the shares answer "is it getaway, its log line, Node's HTTP machinery or the kernel". BENCH_TOP=N lists
@@ -49,7 +49,7 @@ process.on('exit', () => children.forEach((child) => child.kill('SIGKILL')));
 const [httpPort, rawPort] = await new Promise<number[]>((resolve) =>
   origin.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim().split(' ').map(Number))),
 );
-const tunnelbench = row === 'keepalive' ? '' : buildGo('tunnelbench');
+const tunnelbench = row === 'keepalive' || row === 'newconn' || row === 'get64m' ? '' : buildGo('tunnelbench');
 
 // The CLI's destination (log/create-logger.ts), writing to /dev/null.
 const destination = pino.destination({ dest: '/dev/null', sync: true });
@@ -73,9 +73,11 @@ if (ALLOC) {
 }
 let summary: string;
 let operations: number;
-if (row === 'keepalive') {
+if (row === 'keepalive' || row === 'newconn') {
+  // newconn: the same load with `Connection: close`, a new client connection per request.
   const out = await runLoad('wrk', ['-t1', '-c50', `-d${SECONDS}s`, '-s', join(ROOT, 'bench', 'wrk-proxy.lua'), `http://127.0.0.1:${port}`], {
     TARGET: `http://127.0.0.1:${httpPort}/1k`,
+    CLOSE: row === 'newconn' ? '1' : '0',
   });
   summary = `${/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]} req/s`;
   operations = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);

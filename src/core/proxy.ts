@@ -19,7 +19,6 @@ import { TcpListener } from '../listeners/tcp-listener.js';
 import { TransparentListener } from '../listeners/transparent-listener.js';
 import { DestinationNames } from '../transparent/destination-names.js';
 import { serveRedirected } from '../transparent/redirected-connection.js';
-import { SharedReadAgent } from '../upstream/shared-read-agent.js';
 import { OriginPool } from '../upstream/origin-pool.js';
 import type { ProxyAuth } from '../addons/proxy-auth.js';
 import { accessAddons, openProxyProblem } from '../config/access-options.js';
@@ -153,7 +152,7 @@ class ProxyServer implements Proxy {
     setMaxListeners(0, this.#shutdown.signal);
     const agentOptions = { keepAlive: true, scheduling: 'lifo' as const, timeout: POOLED_SOCKET_IDLE_MS };
     this.#originTls = originTrust(options.caBundle, options.insecureUpstreamTls);
-    this.#httpAgent = new SharedReadAgent(agentOptions);
+    this.#httpAgent = new HttpAgent(agentOptions);
     this.#httpsAgent = new HttpsAgent({ ...agentOptions, ...this.#originTls });
     this.#guard = (ip, port) => {
       if (this.#self.some((self) => isSelfTarget(ip, port, self))) {

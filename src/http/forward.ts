@@ -20,7 +20,6 @@ import { FlowRoutes } from '../upstream/flow-routes.js';
 import type { Route } from '../upstream/route-planner.js';
 import { parseRetryAfter } from '../upstream/upstream-health.js';
 import { proxyAuthorization } from '../upstream/upstream-proxy.js';
-import { ownRawPacket } from '../upstream/shared-read-agent.js';
 import type { BodyTap } from '../core/body-tap.js';
 import { exchangeDirect } from './origin-exchange.js';
 import { relayResponse } from './relay-response.js';
@@ -190,7 +189,7 @@ function attempt(
   mayRetry: boolean,
 ): Promise<AttemptResult> {
   const { request } = flow;
-  if (route.kind === 'direct' && request.scheme === 'http' && flow.requestTaps === undefined && isDirectExchangeAvailable()) {
+  if (route.kind === 'direct' && request.scheme === 'http' && isDirectExchangeAvailable()) {
     return exchangeDirect(runtime, flow, req, res, { body, guard, localAddress: route.localAddress, mayRetry, fresh: false });
   }
   return new Promise<AttemptResult>((resolve, reject) => {
@@ -249,7 +248,6 @@ function attempt(
       upstreamReq.destroy(timedOut);
     });
     upstreamReq.on('error', (err) => {
-      ownRawPacket(err);
       if (responded) return; // the response pipeline reports it
       let error = toProxyError(err, 'connection_terminated');
       // Before the request went out, an upstream that forwards in absolute form failed to take a connection: its own

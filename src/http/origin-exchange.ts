@@ -3,9 +3,9 @@
  * the bytes that were read instead of passing through a parser's stream: getaway writes the request head
  * (request-head.ts) on a pooled connection (upstream/origin-pool.ts), llhttp parses the response head and stops there
  * (response-head-parser.ts), and the body's framing is followed by counting, a Content-Length or chunked-decoder.ts.
- * For flows whose request body nothing taps (forward.ts decides); response taps see the body as it is relayed. What
- * the client receives is written through the flow's ServerResponse as before, so framing towards the client,
- * trailers and keep-alive are node:http's, unchanged.
+ * Body taps (body-tap.ts) see both bodies as they are relayed, decoded of their transfer coding. What the client
+ * receives is written through the flow's ServerResponse as before, so framing towards the client, trailers and
+ * keep-alive are node:http's, unchanged. https:// origins and upstream routes keep node:http's client (forward.ts).
  *
  *   client ──req──▶ getaway ──head + body bytes──▶ origin
  *   client ◀──res── getaway ◀──head (llhttp), body (counted)── origin
@@ -185,23 +185,44 @@ class DirectExchange implements ConnectionUser {
     this.#parser = ResponseHeadParser.take((interim) => this.#interim(interim));
     this.#requestSent = true;
     socket.write(this.#requestHead, 'latin1');
-    if (body.hasBody) this.#sendRequestBody(socket);
-    else this.#requestEnded = true;
+    const taps = this.#flow.requestTaps;
+    if (body.hasBody) {
+      this.#sendRequestBody(socket, taps);
+      return;
+    }
+    this.#requestEnded = true;
+    // Taps of a request without a body hear only `end`.
+    if (taps !== undefined) this.#endRequestTaps(taps);
   }
 
-  /** The client's body, as node:http's server parsed it, framed again for the origin: as is, or chunked. */
-  #sendRequestBody(socket: Socket): void {
+  /**
+   * The client's body, as node:http's server parsed it, framed again for the origin: as is, or chunked. With taps,
+   * each chunk goes to them too, and reading waits for their promises as it waits for the origin to drain.
+   */
+  #sendRequestBody(socket: Socket, taps: readonly BodyTap[] | undefined): void {
     const { body } = this.#options;
     const req = this.#req;
     const flow = this.#flow;
     body.consumed = true;
     const idle = watchBodyIdle(req, this.#runtime.options.requestBodyIdleTimeoutMs, () => req.readableFlowing === false, (err) => this.#requestBodyFailed(err));
-    const resume = (): void => {
-      req.resume();
+    /** How many waits (the origin's drain, a tap's promise) hold the client's body back. */
+    let holds = 0;
+    const release = (): void => {
+      if (--holds === 0) req.resume();
     };
+    const tapFailed = (err: unknown): void => this.#requestBodyFailed(toProxyError(err, 'proxy_internal_error'), false);
     const onData = (chunk: Buffer): void => {
       flow.bytes.requestBody += chunk.length;
       idle.refresh();
+      let tapsDone: Promise<unknown> | undefined;
+      if (taps !== undefined) {
+        try {
+          tapsDone = notifyTaps(taps, 'data', chunk);
+        } catch (err) {
+          tapFailed(err);
+          return;
+        }
+      }
       let accepted: boolean;
       if (body.chunked) {
         socket.cork();
@@ -213,14 +234,21 @@ class DirectExchange implements ConnectionUser {
         accepted = socket.write(chunk);
       }
       if (!accepted) {
-        req.pause();
-        socket.once('drain', resume);
+        holds++;
+        socket.once('drain', release);
       }
+      if (tapsDone !== undefined) {
+        holds++;
+        tapsDone.then(release, tapFailed);
+      }
+      if (holds > 0) req.pause();
     };
     const onEnd = (): void => {
       if (body.chunked) socket.write('0\r\n\r\n', 'latin1');
       this.#requestEnded = true;
       this.#stopRequestBody = undefined;
+      clearTimeout(idle);
+      if (taps !== undefined) this.#endRequestTaps(taps);
     };
     req.on('data', onData);
     req.once('end', onEnd);
@@ -228,12 +256,22 @@ class DirectExchange implements ConnectionUser {
       clearTimeout(idle);
       req.removeListener('data', onData);
       req.removeListener('end', onEnd);
-      socket.removeListener('drain', resume);
+      socket.removeListener('drain', release);
     };
   }
 
-  #requestBodyFailed(err: ProxyError): void {
-    if (this.#phase === 'head' || this.#phase === 'connecting') this.#failBeforeHead(err);
+  #endRequestTaps(taps: readonly BodyTap[]): void {
+    try {
+      notifyTaps(taps, 'end')?.catch((err: unknown) => this.#requestBodyFailed(toProxyError(err, 'proxy_internal_error'), false));
+    } catch (err) {
+      this.#requestBodyFailed(toProxyError(err, 'proxy_internal_error'), false);
+    }
+  }
+
+  /** The request body broke (the client went idle, a tap failed): the exchange fails with the reason, the taps are told. */
+  #requestBodyFailed(err: ProxyError, stale = true): void {
+    abortTaps(this.#flow.requestTaps, err);
+    if (this.#phase === 'head' || this.#phase === 'connecting') this.#failBeforeHead(err, stale);
     else this.#failMidResponse(err);
   }
 
@@ -387,7 +425,7 @@ class DirectExchange implements ConnectionUser {
     const framing = this.#framing;
     const connection = this.#connection!;
     const reusable = this.#head!.shouldKeepAlive && !extraBytes && this.#requestEnded && framing.kind !== 'close' && !this.#runtime.isClosing();
-    this.#stopRequestBody?.();
+    this.#abandonRequestBody();
     if (!this.#requestEnded && !this.#req.complete) this.#runtime.answeredBeforeBodyEnd.add(this.#req.socket);
     connection.socket.setTimeout(0);
     if (reusable) this.#runtime.originPool.release(connection);
@@ -441,8 +479,17 @@ class DirectExchange implements ConnectionUser {
     else this.#failMidResponse(new ProxyError('connection_read_timeout', `origin sent nothing for ${responseTimeoutMs} ms`));
   }
 
+  /** Stops sending a request body that has not ended: what its taps saw is truncated. */
+  #abandonRequestBody(): void {
+    const stop = this.#stopRequestBody;
+    if (stop === undefined) return;
+    this.#stopRequestBody = undefined;
+    stop();
+    abortTaps(this.#flow.requestTaps, new ProxyError('connection_terminated', 'the exchange ended before the request body was sent whole'));
+  }
+
   #closeConnection(): void {
-    this.#stopRequestBody?.();
+    this.#abandonRequestBody();
     const connection = this.#connection;
     if (connection === undefined) return;
     connection.hold(undefined);

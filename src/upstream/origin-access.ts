@@ -17,9 +17,9 @@ export interface OriginAccess {
   readonly routes: RoutePlanner;
   /** Pooled agents for plain requests through upstream proxies. */
   readonly routeAgents: RouteAgents;
-  /** node:http's agent for plain-HTTP origins, for flows whose bodies are tapped. */
+  /** node:http's agent for plain-HTTP origins, where the direct exchange cannot run (no `_http_common` parser). */
   readonly httpAgent: HttpAgent;
-  /** Keep-alive connections for the direct exchange (http/origin-exchange.ts), flows with untapped bodies. */
+  /** Keep-alive connections for the direct exchange (http/origin-exchange.ts) to plain-HTTP origins. */
   readonly originPool: OriginPool;
   readonly httpsAgent: HttpsAgent;
   /** How origins' TLS certificates are verified: system store (+ caBundle), unless insecureUpstreamTls. */
