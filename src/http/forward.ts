@@ -27,7 +27,7 @@ import { isResponseHeadParserAvailable as isDirectExchangeAvailable } from './re
 import { EMPTY_BODY, relayTapped } from './tapped-relay.js';
 import { formatAbsoluteUrl } from './request-target.js';
 
-export const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 function requestHasBody(req: IncomingMessage): boolean {
   if (req.headers['transfer-encoding'] !== undefined) return true;
@@ -38,13 +38,22 @@ function requestHasBody(req: IncomingMessage): boolean {
 /**
  * The outbound message is framed as llhttp parsed the inbound one, whatever hooks did to the fields: a length that
  * differs from the body relayed (or a body with no length) would let the origin read body bytes as the next
- * request on a pooled connection. Transfer-Encoding is added when the request is opened (openUpstreamRequest).
+ * request on a pooled connection. Transfer-Encoding is added when the head is written (openUpstreamRequest, or
+ * formatRequestHead for the direct exchange).
  */
 function frameAsParsed(headers: HeaderList, req: IncomingMessage, body: BodyState): void {
   headers.delete('transfer-encoding');
   const length = req.headers['content-length'];
   if (length === undefined || body.chunked) headers.delete('content-length');
   else headers.set('Content-Length', length);
+}
+
+/**
+ * Whether a request whose pooled connection turned out stale may go again on a fresh one: it sent nothing
+ * irreplaceable (no body, an idempotent method) and the client still waits. The retry is the same route, not failover.
+ */
+export function mayResendFresh(flow: HttpFlow, body: BodyState, res: ServerResponse): boolean {
+  return !body.hasBody && IDEMPOTENT.has(flow.request.method) && !res.destroyed;
 }
 
 /** How one route did: the response went out, or it failed before any byte of a response reached the client. */
@@ -259,7 +268,7 @@ function attempt(
       // An origin that stayed silent past the response timeout closed nothing: it gets no second request, and the
       // client no second wait.
       const stalePooledConnection = upstreamReq.reusedSocket && timedOut === undefined && !error.refusedByProxy;
-      if (stalePooledConnection && mayRetry && !body.hasBody && IDEMPOTENT.has(request.method) && !res.destroyed) {
+      if (stalePooledConnection && mayRetry && mayResendFresh(flow, body, res)) {
         attempt(runtime, flow, req, res, route, body, guard, false).then(settle, settle);
         return;
       }

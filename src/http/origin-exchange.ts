@@ -22,7 +22,7 @@ import type { ProxyRuntime } from '../runtime.js';
 import type { ConnectionUser, OriginConnection } from '../upstream/origin-pool.js';
 import { ChunkedDecoder } from './chunked-decoder.js';
 import type { AttemptResult, BodyState } from './forward.js';
-import { IDEMPOTENT, watchBodyIdle } from './forward.js';
+import { mayResendFresh, watchBodyIdle } from './forward.js';
 import { runResponseHeaders, takeOriginHead, type OriginHeadFacts } from './origin-head.js';
 import { writeOriginHead } from './relay-response.js';
 import { formatRequestHead } from './request-head.js';
@@ -88,7 +88,6 @@ class DirectExchange implements ConnectionUser {
   #head: ResponseHead | undefined;
   #framing: Framing = { kind: 'none' };
   #requestHead = '';
-  #requestSent = false;
   #requestEnded = false;
   #stopRequestBody: (() => void) | undefined;
   /** Waiting for the client to drain: the origin's silence meanwhile is not its fault. */
@@ -176,14 +175,12 @@ class DirectExchange implements ConnectionUser {
         return;
       }
     }
-    connection.uses++;
     connection.hold(this);
     socket.setTimeout(this.#runtime.options.responseTimeoutMs);
     this.#flow.timestamps.upstreamConnected = Date.now();
     this.#phase = 'head';
     const { body } = this.#options;
     this.#parser = ResponseHeadParser.take((interim) => this.#interim(interim));
-    this.#requestSent = true;
     socket.write(this.#requestHead, 'latin1');
     const taps = this.#flow.requestTaps;
     if (body.hasBody) {
@@ -299,7 +296,7 @@ class DirectExchange implements ConnectionUser {
     const flow = this.#flow;
     this.#head = head;
     this.#phase = 'hooks';
-    const facts = takeOriginHead(this.#runtime, flow, { ...head, socket: this.#connection!.socket });
+    const facts = takeOriginHead(this.#runtime, flow, head, this.#connection!.socket);
     if (facts instanceof ProxyError) {
       this.#failMidResponse(facts);
       return false;
@@ -382,10 +379,7 @@ class DirectExchange implements ConnectionUser {
       const chunk = takeChunk();
       view.copy(chunk, 0, from, to);
       this.#inFlight.push(chunk);
-      if (!this.#res.write(chunk.subarray(0, to - from), this.#written) && !this.#heldByClient) {
-        this.#heldByClient = true;
-        this.#res.once('drain', this.#clientDrained);
-      }
+      this.#sendToClient(chunk.subarray(0, to - from), this.#written);
       return;
     }
     const chunk = Buffer.from(view.subarray(from, to));
@@ -398,13 +392,17 @@ class DirectExchange implements ConnectionUser {
         return;
       }
     }
-    if (!this.#res.write(chunk) && !this.#heldByClient) {
-      this.#heldByClient = true;
-      this.#res.once('drain', this.#clientDrained);
-    }
+    this.#sendToClient(chunk);
     if (tapsDone !== undefined) {
       this.#tapHolds++;
       tapsDone.then(this.#tapSettled, (err: unknown) => this.#failMidResponse(err));
+    }
+  }
+
+  #sendToClient(chunk: Buffer, written?: () => void): void {
+    if (!this.#res.write(chunk, written) && !this.#heldByClient) {
+      this.#heldByClient = true;
+      this.#res.once('drain', this.#clientDrained);
     }
   }
 
@@ -509,13 +507,13 @@ class DirectExchange implements ConnectionUser {
     this.#closeConnection();
     const { body, mayRetry } = this.#options;
     const staleConnection = stale && this.#reused && !this.#timedOut && !error.refusedByProxy;
-    if (staleConnection && mayRetry && !body.hasBody && IDEMPOTENT.has(this.#flow.request.method) && !this.#res.destroyed) {
-      this.#settled = true;
-      this.#res.removeListener('close', this.#clientGone);
+    if (staleConnection && mayRetry && mayResendFresh(this.#flow, body, this.#res)) {
+      this.#detach();
       exchangeDirect(this.#runtime, this.#flow, this.#req, this.#res, { ...this.#options, mayRetry: false, fresh: true }).then(this.#resolve, this.#reject);
       return;
     }
-    this.#settle({ kind: 'failed', error, requestSent: this.#requestSent });
+    // The request went out once the connection was held (phase 'head'); a refused pooled peer sent nothing.
+    this.#settle({ kind: 'failed', error, requestSent: this.#phase !== 'connecting' });
   }
 
   /** After the head: the client's response (if begun) cannot be mended; forward.ts's caller destroys it. */
@@ -528,11 +526,16 @@ class DirectExchange implements ConnectionUser {
     this.#settle(error);
   }
 
-  #settle(outcome: AttemptResult | ProxyError): void {
-    if (this.#settled) return;
+  /** This exchange is over: it answers to nothing from the client any more. */
+  #detach(): void {
     this.#settled = true;
     this.#res.removeListener('close', this.#clientGone);
     this.#res.removeListener('drain', this.#clientDrained);
+  }
+
+  #settle(outcome: AttemptResult | ProxyError): void {
+    if (this.#settled) return;
+    this.#detach();
     if (outcome instanceof ProxyError) this.#reject(outcome);
     else this.#resolve(outcome);
   }

@@ -28,19 +28,18 @@ export interface OriginResponse {
   readonly statusMessage?: string | undefined;
   readonly httpVersion: string;
   readonly rawHeaders: string[];
-  /** The connection it came on (a TLSSocket for https://). */
-  readonly socket: Socket;
 }
 
 /**
  * Takes the head into the flow: `flow.receivedResponse`, `flow.upstreamConnection` and the outbound
- * `flow.response`. Returns the facts read before stripping, or the framing error (nothing is set as the response then).
+ * `flow.response`; `socket` is the connection it came on (a TLSSocket for https://). Returns the facts read before
+ * stripping, or the framing error (nothing is set as the response then).
  */
-export function takeOriginHead(runtime: Pick<ProxyRuntime, 'pseudonym'>, flow: HttpFlow, upstreamRes: OriginResponse): OriginHeadFacts | ProxyError {
+export function takeOriginHead(runtime: Pick<ProxyRuntime, 'pseudonym'>, flow: HttpFlow, upstreamRes: OriginResponse, socket: Socket): OriginHeadFacts | ProxyError {
   flow.timestamps.responseHeaders = Date.now();
   const status = upstreamRes.statusCode ?? 502;
   flow.receivedResponse = new ReceivedResponse(status, upstreamRes.statusMessage ?? '', upstreamRes.httpVersion, upstreamRes.rawHeaders);
-  flow.upstreamConnection = describeConnection(upstreamRes.socket);
+  flow.upstreamConnection = describeConnection(socket);
   const headers = new HeaderList(upstreamRes.rawHeaders);
   const ambiguous = checkResponseFraming(headers);
   if (ambiguous !== undefined) return ambiguous;

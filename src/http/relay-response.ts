@@ -17,7 +17,7 @@ export function relayResponse(
   res: ServerResponse,
   upstreamRes: IncomingMessage,
 ): Promise<void> {
-  const facts = takeOriginHead(runtime, flow, upstreamRes);
+  const facts = takeOriginHead(runtime, flow, upstreamRes, upstreamRes.socket);
   if (facts instanceof ProxyError) return Promise.reject(facts);
   let pending: Promise<void> | undefined;
   try {

@@ -1,12 +1,11 @@
 /**
  * The request head the direct exchange writes (origin-exchange.ts): the flow's method, origin-form target and header
- * fields in their order, case and repeats, with node:http's client checks on anything a hook may have set, so a
- * value with CR or LF can never split the request (the same character rules as node:http's validateHeaderValue).
+ * fields in their order, case and repeats, checked as node:http's client checks them (validateHeaderName and
+ * validateHeaderValue, as error-response.ts's serializeHead does for raw response heads), so a value a hook set with
+ * CR or LF can never split the request.
  */
+import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { ProxyError } from '../core/errors.js';
-
-const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
-const INVALID_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 /** node:http's client refuses a path with spaces, controls or characters above U+00FF. */
 const INVALID_PATH_CHAR = /[^\u0021-\u00ff]/;
 /**
@@ -31,15 +30,24 @@ export interface RequestHeadFraming {
  * would refuse.
  */
 export function formatRequestHead(method: string, path: string, raw: readonly string[], framing: RequestHeadFraming): string {
-  if (!TOKEN.test(method)) throw invalid(`method ${JSON.stringify(method)}`);
+  try {
+    // A method is a token, as a field name is.
+    validateHeaderName(method);
+  } catch {
+    throw invalid(`method ${JSON.stringify(method)}`);
+  }
   if (INVALID_PATH_CHAR.test(path)) throw invalid('the path has characters that must be escaped');
   let head = `${method} ${path} HTTP/1.1\r\n`;
   let hasLength = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
-    if (!TOKEN.test(name)) throw invalid(`header name ${JSON.stringify(name)}`);
-    if (INVALID_VALUE_CHAR.test(value)) throw invalid(`a character in the value of ${name}`);
+    try {
+      validateHeaderName(name);
+      validateHeaderValue(name, value);
+    } catch {
+      throw invalid(`header field ${JSON.stringify(name)}`);
+    }
     if (!hasLength && name.length === 14 && name.toLowerCase() === 'content-length') hasLength = true;
     head += `${name}: ${value}\r\n`;
   }

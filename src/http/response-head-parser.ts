@@ -24,8 +24,6 @@ export interface ResponseHead {
 interface NodeHttpParser {
   initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
   execute(data: Buffer): number | (Error & { code?: string; reason?: string });
-  finish(): undefined | (Error & { code?: string });
-  remove(): void;
   close(): void;
   [slot: number]: unknown;
 }

@@ -144,7 +144,7 @@ async function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, h
     upstreamReq.on('upgrade', (upstreamRes: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {
       upstream.on('error', (err) => runtime.logger.debug({ err, flowId: flow.id }, 'origin socket error during upgrade'));
       upstream.setTimeout(0);
-      const facts = takeOriginHead(runtime, flow, upstreamRes);
+      const facts = takeOriginHead(runtime, flow, upstreamRes, upstreamRes.socket);
       if (facts instanceof ProxyError) {
         upstream.destroy();
         reject(facts);
@@ -183,7 +183,7 @@ async function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, h
       // The origin declined to switch (401, 426, …): relay its answer, then close, since the client's
       // connection is in an undefined state for HTTP after an upgrade attempt.
       upstreamReq.setTimeout(0);
-      const facts = takeOriginHead(runtime, flow, upstreamRes);
+      const facts = takeOriginHead(runtime, flow, upstreamRes, upstreamRes.socket);
       if (facts instanceof ProxyError) {
         upstreamReq.destroy();
         reject(facts);

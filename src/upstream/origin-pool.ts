@@ -30,8 +30,6 @@ export class OriginConnection implements SocketReader {
   #socket: Socket | undefined;
   #user: ConnectionUser | undefined;
   #entry: LiveEntry | undefined;
-  /** Requests this connection has carried (1 while the first is on it). */
-  uses = 0;
 
   constructor(key: string, all: LiveList<OriginConnection>) {
     this.key = key;
