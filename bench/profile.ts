@@ -6,12 +6,11 @@
  * functions; BENCH_ALLOC=1 adds what each function allocates per operation (garbage included).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, openSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
-import { createProxy, flowLog } from '../src/index.js';
+import { createLogger, createProxy, flowLog } from '../src/index.js';
 import { buildGo as buildGoIn, ROOT } from './support.js';
 
 const row = process.argv[2] ?? 'keepalive';
@@ -37,7 +36,7 @@ function category(node: ProfileNode): string {
   const { functionName, url } = node.callFrame;
   if (functionName === '(idle)') return 'idle';
   if (functionName === '(garbage collector)') return 'garbage collector';
-  if (url.includes('/addons/flow-log') || url.includes('/node_modules/pino') || url.includes('/node_modules/sonic-boom')) return 'flow log line (pino)';
+  if (url.includes('/addons/flow-log') || url.includes('/dist/src/log/') || url.includes('/node_modules/pino') || url.includes('/node_modules/sonic-boom')) return 'flow log line (pino)';
   if (url.includes('/dist/src/')) return "getaway's own code";
   if (url.startsWith('node:') || url === '') return url === '' ? 'native: syscalls and V8 builtins' : "Node's own JS (http, net, streams)";
   return 'other';
@@ -52,13 +51,13 @@ const [httpPort, rawPort] = await new Promise<number[]>((resolve) =>
 const tunnelbench = row === 'keepalive' || row === 'newconn' || row === 'get64m' ? '' : buildGo('tunnelbench');
 
 // The CLI's destination (log/create-logger.ts), writing to /dev/null.
-const destination = pino.destination({ dest: '/dev/null', sync: true });
+const logger = createLogger({ level: 'info', pretty: false, fd: openSync('/dev/null', 'w') });
 /** `function file:line`, with paths shortened to where the code lives (dist/… or node_modules/…). */
 function where(frame: { functionName: string; url: string; lineNumber: number }): string {
   return `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*\/(dist|node_modules)\//, '$1/')}:${frame.lineNumber + 1}`;
 }
 
-const proxy = createProxy({ port: 0, logger: pino({ base: undefined }, destination), addons: [flowLog()] });
+const proxy = createProxy({ port: 0, logger, addons: [flowLog()] });
 const { port } = await proxy.listen();
 const session = new Session();
 session.connect();

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Addon } from '../core/addon.js';
 import type { Flow } from '../core/flow.js';
 import { formatAbsoluteUrl, formatAuthority } from '../http/request-target.js';
+import { jsonLineSink, jsonString, type JsonLineSink } from '../log/json-lines.js';
 
 /** The fields of the one log line written per finished flow. */
 export interface FlowLogRecord {
@@ -56,6 +57,38 @@ export function describeFlow(flow: Flow): FlowLogRecord {
   };
 }
 
+const optionalString = (name: string, value: string | undefined): string => (value === undefined ? '' : `,"${name}":${jsonString(value)}`);
+const optionalNumber = (name: string, value: number | undefined): string => (value === undefined ? '' : `,"${name}":${value}`);
+
+/**
+ * The flow's line as pino would write describeFlow's record with its message: the same fields in the same order,
+ * undefined ones left out, strings escaped as JSON.stringify escapes them. Built in one pass over the flow, without
+ * the record object; `head` is the line's start from the logger's JsonLineSink.
+ */
+export function formatFlowLine(flow: Flow, head: string): string {
+  const http = flow.kind === 'http';
+  const destination = flow.client.destination;
+  const method = http ? flow.request.method : 'CONNECT';
+  const target = http ? formatAbsoluteUrl(flow.request) : `${flow.target.host}:${flow.target.port}`;
+  const status = flow.response?.status;
+  const attempts = describeAttempts(flow);
+  return (
+    // flowId (a UUID) and kind need no escaping; the method may have been set by a hook.
+    `${head},"flowId":"${flow.id}","kind":"${flow.kind}","client":${jsonString(`${flow.client.remoteAddress}:${flow.client.remotePort}`)}` +
+    optionalString('destination', destination === undefined ? undefined : formatAuthority(destination.host, destination.port)) +
+    optionalString('user', flow.user) +
+    `,"method":${jsonString(method)},"target":${jsonString(target)}` +
+    optionalNumber('status', status) +
+    `,"bytesUp":${http ? flow.bytes.requestBody : flow.bytes.clientToServer},"bytesDown":${http ? flow.bytes.responseBody : flow.bytes.serverToClient}` +
+    `,"durationMs":${(flow.timestamps.end ?? Date.now()) - flow.timestamps.start}` +
+    optionalString('upstream', flow.upstream) +
+    (attempts === undefined ? '' : `,"attempts":${JSON.stringify(attempts)}`) +
+    optionalString('error', flow.error?.type) +
+    optionalString('errorDetails', flow.error?.message) +
+    `,"msg":${jsonString(`${method} ${target} ${status ?? '-'}`)}}\n`
+  );
+}
+
 /**
  * One structured log line per finished flow (HTTP request, upgrade or tunnel), at info level, or warn when the
  * flow failed. Reads only the flow, like every other consumer.
@@ -65,11 +98,16 @@ export function describeFlow(flow: Flow): FlowLogRecord {
  */
 export function flowLog(): Addon {
   let logger: Logger | undefined;
+  let sink: JsonLineSink | undefined;
   const write = (flow: Flow): void => {
     if (logger === undefined) return;
     const failed = flow.error !== undefined && flow.error.type !== 'client_aborted';
     // Checked first so that `--log-level warn` costs nothing per successful flow, not even building the record.
     if (!logger.isLevelEnabled(failed ? 'warn' : 'info')) return;
+    if (sink !== undefined) {
+      sink.write(formatFlowLine(flow, sink.head(failed ? 'warn' : 'info')));
+      return;
+    }
     const record = describeFlow(flow);
     const message = `${record.method} ${record.target} ${record.status ?? '-'}`;
     if (failed) logger.warn(record, message);
@@ -79,6 +117,7 @@ export function flowLog(): Addon {
     name: 'flow-log',
     running(context) {
       logger = context.logger;
+      sink = jsonLineSink(logger);
     },
     response: write,
     tunnelClosed: write,

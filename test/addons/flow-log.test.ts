@@ -1,0 +1,89 @@
+/**
+ * The flow log's hand-built line (formatFlowLine, used with createLogger's loggers) against what pino writes for
+ * describeFlow's record: the same bytes, for crafted flows with every optional field and hostile strings, and for
+ * real flows (served, failed, tunnelled, authenticated) taken from a running proxy.
+ */
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import { describeFlow, formatFlowLine } from '../../src/addons/flow-log.js';
+import type { Flow } from '../../src/index.js';
+import { curl } from '../helpers/clients.js';
+import { startOrigin, startProxy, startTcpServer, waitFor } from '../helpers/servers.js';
+
+function pinoLine(flow: Flow, level: 'info' | 'warn'): string {
+  let out = '';
+  const logger = pino({ level: 'info', base: { pid: 42 }, timestamp: () => ',"time":7' }, new Writable({ write: (chunk: Buffer, _e, cb) => ((out += chunk.toString()), cb()) }));
+  const record = describeFlow(flow);
+  logger[level](record, `${record.method} ${record.target} ${record.status ?? '-'}`);
+  return out;
+}
+
+const head = (level: 'info' | 'warn'): string => `{"level":${level === 'info' ? 30 : 40},"time":7,"pid":42`;
+
+const hostile = ['plain', 'quote " and \\ backslash', 'ctl \u0000\u0001\u001f\u007f', 'é€😀', 'lone \ud800 and \udfff', 'line\u2028sep', ''];
+
+test('formatFlowLine writes the bytes pino writes for describeFlow, for every field and hostile strings', () => {
+  let checked = 0;
+  for (const text of hostile) {
+    const http = {
+      id: '3b1f0c9e-0000-4000-8000-000000000001',
+      kind: 'http',
+      client: { remoteAddress: '::ffff:127.0.0.1', remotePort: 5, destination: { host: '2001:db8::1', port: 443 } },
+      user: text,
+      request: { method: `GET${text}`, scheme: 'http', host: 'example.test', port: 8080, path: `/p?q=${text}` },
+      response: { status: 502 },
+      bytes: { requestBody: 3, responseBody: 1_000_000_000_000 },
+      timestamps: { start: 10, end: 25 },
+      upstream: `http://up.test:3128 ${text}`,
+      routeAttempts: [{ route: 'http://a:1', outcome: 'failed', reason: text }, { route: 'direct', outcome: 'served' }],
+      error: { type: 'origin_unreachable', message: `connect ECONNREFUSED ${text}` },
+    } as unknown as Flow;
+    const tunnel = {
+      id: '3b1f0c9e-0000-4000-8000-000000000002',
+      kind: 'tunnel',
+      client: { remoteAddress: '127.0.0.1', remotePort: 6, destination: undefined },
+      user: undefined,
+      target: { host: `host${text}`, port: 443 },
+      response: undefined,
+      bytes: { clientToServer: 0, serverToClient: 12 },
+      timestamps: { start: 10, end: undefined },
+      upstream: undefined,
+      routeAttempts: [{ route: 'direct', outcome: 'served' }],
+      error: undefined,
+    } as unknown as Flow;
+    for (const flow of [http, tunnel]) {
+      for (const level of ['info', 'warn'] as const) {
+        // pino writes a lone surrogate as is, which becomes U+FFFD in UTF-8; the hand-built line escapes it as
+        // JSON.stringify does (\udXXX), keeping what was there. Both sides are compared with escapes as U+FFFD.
+        const same = (line: string): string => line.replace(/"durationMs":\d+/, '"durationMs":0').replace(/\\ud[89a-f][0-9a-f]{2}/g, '\ufffd');
+        const expected = same(Buffer.from(pinoLine(flow, level)).toString());
+        const actual = same(formatFlowLine(flow, head(level)));
+        assert.equal(actual, expected, `for ${JSON.stringify(text)}`);
+        JSON.parse(actual);
+        checked++;
+      }
+    }
+  }
+  assert.equal(checked, hostile.length * 4);
+});
+
+test('real flows from a running proxy format to the bytes pino writes: served, failed, tunnelled', async (t) => {
+  const flows: Flow[] = [];
+  const origin = await startOrigin(t, (_req, res) => res.end('hello'));
+  const closed = await startTcpServer(t, (socket) => socket.destroy());
+  const { port } = await startProxy(t, {
+    addons: [{ name: 'keep', response: (flow) => void flows.push(flow), tunnelClosed: (flow) => void flows.push(flow), error: (flow) => void flows.push(flow) }],
+  });
+  const proxy = `http://127.0.0.1:${port}`;
+  await curl(['-s', '-x', proxy, `http://127.0.0.1:${origin.port}/path?x="y"`]);
+  await curl(['-s', '-x', proxy, `http://127.0.0.1:${closed.port}/gone`]);
+  await curl(['-s', '-p', '-x', proxy, `http://127.0.0.1:${origin.port}/through-tunnel`]);
+  await waitFor(() => flows.length >= 3, 5000, `three flows (the request inside the tunnel is not seen), got ${flows.map((f) => f.kind).join(', ')}`);
+  for (const flow of flows) {
+    const level = flow.error !== undefined ? 'warn' : 'info';
+    assert.equal(formatFlowLine(flow, head(level)), pinoLine(flow, level));
+  }
+  assert.ok(flows.some((f) => f.kind === 'tunnel') && flows.some((f) => f.error !== undefined));
+});
