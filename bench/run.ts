@@ -7,6 +7,11 @@
  * 3 s new connections, 2 s tunnel setup, as ../shared/bench-rig's A, B and D), BENCH_WARMUP (6 s per load per peer),
  * BENCH_PEERS (comma list to narrow).
  *
+ * The interception rows (mitm-keepalive-1k, mitm-get-64m) run only getaway-mitm (`--mitm`, flow log off) and
+ * mitmdump (Debian's mitmproxy, `-q`, bodies over 1 MiB streamed as getaway streams them): HTTPS through an
+ * intercepting CONNECT to the origin's TLS port, driven by bench/peers/httpsload.go (Go's HTTP/1.1 client trusting
+ * the peer's CA, one connection per worker). Both are told not to verify the origin's self-signed certificate.
+ *
  * The loads are the outside rig's (../shared/bench-rig), so the two can be read side by side: one wrk thread (the
  * other core is left to the proxy and the origin; two threads took CPU from multi-threaded peers like the Go proxy
  * and flattered single-threaded ones), 50 connections, the origin's authority in Host, the same run lengths.
@@ -15,6 +20,7 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { initCertificateAuthority } from '../src/mitm/certificate-authority.js';
 import { buildGo as buildGoIn, cliNodeFlags, ensureDebianTools, freePort, groupCpuSeconds, groupPids, launch, median, peerScript, ROOT, stopGroup, waitForPort } from './support.js';
 
 const REPS = Number(process.env['BENCH_REPS'] ?? 3);
@@ -30,7 +36,8 @@ chmodSync(WORK, 0o755);
 
 /** wrk, squid, tinyproxy and Go come from Debian; install what is missing (as root) or say what to install. */
 function ensureTools(): void {
-  ensureDebianTools({ wrk: 'wrk', squid: 'squid', tinyproxy: 'tinyproxy', go: 'golang-go' });
+  const only = process.env['BENCH_PEERS']?.split(',');
+  ensureDebianTools({ wrk: 'wrk', squid: 'squid', tinyproxy: 'tinyproxy', go: 'golang-go', ...(only === undefined || only.includes('mitmdump') ? { mitmdump: 'mitmproxy' } : {}) });
 }
 
 const buildGo = (name: string): string => buildGoIn(WORK, name);
@@ -51,6 +58,8 @@ interface RunningPeer {
   name: string;
   port: number;
   pgid: number;
+  /** The CA an intercepting peer signs its leaves with (PEM file), for the client to trust. */
+  caFile?: string;
   stop(): void;
 }
 
@@ -60,7 +69,7 @@ interface RunningPeer {
  * access logs off (`access_log none`, `LogLevel Critical`) and the Go proxy logs nothing, so getaway-quiet is
  * the like-for-like row; `getaway` is the default setup, one log line per flow.
  */
-type PeerName = 'getaway' | 'getaway-quiet' | 'getaway-w2' | 'getaway-warc' | 'squid' | 'tinyproxy' | 'npm-proxy' | 'node-floor' | 'go';
+type PeerName = 'getaway' | 'getaway-quiet' | 'getaway-w2' | 'getaway-warc' | 'getaway-mitm' | 'squid' | 'tinyproxy' | 'npm-proxy' | 'node-floor' | 'go' | 'mitmdump';
 
 async function startPeer(name: PeerName, goproxy: string): Promise<RunningPeer> {
   const port = await freePort();
@@ -73,6 +82,7 @@ async function startPeer(name: PeerName, goproxy: string): Promise<RunningPeer> 
   const getaway = (...args: string[]): ChildProcess =>
     launch(process.execPath, [...cliNodeFlags(cli), cli, 'serve', '--listen', `127.0.0.1:${port}`, ...args, ...caps]);
   let child: ChildProcess;
+  let caFile: string | undefined;
   switch (name) {
     case 'getaway':
       child = getaway();
@@ -87,6 +97,18 @@ async function startPeer(name: PeerName, goproxy: string): Promise<RunningPeer> 
       // What archiving costs: getaway as shipped (flow log on) writing every exchange to .warc.gz in the bench's own
       // temporary directory. Only on the rows archiving touches (WARC_ROWS).
       child = getaway('--warc', join(dir, 'warcs'));
+      break;
+    case 'getaway-mitm': {
+      // Like mitmdump -q: no line per flow. The origin's certificate is self-signed (bench/peers/origin.go).
+      const { ca } = await initCertificateAuthority(join(dir, 'ca'));
+      caFile = ca.certPath;
+      child = getaway('--mitm', '--ca-dir', join(dir, 'ca'), '--insecure-upstream-tls', '--log-level', 'warn');
+      break;
+    }
+    case 'mitmdump':
+      // mitmproxy writes its CA into confdir at start; bodies over 1 MiB are streamed, not held whole.
+      caFile = join(dir, 'mitmproxy-ca-cert.pem');
+      child = launch('mitmdump', ['--listen-host', '127.0.0.1', '--listen-port', String(port), '--set', `confdir=${dir}`, '--ssl-insecure', '-q', '--set', 'stream_large_bodies=1m']);
       break;
     case 'squid': {
       chmodSync(dir, 0o777);
@@ -128,10 +150,13 @@ async function startPeer(name: PeerName, goproxy: string): Promise<RunningPeer> 
   }
   const pgid = child.pid!;
   await waitForPort(port);
+  for (let waited = 0; caFile !== undefined && !existsSync(caFile) && waited < 10_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+  if (caFile !== undefined && !existsSync(caFile)) throw new Error(`${name}: no CA certificate at ${caFile} after 10 s`);
   return {
     name,
     port,
     pgid,
+    ...(caFile === undefined ? {} : { caFile }),
     stop() {
       stopGroup(pgid);
     },
@@ -180,7 +205,7 @@ function wrk(proxy: RunningPeer | undefined, target: string, connections: number
   };
 }
 
-type RowName = 'keepalive-1k' | 'newconn-1k' | 'get-64m' | 'connect-bulk' | 'connect-upload' | 'connect-setup' | 'idle-2000';
+type RowName = 'keepalive-1k' | 'newconn-1k' | 'get-64m' | 'connect-bulk' | 'connect-upload' | 'connect-setup' | 'idle-2000' | 'mitm-keepalive-1k' | 'mitm-get-64m';
 interface Row {
   name: RowName;
   unit: string;
@@ -191,7 +216,12 @@ interface Row {
 /** The rows the getaway-warc peer runs: HTTP exchanges are archived, CONNECT tunnels (no interception) are not. */
 const WARC_ROWS = new Set(['keepalive-1k', 'get-64m']);
 
+/** The interception rows, and the peers that intercept: those peers run only those rows. */
+const MITM_ROWS = new Set(['mitm-keepalive-1k', 'mitm-get-64m']);
+const MITM_PEERS = new Set(['getaway-mitm', 'mitmdump']);
+
 function runsRow(peer: string, row: string): boolean {
+  if (MITM_PEERS.has(peer) || MITM_ROWS.has(row)) return MITM_PEERS.has(peer) && MITM_ROWS.has(row);
   return peer !== 'getaway-warc' || WARC_ROWS.has(row);
 }
 
@@ -203,9 +233,34 @@ const ROWS: Row[] = [
   { name: 'connect-upload', unit: 'MiB/s', higherIsBetter: true, direct: false },
   { name: 'connect-setup', unit: 'tunnels/s', higherIsBetter: true, direct: false },
   { name: 'idle-2000', unit: 'KiB/tunnel', higherIsBetter: false, direct: false },
+  { name: 'mitm-keepalive-1k', unit: 'req/s', higherIsBetter: true, direct: false },
+  { name: 'mitm-get-64m', unit: 'MiB/s', higherIsBetter: true, direct: false },
 ];
 
-async function measure(row: RowName, peer: RunningPeer | undefined, origin: { http: number; raw: number }, tunnelbench: string): Promise<Measurement> {
+interface HttpsLoadResult {
+  requests: number;
+  bytes: number;
+  failures: number;
+  perSecond: number;
+  mibPerSecond: number;
+}
+
+function httpsLoad(httpsload: string, peer: RunningPeer, url: string, connections: number, seconds: number): HttpsLoadResult {
+  return JSON.parse(run(httpsload, ['-proxy', `127.0.0.1:${peer.port}`, '-url', url, '-ca', peer.caFile!, '-c', String(connections), '-d', `${seconds}s`])) as HttpsLoadResult;
+}
+
+interface Origin {
+  http: number;
+  raw: number;
+  tls: number;
+}
+
+interface Loaders {
+  tunnelbench: string;
+  httpsload: string;
+}
+
+async function measure(row: RowName, peer: RunningPeer | undefined, origin: Origin, { tunnelbench, httpsload }: Loaders): Promise<Measurement> {
   const cpuBefore = peer ? groupCpuSeconds(peer.pgid) : 0;
   const withCpu = (m: Measurement, ops: number): Measurement => {
     if (!peer) return m;
@@ -245,6 +300,15 @@ async function measure(row: RowName, peer: RunningPeer | undefined, origin: { ht
     }
     case 'idle-2000':
       return { value: await idleTunnels(peer!, origin.raw, tunnelbench, 2000) };
+    case 'mitm-keepalive-1k': {
+      const out = httpsLoad(httpsload, peer!, `https://127.0.0.1:${origin.tls}/1k`, 50, ROW_SECONDS.keepalive);
+      return withCpu({ value: out.perSecond, errors: out.failures }, out.requests);
+    }
+    case 'mitm-get-64m': {
+      const out = httpsLoad(httpsload, peer!, `https://127.0.0.1:${origin.tls}/64m`, 1, ROW_SECONDS.keepalive);
+      const m = withCpu({ value: out.mibPerSecond, errors: out.failures }, 1);
+      return { ...m, cpuSecondsPerGiB: ((m.cpuUsPerOp ?? 0) / 1e6) * (1024 ** 3 / Math.max(1, out.bytes)) };
+    }
   }
 }
 
@@ -267,7 +331,11 @@ async function restartPeer(peers: RunningPeer[], peer: RunningPeer, goproxy: str
  * getaway at 1.73x / 2.64x / 2.19x the minimal proxy's CPU on keep-alive / new connections / CONNECT setup, and
  * with five seconds 1.46x / 2.06x / 1.63x. A proxy runs for days: the steady state is the figure that matters.
  */
-function warmUp(peer: RunningPeer, origin: { http: number; raw: number }, tunnelbench: string): void {
+function warmUp(peer: RunningPeer, origin: Origin, { tunnelbench, httpsload }: Loaders): void {
+  if (MITM_PEERS.has(peer.name)) {
+    httpsLoad(httpsload, peer, `https://127.0.0.1:${origin.tls}/1k`, 20, WARMUP_SECONDS);
+    return;
+  }
   for (const close of ['0', '1']) {
     execFileSync('wrk', ['-t1', '-c20', `-d${WARMUP_SECONDS}s`, '-s', join(ROOT, 'bench', 'wrk-proxy.lua'), `http://127.0.0.1:${peer.port}`], {
       env: { ...process.env, TARGET: `http://127.0.0.1:${origin.http}/1k`, CLOSE: close },
@@ -304,10 +372,13 @@ async function idleTunnels(peer: RunningPeer, rawPort: number, tunnelbench: stri
   return (after - before) / opened;
 }
 
-/** The proxy CPU figure of a row: per GiB for tunnel bulk, per operation for the request and setup rows. */
+const PER_GIB_ROWS = new Set<RowName>(['connect-bulk', 'connect-upload', 'get-64m', 'mitm-get-64m']);
+const PER_OP_ROWS = new Set<RowName>(['keepalive-1k', 'newconn-1k', 'connect-setup', 'mitm-keepalive-1k']);
+
+/** The proxy CPU figure of a row: per GiB for the bulk rows, per operation for the request and setup rows. */
 function cpuOf(row: RowName, m: Measurement | undefined): number {
   if (m === undefined) return NaN;
-  if (row === 'connect-bulk' || row === 'connect-upload' || row === 'get-64m') return m.cpuSecondsPerGiB ?? NaN;
+  if (PER_GIB_ROWS.has(row)) return m.cpuSecondsPerGiB ?? NaN;
   return m.cpuUsPerOp ?? NaN;
 }
 
@@ -361,6 +432,27 @@ function archiveCost(results: Map<string, Measurement[]>, key: (row: string, pee
   return lines;
 }
 
+/**
+ * Interception against mitmdump, and what it costs getaway: getaway-mitm over mitmdump on the same rows (rate, and
+ * proxy CPU per request or per GiB), and getaway-mitm's CPU over getaway-quiet's on the plain-HTTP row of the same
+ * shape (both with the flow log off), per repetition, then the median.
+ */
+function interceptionCost(results: Map<string, Measurement[]>, key: (row: string, peer: string) => string, present: readonly string[]): string[] {
+  if (!present.includes('getaway-mitm')) return [];
+  const lines = ['', 'Interception (`--mitm`, HTTPS through an intercepted CONNECT): getaway-mitm over mitmdump, and over getaway-quiet on the plain-HTTP row, per repetition, then the median:', '', '| row | rate vs mitmdump | CPU vs mitmdump | CPU vs getaway-quiet, plain HTTP |', '|---|---|---|---|'];
+  const plainRow: Record<string, RowName> = { 'mitm-keepalive-1k': 'keepalive-1k', 'mitm-get-64m': 'get-64m' };
+  for (const row of MITM_ROWS) {
+    const mitm = results.get(key(row, 'getaway-mitm')) ?? [];
+    const other = results.get(key(row, 'mitmdump')) ?? [];
+    const plain = results.get(key(plainRow[row]!, 'getaway-quiet')) ?? [];
+    const rate = median(mitm.map((m, i) => m.value / (other[i]?.value ?? NaN)));
+    const cpu = median(mitm.map((m, i) => cpuOf(row as RowName, m) / cpuOf(row as RowName, other[i])));
+    const overPlain = median(mitm.map((m, i) => cpuOf(row as RowName, m) / cpuOf(plainRow[row]!, plain[i])));
+    lines.push(`| ${row} | ${fmt(rate, 2)}x | ${fmt(cpu, 2)}x | ${fmt(overPlain, 2)}x |`);
+  }
+  return lines;
+}
+
 function fmt(value: number | undefined, digits = 0): string {
   return value === undefined || !Number.isFinite(value) ? '–' : value.toFixed(digits);
 }
@@ -370,13 +462,14 @@ async function main(): Promise<void> {
   const goproxy = buildGo('goproxy');
   const originBin = buildGo('origin');
   const tunnelbench = buildGo('tunnelbench');
+  const loaders: Loaders = { tunnelbench, httpsload: buildGo('httpsload') };
   const originProcess = launch(originBin, [], 'pipe');
-  const [httpPort, rawPort] = await new Promise<number[]>((resolve) =>
+  const [httpPort, rawPort, tlsPort] = await new Promise<number[]>((resolve) =>
     originProcess.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim().split(' ').map(Number))),
   );
-  const origin = { http: httpPort!, raw: rawPort! };
+  const origin: Origin = { http: httpPort!, raw: rawPort!, tls: tlsPort! };
   const only = process.env['BENCH_PEERS']?.split(',');
-  const names: PeerName[] = (['getaway', 'getaway-quiet', 'getaway-w2', 'getaway-warc', 'squid', 'tinyproxy', 'npm-proxy', 'node-floor', 'go'] as const).filter((n) => !only || only.includes(n) || n === 'go');
+  const names: PeerName[] = (['getaway', 'getaway-quiet', 'getaway-w2', 'getaway-warc', 'getaway-mitm', 'squid', 'tinyproxy', 'npm-proxy', 'node-floor', 'go', 'mitmdump'] as const).filter((n) => !only || only.includes(n) || n === 'go');
   const peers: RunningPeer[] = [];
   const stopAll = (): void => {
     for (const peer of peers) peer.stop();
@@ -387,7 +480,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => process.exit(143));
   try {
     for (const name of names) peers.push(await startPeer(name, goproxy));
-    for (const peer of peers) warmUp(peer, origin, tunnelbench);
+    for (const peer of peers) warmUp(peer, origin, loaders);
     const results = new Map<string, Measurement[]>();
     const key = (row: string, peer: string): string => `${row}|${peer}`;
     const started = Date.now();
@@ -407,7 +500,7 @@ async function main(): Promise<void> {
           for (let peer of targets) {
             const name = peer?.name ?? 'direct';
             if (fresh && peer !== undefined) peer = await restartPeer(peers, peer, goproxy);
-            const m = await measure(row.name, peer, origin, tunnelbench).catch((err: Error) => {
+            const m = await measure(row.name, peer, origin, loaders).catch((err: Error) => {
               console.error(`${row.name} ${name}: ${err.message}`);
               return { value: NaN } as Measurement;
             });
@@ -430,19 +523,19 @@ async function main(): Promise<void> {
         const ms = results.get(key(row.name, name)) ?? [];
         const goMs = results.get(key(row.name, 'go')) ?? [];
         const ratios = ms.map((m, i) => (row.higherIsBetter ? m.value / (goMs[i]?.value ?? NaN) : (goMs[i]?.value ?? NaN) / m.value));
-        const cpu =
-          row.name === 'connect-bulk' || row.name === 'connect-upload' || row.name === 'get-64m'
-            ? `${fmt(median(ms.map((m) => m.cpuSecondsPerGiB ?? NaN)), 2)} s/GiB`
-            : row.name === 'keepalive-1k' || row.name === 'newconn-1k' || row.name === 'connect-setup'
-              ? `${fmt(median(ms.map((m) => m.cpuUsPerOp ?? NaN)), 0)} µs/op`
-              : '–';
+        const cpu = PER_GIB_ROWS.has(row.name)
+          ? `${fmt(median(ms.map((m) => m.cpuSecondsPerGiB ?? NaN)), 2)} s/GiB`
+          : PER_OP_ROWS.has(row.name)
+            ? `${fmt(median(ms.map((m) => m.cpuUsPerOp ?? NaN)), 0)} µs/op`
+            : '–';
         lines.push(
-          `| ${row.name} | ${name} | ${fmt(median(ms.map((m) => m.value)), row.name === 'idle-2000' ? 1 : 0)} ${row.unit} | ${name === 'direct' ? '–' : `${fmt(median(ratios), 2)}x`} | ${fmt(median(ms.map((m) => m.p50Ms ?? NaN)), 2)} | ${fmt(median(ms.map((m) => m.p99Ms ?? NaN)), 2)} | ${cpu} | ${fmt(median(ms.map((m) => m.rssMiB ?? NaN)), 0)} | ${ms.reduce((n, m) => n + (m.errors ?? 0), 0)} |`,
+          `| ${row.name} | ${name} | ${fmt(median(ms.map((m) => m.value)), row.name === 'idle-2000' ? 1 : 0)} ${row.unit} | ${name === 'direct' || !Number.isFinite(median(ratios)) ? '–' : `${fmt(median(ratios), 2)}x`} | ${fmt(median(ms.map((m) => m.p50Ms ?? NaN)), 2)} | ${fmt(median(ms.map((m) => m.p99Ms ?? NaN)), 2)} | ${cpu} | ${fmt(median(ms.map((m) => m.rssMiB ?? NaN)), 0)} | ${ms.reduce((n, m) => n + (m.errors ?? 0), 0)} |`,
         );
       }
     }
     lines.push(...cpuStandings(results, key, peers.map((p) => p.name)));
     lines.push(...archiveCost(results, key, peers.map((p) => p.name)));
+    lines.push(...interceptionCost(results, key, peers.map((p) => p.name)));
     lines.push('', `getaway holding 10,000 idle tunnels: ${fmt(idle10k, 1)} KiB per tunnel.`);
     const report = lines.join('\n');
     console.log(report);

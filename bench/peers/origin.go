@@ -1,4 +1,5 @@
-// The benchmark origin: HTTP on one port (/1k, /64m) and a raw TCP port for tunnels. The raw port reads
+// The benchmark origin: HTTP on one port (/1k, /64m), the same over TLS on a third (a certificate for 127.0.0.1
+// made at start, self-signed: the proxies that intercept are told not to verify it), and a raw TCP port for tunnels. The raw port reads
 // 8 bytes: "SEND" and a big-endian uint32 count of MiB streams that many MiB and closes (bulk row); "RECV" and a
 // count reads that many MiB, answers the big-endian uint64 byte count it got, and closes (bulk upload); anything
 // else is echoed, and so is everything after it, until the client half-closes (setup row). Idle tunnels
@@ -6,13 +7,21 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/binary"
 	"fmt"
+	"math/big"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
+	"time"
 )
 
 var kib = make([]byte, 1024)
@@ -27,7 +36,11 @@ func main() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Printf("%d %d\n", httpLn.Addr().(*net.TCPAddr).Port, rawLn.Addr().(*net.TCPAddr).Port)
+	tlsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("%d %d %d\n", httpLn.Addr().(*net.TCPAddr).Port, rawLn.Addr().(*net.TCPAddr).Port, tlsLn.Addr().(*net.TCPAddr).Port)
 	os.Stdout.Sync()
 	go serveRaw(rawLn)
 	mux := http.NewServeMux()
@@ -43,7 +56,31 @@ func main() {
 			}
 		}
 	})
+	// HTTP/1.1 only over TLS too, like the plain port: the rows compare HTTP/1.1 interception.
+	tlsServer := &http.Server{Handler: mux, TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}}
+	go tlsServer.Serve(tls.NewListener(tlsLn, &tls.Config{Certificates: []tls.Certificate{selfSigned()}}))
 	http.Serve(httpLn, mux)
+}
+
+func selfSigned() tls.Certificate {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	template := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 func serveRaw(ln net.Listener) {

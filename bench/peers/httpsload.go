@@ -1,0 +1,84 @@
+// The load for the interception rows: HTTPS requests through a proxy that intercepts (CONNECT, then TLS to the
+// proxy's minted leaf, trusted through -ca), on keep-alive connections, HTTP/1.1 only. Prints one JSON line:
+// requests, bytes of body read, seconds, and the rates. -c workers, each on one connection of its own, loop for -d,
+// each response's body read to the end.
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	proxy := flag.String("proxy", "", "proxy host:port")
+	target := flag.String("url", "", "https URL to fetch")
+	caFile := flag.String("ca", "", "PEM file of the proxy's CA")
+	conc := flag.Int("c", 1, "concurrent connections")
+	dur := flag.Duration("d", 3*time.Second, "duration")
+	flag.Parse()
+
+	pem, err := os.ReadFile(*caFile)
+	if err != nil {
+		panic(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		panic("no certificate in " + *caFile)
+	}
+	proxyURL, _ := url.Parse("http://" + *proxy)
+	var requests, bytes, failures int64
+	deadline := time.Now().Add(*dur)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := 0; i < *conc; i++ {
+		wg.Add(1)
+		// One transport and one connection per worker: with a shared pool, a worker whose connection was not yet back
+		// in the pool dialled another and then dropped it right after the CONNECT, a new tunnel every other request.
+		transport := &http.Transport{
+			Proxy:               http.ProxyURL(proxyURL),
+			TLSClientConfig:     &tls.Config{RootCAs: roots},
+			TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
+			MaxIdleConnsPerHost: 1,
+			MaxConnsPerHost:     1,
+			DisableCompression:  true,
+		}
+		client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+		go func() {
+			defer wg.Done()
+			defer transport.CloseIdleConnections()
+			for time.Now().Before(deadline) {
+				resp, err := client.Get(*target)
+				if err != nil {
+					atomic.AddInt64(&failures, 1)
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				n, err := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 {
+					atomic.AddInt64(&failures, 1)
+					continue
+				}
+				atomic.AddInt64(&requests, 1)
+				atomic.AddInt64(&bytes, n)
+			}
+		}()
+	}
+	wg.Wait()
+	secs := time.Since(start).Seconds()
+	out, _ := json.Marshal(map[string]any{
+		"requests": requests, "bytes": bytes, "failures": failures, "seconds": secs,
+		"perSecond": float64(requests) / secs, "mibPerSecond": float64(bytes) / (1 << 20) / secs,
+	})
+	fmt.Println(string(out))
+}
