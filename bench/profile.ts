@@ -1,5 +1,5 @@
 /**
- * `npm run bench:profile -- keepalive|newconn|setup|bulk|get64m`: where a getaway process spends its CPU under one benchmark
+ * `npm run bench:profile -- keepalive|newconn|setup|bulk|get64m|mitm-keepalive|mitm-get64m`: where a getaway process spends its CPU under one benchmark
  * row. The proxy runs in this process (library, flow log on, written to /dev/null) under the V8 profiler; the
  * load (wrk, or the Go tunnel client) and the Go origin run beside it. Self time is summed by where the code lives,
  * so the shares answer "is it getaway, its log line, Node's HTTP machinery or the kernel". BENCH_TOP=N lists
@@ -11,6 +11,8 @@ import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, createProxy, flowLog } from '../src/index.js';
+import { initCertificateAuthority } from '../src/mitm/certificate-authority.js';
+import { CA_CERT_FILE } from '../src/mitm/ca-files.js';
 import { buildGo as buildGoIn, ROOT } from './support.js';
 
 const row = process.argv[2] ?? 'keepalive';
@@ -45,10 +47,17 @@ function category(node: ProfileNode): string {
 const origin = spawn(buildGo('origin'), [], { stdio: ['ignore', 'pipe', 'inherit'] });
 const children: ChildProcess[] = [origin];
 process.on('exit', () => children.forEach((child) => child.kill('SIGKILL')));
-const [httpPort, rawPort] = await new Promise<number[]>((resolve) =>
+const [httpPort, rawPort, tlsPort = 0] = await new Promise<number[]>((resolve) =>
   origin.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim().split(' ').map(Number))),
 );
-const tunnelbench = row === 'keepalive' || row === 'newconn' || row === 'get64m' ? '' : buildGo('tunnelbench');
+const tunnelbench = row === 'setup' || row === 'bulk' ? buildGo('tunnelbench') : '';
+// The interception rows: HTTPS through an intercepted CONNECT (bench/peers/httpsload.go trusting a fresh CA), to the
+// origin's TLS port, whose self-signed certificate is not verified (as in `npm run bench`).
+const mitmRow = row === 'mitm-keepalive' || row === 'mitm-get64m';
+const caDir = join(work, 'ca');
+if (mitmRow) await initCertificateAuthority(caDir);
+const caFile = join(caDir, CA_CERT_FILE);
+const httpsload = mitmRow ? buildGo('httpsload') : '';
 
 // The CLI's destination (log/create-logger.ts), writing to /dev/null.
 const logger = createLogger({ level: 'info', pretty: false, fd: openSync('/dev/null', 'w') });
@@ -57,7 +66,7 @@ function where(frame: { functionName: string; url: string; lineNumber: number })
   return `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*\/(dist|node_modules)\//, '$1/')}:${frame.lineNumber + 1}`;
 }
 
-const proxy = createProxy({ port: 0, logger, addons: [flowLog()] });
+const proxy = createProxy({ port: 0, logger, addons: [flowLog()], ...(mitmRow ? { mitm: { caDir }, insecureUpstreamTls: true } : {}) });
 const { port } = await proxy.listen();
 const session = new Session();
 session.connect();
@@ -87,6 +96,11 @@ if (row === 'keepalive' || row === 'newconn') {
   });
   summary = `${/Transfer\/sec:\s+([\d.]+\w+)/.exec(out)?.[1]}/s`;
   operations = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN) * 64;
+} else if (mitmRow) {
+  const big = row === 'mitm-get64m';
+  summary = (await runLoad(httpsload, ['-proxy', `127.0.0.1:${port}`, '-url', `https://127.0.0.1:${tlsPort}/${big ? '64m' : '1k'}`, '-ca', caFile, '-c', big ? '1' : '50', '-d', `${SECONDS}s`])).trim();
+  const result = JSON.parse(summary) as { requests: number; bytes: number };
+  operations = big ? result.bytes / 1048576 : result.requests;
 } else {
   const args = row === 'bulk' ? ['-mode', 'bulk', '-c', '2', '-mib', '512'] : ['-mode', 'setup', '-c', '50', '-d', `${SECONDS}s`];
   summary = (await runLoad(tunnelbench, ['-proxy', `127.0.0.1:${port}`, '-target', `127.0.0.1:${rawPort}`, ...args])).trim();

@@ -21,6 +21,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initCertificateAuthority } from '../src/mitm/certificate-authority.js';
+import { CA_CERT_FILE } from '../src/mitm/ca-files.js';
 import { buildGo as buildGoIn, cliNodeFlags, ensureDebianTools, freePort, groupCpuSeconds, groupPids, launch, median, peerScript, ROOT, stopGroup, waitForPort } from './support.js';
 
 const REPS = Number(process.env['BENCH_REPS'] ?? 3);
@@ -100,8 +101,8 @@ async function startPeer(name: PeerName, goproxy: string): Promise<RunningPeer> 
       break;
     case 'getaway-mitm': {
       // Like mitmdump -q: no line per flow. The origin's certificate is self-signed (bench/peers/origin.go).
-      const { ca } = await initCertificateAuthority(join(dir, 'ca'));
-      caFile = ca.certPath;
+      await initCertificateAuthority(join(dir, 'ca'));
+      caFile = join(dir, 'ca', CA_CERT_FILE);
       child = getaway('--mitm', '--ca-dir', join(dir, 'ca'), '--insecure-upstream-tls', '--log-level', 'warn');
       break;
     }
