@@ -16,7 +16,7 @@ export interface LoggerSetup {
   sharedOutput?: boolean;
   /** Write to stderr instead of stdout: `getaway run` leaves stdout to the command it wraps. */
   stderr?: boolean;
-  /** Write JSON lines to this open file descriptor instead (stdout or stderr otherwise); not for pretty output. */
+  /** Write to this open file descriptor instead of stdout (or stderr, with `stderr`). */
   fd?: number;
 }
 
