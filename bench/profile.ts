@@ -1,5 +1,5 @@
 /**
- * `npm run bench:profile -- keepalive|newconn|setup|bulk|get64m|mitm-keepalive|mitm-get64m`: where a getaway process spends its CPU under one benchmark
+ * `npm run bench:profile -- keepalive|newconn|setup|bulk|get64m|warc-get64m|mitm-keepalive|mitm-get64m`: where a getaway process spends its CPU under one benchmark
  * row. The proxy runs in this process (library, flow log on, written to /dev/null) under the V8 profiler; the
  * load (wrk, or the Go tunnel client) and the Go origin run beside it. Self time is summed by where the code lives,
  * so the shares answer "is it getaway, its log line, Node's HTTP machinery or the kernel". BENCH_TOP=N lists
@@ -10,7 +10,7 @@ import { mkdtempSync, openSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, createProxy, flowLog } from '../src/index.js';
+import { createLogger, createProxy, flowLog, warcArchiver } from '../src/index.js';
 import { initCertificateAuthority } from '../src/mitm/certificate-authority.js';
 import { CA_CERT_FILE } from '../src/mitm/ca-files.js';
 import { buildGo as buildGoIn, ROOT } from './support.js';
@@ -66,7 +66,9 @@ function where(frame: { functionName: string; url: string; lineNumber: number })
   return `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*\/(dist|node_modules)\//, '$1/')}:${frame.lineNumber + 1}`;
 }
 
-const proxy = createProxy({ port: 0, logger, addons: [flowLog()], ...(mitmRow ? { mitm: { caDir }, insecureUpstreamTls: true } : {}) });
+// warc-get64m: the 64 MiB GET with every exchange archived (`--warc`, gzip on), into this run's directory.
+const archiver = row === 'warc-get64m' ? [warcArchiver({ dir: join(work, 'warcs') })] : [];
+const proxy = createProxy({ port: 0, logger, addons: [flowLog(), ...archiver], ...(mitmRow ? { mitm: { caDir }, insecureUpstreamTls: true } : {}) });
 const { port } = await proxy.listen();
 const session = new Session();
 session.connect();
@@ -89,7 +91,7 @@ if (row === 'keepalive' || row === 'newconn') {
   });
   summary = `${/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]} req/s`;
   operations = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
-} else if (row === 'get64m') {
+} else if (row === 'get64m' || row === 'warc-get64m') {
   // One keep-alive connection pulling 64 MiB bodies: the plain-HTTP body path, per MiB.
   const out = await runLoad('wrk', ['-t1', '-c1', `-d${SECONDS}s`, '-s', join(ROOT, 'bench', 'wrk-proxy.lua'), `http://127.0.0.1:${port}`], {
     TARGET: `http://127.0.0.1:${httpPort}/64m`,
