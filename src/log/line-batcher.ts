@@ -52,12 +52,7 @@ export class LineBatcher implements DestinationStream {
   }
 
   write(line: string): boolean {
-    const now = Date.now();
-    if (this.#used === 0 && now - this.#lastWrite >= this.#maxDelayMs) {
-      this.#lastWrite = now;
-      this.#writeAll(Buffer.from(line));
-      return true;
-    }
+    const quietSpell = this.#used === 0 && Date.now() - this.#lastWrite >= this.#maxDelayMs;
     const room = this.#buffer.length - this.#used;
     // A UTF-16 unit is at most 3 bytes of UTF-8, so most lines are known to fit without counting their bytes.
     if (line.length * 3 > room && Buffer.byteLength(line) > room) {
@@ -68,7 +63,8 @@ export class LineBatcher implements DestinationStream {
       }
     }
     this.#used += this.#buffer.write(line, this.#used);
-    if (this.#timer === undefined) this.#timer = setTimeout(this.#onTimer, this.#maxDelayMs).unref();
+    if (quietSpell) this.flush();
+    else if (this.#timer === undefined) this.#timer = setTimeout(this.#onTimer, this.#maxDelayMs).unref();
     return true;
   }
 
