@@ -35,10 +35,9 @@ const WORK = mkdtempSync(join(tmpdir(), 'getaway-bench-'));
 // squid drops to its own user and must reach its config and log directory.
 chmodSync(WORK, 0o755);
 
-/** wrk, squid, tinyproxy and Go come from Debian; install what is missing (as root) or say what to install. */
-function ensureTools(): void {
-  const only = process.env['BENCH_PEERS']?.split(',');
-  ensureDebianTools({ wrk: 'wrk', squid: 'squid', tinyproxy: 'tinyproxy', go: 'golang-go', ...(only === undefined || only.includes('mitmdump') ? { mitmdump: 'mitmproxy' } : {}) });
+/** wrk, squid, tinyproxy, Go and mitmdump come from Debian; install what is missing (as root) or say what to install. */
+function ensureTools(peers: readonly PeerName[]): void {
+  ensureDebianTools({ wrk: 'wrk', squid: 'squid', tinyproxy: 'tinyproxy', go: 'golang-go', ...(peers.includes('mitmdump') ? { mitmdump: 'mitmproxy' } : {}) });
 }
 
 const buildGo = (name: string): string => buildGoIn(WORK, name);
@@ -218,11 +217,12 @@ interface Row {
 const WARC_ROWS = new Set(['keepalive-1k', 'get-64m']);
 
 /** The interception rows, and the peers that intercept: those peers run only those rows. */
-const MITM_ROWS = new Set(['mitm-keepalive-1k', 'mitm-get-64m']);
+const MITM_ROWS = new Set<RowName>(['mitm-keepalive-1k', 'mitm-get-64m']);
 const MITM_PEERS = new Set(['getaway-mitm', 'mitmdump']);
 
 function runsRow(peer: string, row: string): boolean {
-  if (MITM_PEERS.has(peer) || MITM_ROWS.has(row)) return MITM_PEERS.has(peer) && MITM_ROWS.has(row);
+  const mitmRow = MITM_ROWS.has(row as RowName);
+  if (MITM_PEERS.has(peer) || mitmRow) return MITM_PEERS.has(peer) && mitmRow;
   return peer !== 'getaway-warc' || WARC_ROWS.has(row);
 }
 
@@ -447,8 +447,8 @@ function interceptionCost(results: Map<string, Measurement[]>, key: (row: string
     const other = results.get(key(row, 'mitmdump')) ?? [];
     const plain = results.get(key(plainRow[row]!, 'getaway-quiet')) ?? [];
     const rate = median(mitm.map((m, i) => m.value / (other[i]?.value ?? NaN)));
-    const cpu = median(mitm.map((m, i) => cpuOf(row as RowName, m) / cpuOf(row as RowName, other[i])));
-    const overPlain = median(mitm.map((m, i) => cpuOf(row as RowName, m) / cpuOf(plainRow[row]!, plain[i])));
+    const cpu = median(mitm.map((m, i) => cpuOf(row, m) / cpuOf(row, other[i])));
+    const overPlain = median(mitm.map((m, i) => cpuOf(row, m) / cpuOf(plainRow[row]!, plain[i])));
     lines.push(`| ${row} | ${fmt(rate, 2)}x | ${fmt(cpu, 2)}x | ${fmt(overPlain, 2)}x |`);
   }
   return lines;
@@ -459,7 +459,9 @@ function fmt(value: number | undefined, digits = 0): string {
 }
 
 async function main(): Promise<void> {
-  ensureTools();
+  const only = process.env['BENCH_PEERS']?.split(',');
+  const names: PeerName[] = (['getaway', 'getaway-quiet', 'getaway-w2', 'getaway-warc', 'getaway-mitm', 'squid', 'tinyproxy', 'npm-proxy', 'node-floor', 'go', 'mitmdump'] as const).filter((n) => !only || only.includes(n) || n === 'go');
+  ensureTools(names);
   const goproxy = buildGo('goproxy');
   const originBin = buildGo('origin');
   const tunnelbench = buildGo('tunnelbench');
@@ -469,8 +471,6 @@ async function main(): Promise<void> {
     originProcess.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim().split(' ').map(Number))),
   );
   const origin: Origin = { http: httpPort!, raw: rawPort!, tls: tlsPort! };
-  const only = process.env['BENCH_PEERS']?.split(',');
-  const names: PeerName[] = (['getaway', 'getaway-quiet', 'getaway-w2', 'getaway-warc', 'getaway-mitm', 'squid', 'tinyproxy', 'npm-proxy', 'node-floor', 'go', 'mitmdump'] as const).filter((n) => !only || only.includes(n) || n === 'go');
   const peers: RunningPeer[] = [];
   const stopAll = (): void => {
     for (const peer of peers) peer.stop();

@@ -57,6 +57,11 @@ export function describeFlow(flow: Flow): FlowLogRecord {
   };
 }
 
+/** The line's message, the same on both paths: `GET http://host/path 200`, `-` for no status. */
+export function flowMessage(method: string, target: string, status: number | undefined): string {
+  return `${method} ${target} ${status ?? '-'}`;
+}
+
 const optionalString = (name: string, value: string | undefined): string => (value === undefined ? '' : `,"${name}":${jsonString(value)}`);
 const optionalNumber = (name: string, value: number | undefined): string => (value === undefined ? '' : `,"${name}":${value}`);
 
@@ -85,7 +90,7 @@ export function formatFlowLine(flow: Flow, head: string): string {
     (attempts === undefined ? '' : `,"attempts":${JSON.stringify(attempts)}`) +
     optionalString('error', flow.error?.type) +
     optionalString('errorDetails', flow.error?.message) +
-    `,"msg":${jsonString(`${method} ${target} ${status ?? '-'}`)}}\n`
+    `,"msg":${jsonString(flowMessage(method, target, status))}}\n`
   );
 }
 
@@ -109,7 +114,7 @@ export function flowLog(): Addon {
       return;
     }
     const record = describeFlow(flow);
-    const message = `${record.method} ${record.target} ${record.status ?? '-'}`;
+    const message = flowMessage(record.method, record.target, record.status);
     if (failed) logger.warn(record, message);
     else logger.info(record, message);
   };

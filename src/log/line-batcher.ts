@@ -14,9 +14,9 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
 /**
  * A pino destination that encodes lines straight into one buffer and writes it to a file descriptor when the next
  * line would not fit, and at most `maxDelayMs` after a batch's first line. On the development VM a flow log line
- * written by itself (pino's sonic-boom destination, one write(2) per line, to /dev/null) cost ~15 % of a keep-alive
+ * written by itself (pino's sonic-boom destination, one write(2) per line, to /dev/null) cost 17 % of a keep-alive
  * request's CPU; building the line was under half of that, the rest was flattening and encoding the string again
- * and the system call (docs/performance.md). sonic-boom's own buffering (`minLength`) does not help: it takes
+ * and the system call (docs/performance.md, "Where the flow log's cost goes"). sonic-boom's own buffering (`minLength`) does not help: it takes
  * Buffer.byteLength of the whole pending string on every write, flattening it each time.
  *
  * Batches stay within PIPE_BUF (4096 bytes) so that a write to a pipe shared by cluster workers is still atomic and

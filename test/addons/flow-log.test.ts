@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { describeFlow, formatFlowLine } from '../../src/addons/flow-log.js';
+import { describeFlow, flowMessage, formatFlowLine } from '../../src/addons/flow-log.js';
 import type { Flow } from '../../src/index.js';
 import { curl } from '../helpers/clients.js';
 import { startOrigin, startProxy, startTcpServer, waitFor } from '../helpers/servers.js';
@@ -16,7 +16,7 @@ function pinoLine(flow: Flow, level: 'info' | 'warn'): string {
   let out = '';
   const logger = pino({ level: 'info', base: { pid: 42 }, timestamp: () => ',"time":7' }, new Writable({ write: (chunk: Buffer, _e, cb) => ((out += chunk.toString()), cb()) }));
   const record = describeFlow(flow);
-  logger[level](record, `${record.method} ${record.target} ${record.status ?? '-'}`);
+  logger[level](record, flowMessage(record.method, record.target, record.status));
   return out;
 }
 
