@@ -99,8 +99,7 @@ export async function runInterceptedTunnel(runtime: ProxyRuntime, mitm: MitmRunt
       await abandonTunnel(runtime, flow, upstream);
       return;
     }
-    await spliceTunnel(runtime, flow, socket, upstream, bytes, reader);
-    return;
+    return spliceTunnel(runtime, flow, socket, upstream, bytes, reader);
   }
 
   const originNames = mitm.originNames === undefined ? undefined : await namesFromOrigin(runtime, mitm.originNames, flow, hello.hello.serverName);

@@ -82,5 +82,5 @@ export async function serveRedirected(runtime: ProxyRuntime, socket: Socket, cli
   const request = { method: 'CONNECT', target: authority, httpVersion: '1.1', headers: new HeaderList([]) };
   const flow = new TunnelFlow(client, request, { host, port: destination.port }, true);
   runtime.flowStarted(flow);
-  await runTunnelFlow(runtime, flow, socket, bytes);
+  return runTunnelFlow(runtime, flow, socket, bytes);
 }

@@ -107,5 +107,6 @@ export async function runTunnelFlow(runtime: ProxyRuntime, flow: TunnelFlow, soc
     return;
   }
   await openTunnel(runtime, flow, socket);
-  await spliceTunnel(runtime, flow, socket, upstream, head, reader);
+  // Returned, not awaited: the tunnel's idle life waits on the splice alone (spliceTunnel says why).
+  return spliceTunnel(runtime, flow, socket, upstream, head, reader);
 }

@@ -116,7 +116,7 @@ function copyAtoB(a: Socket, b: Socket, taps: readonly BodyTap[] | undefined, ta
     if (taps !== undefined) tellTaps(taps, tapFailed, 'data', buffered);
     b.write(buffered);
   }
-  a.once('end', end);
+  a.on('end', end); // 'end' comes once: no once() wrapper (an object and a bound function per tunnel)
   relay.start(b, taps, tapFailed);
 }
 
@@ -167,7 +167,7 @@ export function splice(a: Socket, b: Socket, options: SpliceOptions): SpliceHand
   const reader = options.reader;
   if (reader?.source === b) {
     // What pipe() does for the other direction: b's FIN ends a once a's writes are flushed.
-    b.once('end', () => {
+    b.on('end', () => {
       a.end();
       if (tapsBtoA !== undefined) tellTaps(tapsBtoA, tapFailed, 'end');
     });
