@@ -376,7 +376,7 @@ class DirectExchange implements ConnectionUser {
     // one goes into a pooled chunk that comes back when the write completed; a tap may keep its bytes longer, so a
     // tapped flow's copies are its own.
     if (taps === undefined && to - from >= SMALL_READ) {
-      const chunk = takeChunk();
+      const chunk = takeChunk(to - from);
       view.copy(chunk, 0, from, to);
       this.#inFlight.push(chunk);
       this.#sendToClient(chunk.subarray(0, to - from), this.#written);

@@ -131,7 +131,7 @@ export class ReadRelay {
     if (bytes < SMALL_READ) {
       accepted = destination.write(Buffer.from(buffer.subarray(0, bytes)));
     } else {
-      const chunk = takeChunk();
+      const chunk = takeChunk(bytes);
       chunk.set(buffer.subarray(0, bytes));
       const inFlight = (this.#inFlight ??= []);
       inFlight.push(chunk);
