@@ -41,6 +41,7 @@ import { publishFlow } from './diagnostics.js';
 import type { Interception } from './runtime.js';
 import type { MitmRuntime } from '../mitm/mitm-runtime.js';
 import type { ProxyRuntime } from '../runtime.js';
+import { useGenericSocketOptionsCopy } from './socket-options-copy.js';
 import { originTrust, type OriginTlsOptions } from '../upstream/origin-tls.js';
 
 /**
@@ -91,7 +92,9 @@ export interface ProxyStats {
 }
 
 export function createProxy(input: ProxyOptions = {}): Proxy {
-  return new ProxyServer(resolveProxyOptions(input));
+  const options = resolveProxyOptions(input);
+  useGenericSocketOptionsCopy();
+  return new ProxyServer(options);
 }
 
 class ProxyServer implements Proxy {
