@@ -115,7 +115,7 @@ class Splice implements SpliceHandle {
   #error: ProxyError | undefined;
   #closed = 0;
 
-  constructor(a: Socket, b: Socket, options: SpliceOptions) {
+  constructor(a: Socket, b: Socket, tapsAtoB: readonly BodyTap[] | undefined, tapsBtoA: readonly BodyTap[] | undefined) {
     this.#a = a;
     this.#b = b;
     this.done = new Promise<SpliceResult>((resolve) => {
@@ -123,7 +123,6 @@ class Splice implements SpliceHandle {
     });
     this.#startAtoB = b.bytesWritten;
     this.#startBtoA = a.bytesWritten;
-    const { tapsAtoB, tapsBtoA } = options;
     this.#tapsAtoB = tapsAtoB;
     this.#tapsBtoA = tapsBtoA;
     if (tapsAtoB !== undefined || tapsBtoA !== undefined) {
@@ -133,7 +132,7 @@ class Splice implements SpliceHandle {
     spliceOf.set(b, this);
   }
 
-  /** Starts both directions. */
+  /** Starts both directions. The heads and the reader are used here once, not kept for the tunnel's life. */
   run(options: SpliceOptions): void {
     const a = this.#a;
     const b = this.#b;
@@ -256,7 +255,7 @@ class Splice implements SpliceHandle {
 }
 
 export function splice(a: Socket, b: Socket, options: SpliceOptions): SpliceHandle {
-  const handle = new Splice(a, b, options);
+  const handle = new Splice(a, b, options.tapsAtoB, options.tapsBtoA);
   handle.run(options);
   return handle;
 }
