@@ -1,10 +1,11 @@
 /**
  * `npm run bench`: getaway against real peers (squid, tinyproxy, the npm `proxy` package, a Go standard-library
  * proxy), a minimal node:http proxy as the floor of what Node costs (`node-floor`) and a direct baseline, on one local origin, with the same load generators (wrk for HTTP, our Go client
- * for tunnels). Rows are interleaved across peers and repeated; each figure is a median, and ratios are taken
+ * for tunnels). Row by row, each row's repetitions together after its own warm-up (as the rig runs its tests), peers
+ * rotated per repetition; each figure is a median, and ratios are taken
  * against the Go proxy within each repetition before the median. Loopback only; every process started here is
  * stopped by PID (process group). Env: BENCH_REPS (3), BENCH_SECONDS (per-row run length; default 4 s keep-alive,
- * 3 s new connections, 2 s tunnel setup, as ../shared/bench-rig's A, B and D), BENCH_WARMUP (6 s per load per peer),
+ * 3 s new connections, 2 s tunnel setup, as ../shared/bench-rig's A, B and D), BENCH_WARMUP (6 s per row per peer, before the row),
  * BENCH_PEERS (comma list to narrow).
  *
  * The interception rows (mitm-keepalive-1k, mitm-get-64m) run only getaway-mitm (`--mitm`, flow log off) and
@@ -325,25 +326,34 @@ async function restartPeer(peers: RunningPeer[], peer: RunningPeer, goproxy: str
 }
 
 /**
- * Keep-alive, new-connection and tunnel-setup load through a freshly started peer, unmeasured, each for
- * WARMUP_SECONDS: a Node peer's first seconds run cold code (seen: 997 req/s in a cold first repetition, 2,800 in
- * the next), which is no property of the proxy worth a row. V8 was seen still optimising getaway's CONNECT path
- * 3–4 s into a load (--trace-opt); with one second of warm-up, as before, `bench:pair -- minimal . <row>` read
- * getaway at 1.73x / 2.64x / 2.19x the minimal proxy's CPU on keep-alive / new connections / CONNECT setup, and
- * with five seconds 1.46x / 2.06x / 1.63x. A proxy runs for days: the steady state is the figure that matters.
+ * A row's own load through one peer, unmeasured, for WARMUP_SECONDS, right before that row's repetitions, as
+ * ../shared/bench-rig warms each target before its tests A, B and D. A Node peer's first seconds run cold code (seen:
+ * 997 req/s in a cold first repetition, 2,800 in the next), and V8 was seen still optimising getaway's CONNECT path
+ * 3–4 s into a load (--trace-opt). Warming every load once at start instead, then running the rows interleaved,
+ * measured CONNECT setup right after each peer's bulk rows: 733 µs per tunnel for getaway-quiet and 362 for
+ * node-floor, where the rig read 291 and 266 the same hour (`BENCH_PRIME=bulk BENCH_WARMUP=0 npm run bench:pair --
+ * minimal . setup` reproduces it: 1.5x the minimal proxy, and the minimal proxy itself at twice its warmed cost).
+ * A proxy runs for days under one kind of load at a time more often than not; the rows measure that steady state.
  */
-function warmUp(peer: RunningPeer, origin: Origin, { tunnelbench, httpsload }: Loaders): void {
-  if (MITM_PEERS.has(peer.name)) {
-    httpsLoad(httpsload, peer, `https://127.0.0.1:${origin.tls}/1k`, 20, WARMUP_SECONDS);
-    return;
+function warmUp(row: RowName, peer: RunningPeer, origin: Origin, { tunnelbench, httpsload }: Loaders): void {
+  switch (row) {
+    case 'keepalive-1k':
+    case 'newconn-1k':
+      execFileSync('wrk', ['-t1', '-c20', `-d${WARMUP_SECONDS}s`, '-s', join(ROOT, 'bench', 'wrk-proxy.lua'), `http://127.0.0.1:${peer.port}`], {
+        env: { ...process.env, TARGET: `http://127.0.0.1:${origin.http}/1k`, CLOSE: row === 'newconn-1k' ? '1' : '0' },
+        stdio: 'ignore',
+      });
+      return;
+    case 'connect-setup':
+      execFileSync(tunnelbench, ['-proxy', `127.0.0.1:${peer.port}`, '-target', `127.0.0.1:${origin.raw}`, '-mode', 'setup', '-c', '20', '-d', `${WARMUP_SECONDS}s`], { stdio: 'ignore' });
+      return;
+    case 'mitm-keepalive-1k':
+      httpsLoad(httpsload, peer, `https://127.0.0.1:${origin.tls}/1k`, 20, WARMUP_SECONDS);
+      return;
+    default:
+      // The bulk rows, as the rig's test C: long transfers warm up within their own first seconds.
+      return;
   }
-  for (const close of ['0', '1']) {
-    execFileSync('wrk', ['-t1', '-c20', `-d${WARMUP_SECONDS}s`, '-s', join(ROOT, 'bench', 'wrk-proxy.lua'), `http://127.0.0.1:${peer.port}`], {
-      env: { ...process.env, TARGET: `http://127.0.0.1:${origin.http}/1k`, CLOSE: close },
-      stdio: 'ignore',
-    });
-  }
-  execFileSync(tunnelbench, ['-proxy', `127.0.0.1:${peer.port}`, '-target', `127.0.0.1:${origin.raw}`, '-mode', 'setup', '-c', '20', '-d', `${WARMUP_SECONDS}s`], { stdio: 'ignore' });
 }
 
 /** Holds `count` idle tunnels and returns the proxy's extra RSS per tunnel, in KiB. */
@@ -481,7 +491,6 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => process.exit(143));
   try {
     for (const name of names) peers.push(await startPeer(name, goproxy));
-    for (const peer of peers) warmUp(peer, origin, loaders);
     const results = new Map<string, Measurement[]>();
     const key = (row: string, peer: string): string => `${row}|${peer}`;
     const started = Date.now();
@@ -493,8 +502,10 @@ async function main(): Promise<void> {
       { rows: [idleRow], fresh: true },
     ];
     for (const { rows, fresh } of passes) {
-      for (let rep = 0; rep < REPS; rep++) {
-        for (const row of rows) {
+      // Row by row, each row's repetitions together after its warm-up, in the rig's order.
+      for (const row of rows) {
+        if (!fresh) for (const peer of peers) if (runsRow(peer.name, row.name)) warmUp(row.name, peer, origin, loaders);
+        for (let rep = 0; rep < REPS; rep++) {
           // Rotate the order each repetition so no peer always runs first (warm caches, thermal state).
           const order = [...peers.slice(rep % peers.length), ...peers.slice(0, rep % peers.length)];
           const targets: Array<RunningPeer | undefined> = (row.direct ? [undefined, ...order] : order).filter((peer) => peer === undefined || runsRow(peer.name, row.name));
