@@ -11,7 +11,8 @@
  * several option shapes; getaway's few sockets never did.)
  *
  * Found with `node --log-ic` (the same property loads missing on a new map per connection) and measured with
- * `npm run bench:pair -- . <this> newconn|setup|keepalive`: 0.78, 0.72 and 0.99 of the CPU per operation.
+ * `npm run bench:pair -- . . newconn|setup|keepalive`, B started with a module doing this
+ * (`BENCH_NODE_ARGS_B='--import=…'`): 0.78, 0.72 and 0.99 of the CPU per operation.
  * docs/performance.md ("new connections") has the runs. A V8 without the slow path loses nothing: the megamorphic
  * copy is what a spread of many shapes costs anyway.
  */
