@@ -1,7 +1,8 @@
 /**
  * `npm run bench:idle-heap -- <checkout> [<checkout> …]`: the live JavaScript heap each idle tunnel holds, per
- * checkout (or `npm-proxy`, `minimal`: the Node peers of bench:pair). The idle rows of `npm run bench` measure RSS, which moves with when V8 last grew its heap (22.5 and
- * 30.1 KiB per tunnel for two builds that hold the same objects); this reads two full-GC heap snapshots of the CLI
+ * checkout (or `npm-proxy`, `minimal`: the Node peers of bench:pair). The idle rows of `npm run bench` measure RSS,
+ * which moves with when V8 last grew its heap (22.5 and 30.1 KiB per tunnel for two builds that hold the same
+ * objects); this reads two full-GC heap snapshots of the CLI
  * (`--heapsnapshot-signal`), before and after BENCH_TUNNELS (2000) tunnels are opened and left idle, and divides.
  * Native memory (socket buffers, libuv handles) is not in it: it tells what getaway's own objects cost.
  */
@@ -24,8 +25,11 @@ if (checkouts.length === 0) {
 
 const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
 
-/** Sends SIGUSR2 and sums the self sizes of the snapshot the CLI writes (V8 collects garbage first). */
-interface HeapTotals { bytes: number; byKind: Map<string, { bytes: number; count: number }> }
+/** A heap snapshot's self sizes in all, and by node kind (type, and constructor or function name). */
+interface HeapTotals {
+  bytes: number;
+  byKind: Map<string, { bytes: number; count: number }>;
+}
 
 /** Sends SIGUSR2 and sums the self sizes of the snapshot the CLI writes (V8 collects garbage first), in all and per node type and name. */
 async function liveHeap(child: ChildProcess, dir: string): Promise<HeapTotals> {

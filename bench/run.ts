@@ -333,7 +333,6 @@ async function restartPeer(peers: RunningPeer[], peer: RunningPeer, goproxy: str
  * measured CONNECT setup right after each peer's bulk rows: 733 µs per tunnel for getaway-quiet and 362 for
  * node-floor, where the rig read 291 and 266 the same hour (`BENCH_PRIME=bulk BENCH_WARMUP=0 npm run bench:pair --
  * minimal . setup` reproduces it: 1.5x the minimal proxy, and the minimal proxy itself at twice its warmed cost).
- * A proxy runs for days under one kind of load at a time more often than not; the rows measure that steady state.
  */
 function warmUp(row: RowName, peer: RunningPeer, origin: Origin, { tunnelbench, httpsload }: Loaders): void {
   switch (row) {
