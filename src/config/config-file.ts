@@ -20,7 +20,7 @@ export type ServeSettings = Omit<ProxyOptions, 'addons' | 'logger'> & {
 };
 
 const ROUTING_FILE_KEYS = new Set<string>(['upstreams', 'strategy', 'routes', 'bind', 'mitm', 'upstreamProxyProtocol']);
-const FILE_KEYS = new Set<string>(['listen', 'transparent', 'admin', 'logLevel', 'warc', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_FILE_KEYS, ...ACCESS_KEYS]);
+const FILE_KEYS = new Set<string>(['listen', 'transparent', 'admin', 'logLevel', 'warc', 'kernelSplice', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_FILE_KEYS, ...ACCESS_KEYS]);
 const DURATIONS = new Set<string>(DURATION_KEYS);
 
 /**
@@ -132,6 +132,9 @@ export async function loadConfigFile(path: string): Promise<ServeSettings> {
       settings.upstreamEnv = process.env;
     } else if (ROUTING_FILE_KEYS.has(key) || (ACCESS_KEYS as readonly string[]).includes(key)) {
       (settings as Record<string, unknown>)[key] = value;
+    } else if (key === 'kernelSplice') {
+      if (typeof value !== 'boolean') problems.push(`${path}: kernelSplice: expected true or false, got ${JSON.stringify(value)}`);
+      else settings.kernelSplice = value;
     } else if (key === 'logLevel') {
       if (typeof value !== 'string' || !(LOG_LEVELS as readonly string[]).includes(value)) {
         problems.push(`${path}: logLevel: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(value)}`);

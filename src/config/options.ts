@@ -80,6 +80,13 @@ export interface ProxyOptions extends AccessOptions {
   /** CONNECT tunnels and upgraded connections open at once; past it a new one gets 503. Default 10000. */
   maxTunnels?: number;
   /**
+   * Let the kernel move the bytes of plain tunnels (splice(2), native/kernel_splice.c) instead of copying them
+   * through JavaScript. Applies to CONNECT tunnels and upgraded connections between two plain TCP sockets that no
+   * addon taps (nothing intercepted, archived or audited byte by byte); the rest are copied in JavaScript as before,
+   * and so is everything where the native module was not built. Default true.
+   */
+  kernelSplice?: boolean;
+  /**
    * Upstream proxies to send traffic through: `http://`, `https://` (TLS to the proxy), `socks5://` (names resolved
    * here) and `socks5h://` (names resolved by the proxy), with optional `user:pass@`. Objects add a weight and a
    * group for route rules. Default: none, everything goes direct.
@@ -210,8 +217,9 @@ export const LIMIT_KEYS = [
 const ROUTING_KEYS = ['upstreams', 'upstreamEnv', 'strategy', 'routes', 'bind', 'upstreamProxyProtocol'] as const;
 const TLS_KEYS = ['mitm', 'caBundle', 'insecureUpstreamTls'] as const;
 const CODE_KEYS = ['resolver'] as const;
+const COPY_KEYS = ['kernelSplice'] as const;
 
-const KNOWN_KEYS = new Set<string>(['host', 'port', 'explicit', 'transparent', 'addons', 'listeners', 'logger', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_KEYS, ...TLS_KEYS, ...ACCESS_KEYS, ...CODE_KEYS]);
+const KNOWN_KEYS = new Set<string>(['host', 'port', 'explicit', 'transparent', 'addons', 'listeners', 'logger', ...DURATION_KEYS, ...LIMIT_KEYS, ...ROUTING_KEYS, ...TLS_KEYS, ...ACCESS_KEYS, ...CODE_KEYS, ...COPY_KEYS]);
 
 export function checkTls(input: ProxyOptions, source: string): string[] {
   const problems: string[] = [];
@@ -403,6 +411,7 @@ export function resolveProxyOptions(input: ProxyOptions = {}, source = 'options'
   if (input.upstreamProxyProtocol !== undefined && input.upstreamProxyProtocol !== 'v1' && input.upstreamProxyProtocol !== 'v2') {
     problems.push(`${source}.upstreamProxyProtocol: expected "v1" or "v2", got ${describe(input.upstreamProxyProtocol)}`);
   }
+  if (input.kernelSplice !== undefined && typeof input.kernelSplice !== 'boolean') problems.push(`${source}.kernelSplice: expected true or false, got ${describe(input.kernelSplice)}`);
   if (input.resolver !== undefined && typeof input.resolver !== 'function') problems.push(`${source}.resolver: expected a function shaped like dns.lookup`);
 
   if (explicit === false && transparent === undefined && Array.isArray(listeners) && listeners.length === 0) {
@@ -428,6 +437,7 @@ export function resolveProxyOptions(input: ProxyOptions = {}, source = 'options'
     mitm: input.mitm,
     caBundle: input.caBundle ?? [],
     insecureUpstreamTls: input.insecureUpstreamTls ?? false,
+    kernelSplice: input.kernelSplice ?? true,
     allowClients: input.allowClients,
     connectPorts: input.connectPorts,
     allowPrivate: input.allowPrivate,

@@ -19,4 +19,6 @@ export interface CoreOptions {
   maxConnections: number;
   maxConnectionsPerClient: number;
   maxTunnels: number;
+  /** Plain tunnels' bytes moved by the kernel where it can (tunnel/kernel-splice.ts). */
+  kernelSplice: boolean;
 }

@@ -89,6 +89,8 @@ export interface ProxyStats {
   flowsCompleted: number;
   /** Flows that ended with an error, by RFC 9209 type. */
   flowErrors: Partial<Record<ProxyErrorType, number>>;
+  /** Tunnels and upgraded connections whose bytes the kernel moved (the `kernelSplice` option), since the start. */
+  tunnelsInKernel: number;
 }
 
 export function createProxy(input: ProxyOptions = {}): Proxy {
@@ -132,7 +134,7 @@ class ProxyServer implements Proxy {
   readonly #admission: ClientAdmission;
   #httpServer: HttpServer | undefined;
   #tunnels = 0;
-  readonly #stats: ProxyStats = { connectionsAccepted: 0, connectionsRefused: 0, requestsRejected: 0, flowsCompleted: 0, flowErrors: {} };
+  readonly #stats: ProxyStats = { connectionsAccepted: 0, connectionsRefused: 0, requestsRejected: 0, flowsCompleted: 0, flowErrors: {}, tunnelsInKernel: 0 };
   #httpFlowsDrained: (() => void) | undefined;
   #closing: Promise<void> | undefined;
 
@@ -330,6 +332,7 @@ class ProxyServer implements Proxy {
         if (this.#httpFlowsDrained !== undefined && !this.#hasHttpFlows()) this.#httpFlowsDrained();
       },
       spliceStarted: (handle) => {
+        if (handle.inKernel) this.#stats.tunnelsInKernel++;
         const entry = this.#splices.watch(handle);
         return () => void entry.remove();
       },

@@ -21,6 +21,8 @@ export interface RunningSplice {
   bytesMoved(): number;
   /** Ends the splice now (shutdown, idle). */
   abort(reason: ProxyError): void;
+  /** True when the kernel moves its bytes (tunnel/kernel-splice.ts), counted in `stats().tunnelsInKernel`. */
+  readonly inKernel: boolean;
 }
 
 /**

@@ -165,7 +165,14 @@ async function exchange(runtime: ProxyRuntime, flow: HttpFlow, socket: Socket, h
       headers.append('Upgrade', upgradeValue);
       answerHead(runtime, flow, socket, 101)
         .then(async () => {
-          const handle = splice(socket, upstream, { headAtoB: head, headBtoA: upstreamHead, tapsAtoB: flow.requestTaps, tapsBtoA: flow.responseTaps });
+          const handle = splice(socket, upstream, {
+            headAtoB: head,
+            headBtoA: upstreamHead,
+            tapsAtoB: flow.requestTaps,
+            tapsBtoA: flow.responseTaps,
+            kernel: runtime.options.kernelSplice,
+          });
+          flow.setKillHandler(() => handle.abort(flow.error!));
           const unregister = runtime.spliceStarted(handle);
           const result = await handle.done;
           unregister();

@@ -12,6 +12,7 @@ import type { Socket } from 'node:net';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import { abortTaps, notifyTaps, type BodyTap } from '../core/body-tap.js';
 import { ReadRelay } from './read-relay.js';
+import { takeTunnel } from './kernel-splice.js';
 
 /**
  * Tells the taps of bytes that need no holding back (those that came before the splice, with the CONNECT head or
@@ -75,6 +76,8 @@ export interface SpliceOptions {
   /** Body taps per direction (tunnel and upgrade bytes): a tapped direction is copied by tappedPipe, not pipe(). */
   tapsAtoB?: readonly BodyTap[] | undefined;
   tapsBtoA?: readonly BodyTap[] | undefined;
+  /** False keeps the copy in JavaScript even where the kernel could do it (the `kernelSplice` option). */
+  kernel?: boolean;
 }
 
 export interface SpliceResult {
@@ -87,6 +90,8 @@ export interface SpliceResult {
 /** Idle timeouts are not the splice's: the proxy watches every open splice from one timer (idle-sweep.ts). */
 export interface SpliceHandle {
   readonly done: Promise<SpliceResult>;
+  /** Whether the kernel moves this splice's bytes (kernel-splice.ts) or JavaScript copies them (this file). */
+  readonly inKernel: boolean;
   /** Bytes read from either socket so far: it changes whenever the tunnel carries anything. */
   bytesMoved(): number;
   /** Ends the splice now (shutdown, idle): both sockets are destroyed and `done` resolves with `reason`. */
@@ -102,6 +107,10 @@ const spliceOf = new WeakMap<Socket, Splice>();
  * were about 0.5 KiB of it (`npm run bench:idle-heap`).
  */
 class Splice implements SpliceHandle {
+  get inKernel(): boolean {
+    return false;
+  }
+
   readonly done: Promise<SpliceResult>;
   readonly #a: Socket;
   readonly #b: Socket;
@@ -254,7 +263,19 @@ class Splice implements SpliceHandle {
   }
 }
 
+/**
+ * Starts copying both ways. An untapped tunnel between two plain TCP sockets is handed to the kernel where the
+ * native module is built (kernel-splice.ts) unless `kernel` is false; everything else is copied here.
+ */
 export function splice(a: Socket, b: Socket, options: SpliceOptions): SpliceHandle {
+  if (options.kernel !== false && options.tapsAtoB === undefined && options.tapsBtoA === undefined) {
+    const taken = takeTunnel(a, b, options.headAtoB, options.headBtoA);
+    if (taken !== undefined) {
+      if ('handle' in taken) return taken.handle;
+      // Refused after it took the streams' buffered bytes out: they go first here instead.
+      options = { ...options, headAtoB: taken.early[0], headBtoA: taken.early[1] };
+    }
+  }
   const handle = new Splice(a, b, options.tapsAtoB, options.tapsBtoA);
   handle.run(options);
   return handle;

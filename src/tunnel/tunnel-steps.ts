@@ -54,15 +54,19 @@ export function spliceTunnel(
 ): Promise<void> {
   runtime.trackUpstreamSocket(upstream);
   flow.timestamps.upstreamConnected ??= Date.now();
-  flow.setKillHandler(() => {
-    socket.destroy();
-    upstream.destroy();
-  });
   if (flow.killed) {
     socket.destroy();
     upstream.destroy();
   }
-  const handle = splice(socket, upstream, { headAtoB: head, reader, tapsAtoB: flow.clientToServerTaps, tapsBtoA: flow.serverToClientTaps });
+  const handle = splice(socket, upstream, {
+    headAtoB: head,
+    reader,
+    tapsAtoB: flow.clientToServerTaps,
+    tapsBtoA: flow.serverToClientTaps,
+    kernel: runtime.options.kernelSplice,
+  });
+  // Through the handle, not by destroying the sockets: a tunnel the kernel moves must be stopped there first.
+  flow.setKillHandler(() => handle.abort(flow.error!));
   const unregister = runtime.spliceStarted(handle);
   return handle.done.then((result) => {
     unregister();

@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import { ReadRelay } from '../../src/tunnel/read-relay.js';
 import { startProxy, startTcpServer, waitFor } from '../helpers/servers.js';
 import { slowDigest } from '../helpers/slow-reader.js';
+import { assertCopiedBy, TUNNEL_COPIES } from '../helpers/tunnel-copies.js';
 
 const CONNECT_OK = 'HTTP/1.1 200 Connection Established\r\n\r\n';
 const SIZE = 12 * 1024 * 1024;
@@ -73,16 +74,19 @@ function downloadSlowly(proxyPort: number, originPort: number, seed: number): Pr
   });
 }
 
-test('several tunnels downloading at once to slow clients each get their own bytes, intact and in order', { timeout: 60_000 }, async (t) => {
-  const origin = await startTcpServer(t, servePattern);
-  const proxy = await startProxy(t);
-  const seeds = [1, 2, 3, 4];
-  const results = await Promise.all(seeds.map((seed) => downloadSlowly(proxy.port, origin.port, seed)));
-  for (const [index, seed] of seeds.entries()) {
-    assert.equal(results[index]!.length, SIZE, `tunnel ${seed}: length`);
-    assert.equal(results[index]!.sha256, createHash('sha256').update(pattern(seed)).digest('hex'), `tunnel ${seed}: content`);
-  }
-});
+for (const copy of TUNNEL_COPIES) {
+  test(`${copy.name}: several tunnels downloading at once to slow clients each get their own bytes, intact and in order`, { timeout: 60_000 }, async (t) => {
+    const origin = await startTcpServer(t, servePattern);
+    const proxy = await startProxy(t, copy.options);
+    const seeds = [1, 2, 3, 4];
+    const results = await Promise.all(seeds.map((seed) => downloadSlowly(proxy.port, origin.port, seed)));
+    for (const [index, seed] of seeds.entries()) {
+      assert.equal(results[index]!.length, SIZE, `tunnel ${seed}: length`);
+      assert.equal(results[index]!.sha256, createHash('sha256').update(pattern(seed)).digest('hex'), `tunnel ${seed}: content`);
+    }
+    assertCopiedBy(proxy.proxy, copy);
+  });
+}
 
 /** Reads what a tunnel uploads, slowly (a pause per MiB), and answers its length and digest when the client ends. */
 function receiveSlowly(socket: Socket): void {
@@ -121,15 +125,18 @@ function upload(proxyPort: number, originPort: number, seed: number): Promise<st
   });
 }
 
-test('several tunnels uploading at once to slow origins each deliver their own bytes, intact, in order, then half-close', { timeout: 60_000 }, async (t) => {
-  const origin = await startTcpServer(t, receiveSlowly);
-  const proxy = await startProxy(t);
-  const seeds = [5, 6, 7, 8];
-  const answers = await Promise.all(seeds.map((seed) => upload(proxy.port, origin.port, seed)));
-  for (const [index, seed] of seeds.entries()) {
-    assert.equal(answers[index], `${SIZE} ${createHash('sha256').update(pattern(seed)).digest('hex')}`, `tunnel ${seed}`);
-  }
-});
+for (const copy of TUNNEL_COPIES) {
+  test(`${copy.name}: several tunnels uploading at once to slow origins each deliver their own bytes, intact, in order, then half-close`, { timeout: 60_000 }, async (t) => {
+    const origin = await startTcpServer(t, receiveSlowly);
+    const proxy = await startProxy(t, copy.options);
+    const seeds = [5, 6, 7, 8];
+    const answers = await Promise.all(seeds.map((seed) => upload(proxy.port, origin.port, seed)));
+    for (const [index, seed] of seeds.entries()) {
+      assert.equal(answers[index], `${SIZE} ${createHash('sha256').update(pattern(seed)).digest('hex')}`, `tunnel ${seed}`);
+    }
+    assertCopiedBy(proxy.proxy, copy);
+  });
+}
 
 test('an accepted socket is switched to the relay\'s reads (what the stream had buffered stays the caller\'s); a TLS socket is refused', async (t) => {
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
@@ -172,20 +179,23 @@ test('an accepted socket is switched to the relay\'s reads (what the stream had 
   assert.equal(new ReadRelay().adoptAccepted(tls), false);
 });
 
-test('a CONNECT sent with its payload and FIN in one packet gets the origin\'s answer, and both sockets close', { timeout: 10_000 }, async (t) => {
-  // The FIN was read, and 'end' emitted, before the tunnel began: the upload direction must end at once.
-  const origin = await startTcpServer(t, (socket) => {
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('end', () => socket.end(`got ${Buffer.concat(chunks).toString('latin1')}`));
+for (const copy of TUNNEL_COPIES) {
+  test(`${copy.name}: a CONNECT sent with its payload and FIN in one packet gets the origin\'s answer, and both sockets close`, { timeout: 10_000 }, async (t) => {
+    // The FIN was read, and 'end' emitted, before the tunnel began: the upload direction must end at once.
+    const origin = await startTcpServer(t, (socket) => {
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.on('end', () => socket.end(`got ${Buffer.concat(chunks).toString('latin1')}`));
+    });
+    const proxy = await startProxy(t, copy.options);
+    const client = connect({ port: proxy.port, host: '127.0.0.1', allowHalfOpen: true });
+    t.after(() => client.destroy());
+    let answer = '';
+    client.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+    client.end(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\npayload`);
+    await once(client, 'end');
+    assert.equal(answer, `${CONNECT_OK}got payload`);
+    await waitFor(() => proxy.proxy.connections === 0, 5000, 'the proxy to close both sockets');
+    assertCopiedBy(proxy.proxy, copy);
   });
-  const proxy = await startProxy(t);
-  const client = connect({ port: proxy.port, host: '127.0.0.1', allowHalfOpen: true });
-  t.after(() => client.destroy());
-  let answer = '';
-  client.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
-  client.end(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\npayload`);
-  await once(client, 'end');
-  assert.equal(answer, `${CONNECT_OK}got payload`);
-  await waitFor(() => proxy.proxy.connections === 0, 5000, 'the proxy to close both sockets');
-});
+}

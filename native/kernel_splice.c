@@ -1,0 +1,447 @@
+/*
+ * A CONNECT tunnel's bytes moved by the kernel: splice(2) from one TCP socket into a pipe and from the pipe into the
+ * other socket, so the payload never enters user space. This is what Go's io.Copy between two TCP connections does,
+ * and why the Go proxy spent about half of getaway's CPU per GiB on tunnel bulk (docs/performance.md). Node has no
+ * API for splice(2) and no maintained npm package offers it for sockets Node owns, hence this file.
+ *
+ * How it shares the sockets with Node: the JavaScript side (src/tunnel/kernel-splice.ts) stops Node's reads on both
+ * sockets and hands over only sockets with nothing queued for writing, so Node neither reads nor writes them while
+ * this file does. This file works on duplicates of the two descriptors, watched by uv_poll handles on Node's own
+ * loop (no thread, no locks). The duplicates are what makes a stray destroy() of a Node socket harmless: it closes
+ * Node's descriptor, never one watched here, so a later connection given the same number cannot be mistaken for
+ * this tunnel's. The connection itself closes when both are closed: JavaScript destroys its sockets once stop()
+ * returned or the finish callback came, by which time the duplicates are closed.
+ *
+ * Per direction: bytes the JavaScript side already held for it (the CONNECT head, bytes its stream had buffered)
+ * are written first, then one pipe-full is spliced in, all of it spliced out, and so on. A source's EOF becomes
+ * shutdown(SHUT_WR) on the other socket once its pipe is empty (TCP half-close); the tunnel finishes when both
+ * directions have, or at the first error. Pipes come from a small process-wide pool and go back to it whenever a
+ * direction's pipe is empty, so an idle tunnel holds no pipe: only its two sockets.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <node_api.h>
+#include <uv.h>
+
+/* Bytes one splice into a pipe may take; the pipe is grown to this where the system allows (fcntl F_SETPIPE_SZ). */
+#define PIPE_BYTES (256 * 1024)
+/* How much one poll callback moves in one direction before it lets the loop serve others. */
+#define TURN_BYTES (1024 * 1024)
+#define POOL_CAPACITY 64
+
+typedef struct {
+  int read_end;
+  int write_end;
+} pipe_pair;
+
+static pipe_pair pool[POOL_CAPACITY];
+static int pooled = 0;
+
+static int take_pipe(pipe_pair *pipe) {
+  if (pooled > 0) {
+    *pipe = pool[--pooled];
+    return 0;
+  }
+  int ends[2];
+  if (pipe2(ends, O_CLOEXEC | O_NONBLOCK) != 0) return errno;
+  /* Larger pipes mean fewer splices per MiB; where the limit is lower the default (64 KiB) serves as well. */
+  (void)fcntl(ends[1], F_SETPIPE_SZ, PIPE_BYTES);
+  pipe->read_end = ends[0];
+  pipe->write_end = ends[1];
+  return 0;
+}
+
+/* An empty pipe goes back to the pool; one still holding bytes (a tunnel cut short) is closed with them. */
+static void give_back_pipe(pipe_pair *pipe, size_t held) {
+  if (pipe->read_end < 0) return;
+  if (held == 0 && pooled < POOL_CAPACITY) {
+    pool[pooled++] = *pipe;
+  } else {
+    close(pipe->read_end);
+    close(pipe->write_end);
+  }
+  pipe->read_end = pipe->write_end = -1;
+}
+
+typedef struct {
+  pipe_pair pipe;     /* -1 ends while none is held */
+  size_t in_pipe;     /* bytes spliced in and not yet out */
+  char *early;        /* bytes to write before any splice (owned copy), or NULL */
+  size_t early_length;
+  size_t early_written;
+  uint64_t written;   /* bytes delivered to the destination */
+  uint64_t read;      /* bytes taken from the source */
+  int source_ended;   /* the source sent FIN */
+  int shut;           /* FIN passed on: this direction is done */
+  int wants_read;
+  int wants_write;
+} direction;
+
+typedef struct relay {
+  uv_poll_t polls[2];
+  int fds[2];
+  direction directions[2]; /* [0] a to b, [1] b to a */
+  int events[2];           /* what each poll watches now */
+  int finished;
+  int error;               /* errno that ended it, 0 when both directions finished */
+  int open_polls;
+  int references;          /* the JavaScript handle's, and the polls' until they close */
+  napi_env env;
+  napi_ref receiver;
+} relay;
+
+static napi_ref finish_callback = NULL;
+static napi_async_context async_context = NULL;
+
+static void release(relay *r) {
+  if (--r->references > 0) return;
+  free(r);
+}
+
+static void on_poll_closed(uv_handle_t *handle) {
+  relay *r = handle->data;
+  if (--r->open_polls == 0) release(r);
+}
+
+/* Stops watching both descriptors now (so the caller may close them) and frees what the tunnel held. */
+static void finish(relay *r, int error) {
+  if (r->finished) return;
+  r->finished = 1;
+  r->error = error;
+  for (int i = 0; i < 2; i++) {
+    uv_poll_stop(&r->polls[i]);
+    uv_close((uv_handle_t *)&r->polls[i], on_poll_closed);
+    close(r->fds[i]);
+    r->fds[i] = -1;
+    direction *d = &r->directions[i];
+    give_back_pipe(&d->pipe, d->in_pipe);
+    free(d->early);
+    d->early = NULL;
+  }
+}
+
+/*
+ * Moves what it can from fds[index] to fds[1 - index] without blocking. Returns 0, or the errno that ends the
+ * tunnel; leaves wants_read / wants_write saying what it waits for.
+ */
+static int pump(relay *r, int index) {
+  direction *d = &r->directions[index];
+  int source = r->fds[index];
+  int destination = r->fds[1 - index];
+  size_t moved = 0;
+  d->wants_read = d->wants_write = 0;
+  if (d->shut) return 0;
+  while (moved < TURN_BYTES) {
+    if (d->early != NULL) {
+      ssize_t n = send(destination, d->early + d->early_written, d->early_length - d->early_written, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) return d->wants_write = 1, 0;
+        return errno;
+      }
+      d->early_written += (size_t)n;
+      d->written += (uint64_t)n;
+      if (d->early_written == d->early_length) {
+        free(d->early);
+        d->early = NULL;
+      }
+      continue;
+    }
+    if (d->in_pipe > 0) {
+      ssize_t n = splice(d->pipe.read_end, NULL, destination, NULL, d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) return d->wants_write = 1, 0;
+        return errno;
+      }
+      d->in_pipe -= (size_t)n;
+      d->written += (uint64_t)n;
+      moved += (size_t)n;
+      continue;
+    }
+    if (d->source_ended) {
+      give_back_pipe(&d->pipe, 0);
+      if (shutdown(destination, SHUT_WR) != 0 && errno != ENOTCONN) return errno;
+      d->shut = 1;
+      return 0;
+    }
+    if (d->pipe.read_end < 0) {
+      int err = take_pipe(&d->pipe);
+      if (err != 0) return err;
+    }
+    ssize_t n = splice(source, NULL, d->pipe.write_end, NULL, PIPE_BYTES, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        give_back_pipe(&d->pipe, 0);
+        return d->wants_read = 1, 0;
+      }
+      return errno;
+    }
+    if (n == 0) {
+      d->source_ended = 1;
+      continue;
+    }
+    d->in_pipe = (size_t)n;
+    d->read += (uint64_t)n;
+  }
+  /* Its turn is over with work left: level-triggered polling calls again for whichever side it waits on. */
+  if (d->early != NULL || d->in_pipe > 0) d->wants_write = 1;
+  else d->wants_read = 1;
+  return 0;
+}
+
+static void call_finish(relay *r) {
+  napi_env env = r->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value receiver, callback, argument, ignored;
+  if (napi_get_reference_value(env, r->receiver, &receiver) == napi_ok && receiver != NULL &&
+      napi_get_reference_value(env, finish_callback, &callback) == napi_ok && callback != NULL) {
+    if (r->error == 0) napi_get_undefined(env, &argument);
+    else napi_create_int32(env, r->error, &argument);
+    if (napi_make_callback(env, async_context, receiver, callback, 1, &argument, &ignored) == napi_pending_exception) {
+      /* Thrown from a loop callback, with no JavaScript caller to catch it: it is uncaught, as in any other callback. */
+      napi_value exception;
+      napi_get_and_clear_last_exception(env, &exception);
+      napi_fatal_exception(env, exception);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+/* The receiver is held only while the tunnel runs: it holds the handle, whose finalizer would otherwise never run. */
+static void drop_receiver(relay *r) {
+  if (r->receiver == NULL) return;
+  napi_delete_reference(r->env, r->receiver);
+  r->receiver = NULL;
+}
+
+static void watch(relay *r);
+
+static void on_poll(uv_poll_t *handle, int status, int events) {
+  relay *r = handle->data;
+  (void)events;
+  if (r->finished) return;
+  int error = status < 0 ? -status : 0;
+  /* Both directions get a turn whatever fired: a write that unblocks one side often lets the other read on. */
+  for (int i = 0; i < 2 && error == 0; i++) error = pump(r, i);
+  if (error == 0 && !(r->directions[0].shut && r->directions[1].shut)) {
+    watch(r);
+    return;
+  }
+  r->references++;
+  finish(r, error);
+  call_finish(r);
+  drop_receiver(r);
+  release(r);
+}
+
+static int events_for(relay *r, int index) {
+  int events = 0;
+  if (r->directions[index].wants_read) events |= UV_READABLE;
+  if (r->directions[1 - index].wants_write) events |= UV_WRITABLE;
+  return events;
+}
+
+static void watch(relay *r) {
+  for (int i = 0; i < 2; i++) {
+    int events = events_for(r, i);
+    if (events == r->events[i]) continue;
+    r->events[i] = events;
+    if (events == 0) uv_poll_stop(&r->polls[i]);
+    else uv_poll_start(&r->polls[i], events, on_poll);
+  }
+}
+
+static napi_value throw_code(napi_env env, const char *code, const char *message) {
+  napi_value code_value, message_value, error;
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_value);
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &message_value);
+  napi_create_error(env, code_value, message_value, &error);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static void finalize_handle(napi_env env, void *data, void *hint) {
+  (void)hint;
+  (void)env;
+  relay *r = data;
+  drop_receiver(r);
+  release(r);
+}
+
+/* Copies a Buffer argument (or null) into the direction's early bytes. */
+static int take_early(napi_env env, napi_value value, direction *d) {
+  napi_valuetype type;
+  napi_typeof(env, value, &type);
+  if (type == napi_null || type == napi_undefined) return 1;
+  void *data;
+  size_t length;
+  if (napi_get_buffer_info(env, value, &data, &length) != napi_ok) return 0;
+  if (length == 0) return 1;
+  d->early = malloc(length);
+  if (d->early == NULL) return 0;
+  memcpy(d->early, data, length);
+  d->early_length = length;
+  return 1;
+}
+
+/* start(fdA, fdB, earlyAtoB, earlyBtoA, receiver): a handle; throws (code EEXIST, …) where the sockets cannot be taken. */
+static napi_value start(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  int fds[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 ||
+      napi_get_value_int32(env, argv[0], &fds[0]) != napi_ok || napi_get_value_int32(env, argv[1], &fds[1]) != napi_ok ||
+      fds[0] < 0 || fds[1] < 0) {
+    napi_throw_type_error(env, NULL, "start(fdA, fdB, earlyAtoB, earlyBtoA, receiver)");
+    return NULL;
+  }
+  if (finish_callback == NULL) return throw_code(env, "ERR_INVALID_STATE", "setFinishCallback() was not called");
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return throw_code(env, "ERR_INVALID_STATE", "no event loop");
+  relay *r = calloc(1, sizeof *r);
+  if (r == NULL) return throw_code(env, "ENOMEM", "out of memory");
+  r->env = env;
+  for (int i = 0; i < 2; i++) {
+    r->fds[i] = -1;
+    r->directions[i].pipe.read_end = r->directions[i].pipe.write_end = -1;
+  }
+  if (!take_early(env, argv[2], &r->directions[0]) || !take_early(env, argv[3], &r->directions[1])) {
+    free(r->directions[0].early);
+    free(r->directions[1].early);
+    free(r);
+    return throw_code(env, "ERR_INVALID_ARG_TYPE", "early bytes must be a Buffer or null");
+  }
+  int err = 0;
+  for (int i = 0; i < 2 && err == 0; i++) {
+    r->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+    if (r->fds[i] < 0) err = -errno;
+  }
+  if (err == 0) err = uv_poll_init(loop, &r->polls[0], r->fds[0]);
+  if (err == 0) {
+    r->open_polls = 1;
+    err = uv_poll_init(loop, &r->polls[1], r->fds[1]);
+    if (err == 0) r->open_polls = 2;
+  }
+  for (int i = 0; i < r->open_polls; i++) r->polls[i].data = r;
+  if (err != 0) {
+    /* Not this tunnel: the caller copies in JavaScript. A poll made already is closed (and frees r when it is). */
+    free(r->directions[0].early);
+    free(r->directions[1].early);
+    for (int i = 0; i < 2; i++) {
+      if (r->fds[i] >= 0) close(r->fds[i]);
+    }
+    if (r->open_polls == 0) free(r);
+    else {
+      r->finished = 1;
+      r->references = 1;
+      uv_close((uv_handle_t *)&r->polls[0], on_poll_closed);
+    }
+    return throw_code(env, uv_err_name(err), uv_strerror(err));
+  }
+  napi_value handle;
+  if (napi_create_reference(env, argv[4], 1, &r->receiver) != napi_ok ||
+      napi_create_external(env, r, finalize_handle, NULL, &handle) != napi_ok) {
+    drop_receiver(r);
+    r->references = 1;
+    finish(r, ENOMEM);
+    return NULL;
+  }
+  r->references = 2; /* the external's, released by its finalizer; the polls', released once both closed */
+  /* Every direction starts out waiting to read, or to write its early bytes; the first callback does the rest. */
+  for (int i = 0; i < 2; i++) {
+    if (r->directions[i].early != NULL) r->directions[i].wants_write = 1;
+    else r->directions[i].wants_read = 1;
+  }
+  watch(r);
+  return handle;
+}
+
+static relay *relay_argument(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  void *data = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_external(env, argv[0], &data) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a kernel splice handle");
+    return NULL;
+  }
+  return data;
+}
+
+/* stop(handle): stops at once, without the finish callback; the caller then destroys its sockets. */
+static napi_value stop(napi_env env, napi_callback_info info) {
+  relay *r = relay_argument(env, info);
+  if (r == NULL) return NULL;
+  finish(r, ECANCELED);
+  drop_receiver(r);
+  napi_value result;
+  napi_get_undefined(env, &result);
+  return result;
+}
+
+/* counts(handle): [bytes delivered a to b, bytes delivered b to a, bytes read from either]. */
+static napi_value counts(napi_env env, napi_callback_info info) {
+  relay *r = relay_argument(env, info);
+  if (r == NULL) return NULL;
+  napi_value result, value;
+  napi_create_array_with_length(env, 3, &result);
+  double figures[3] = {(double)r->directions[0].written, (double)r->directions[1].written,
+                       (double)(r->directions[0].read + r->directions[1].read)};
+  for (uint32_t i = 0; i < 3; i++) {
+    napi_create_double(env, figures[i], &value);
+    napi_set_element(env, result, i, value);
+  }
+  return result;
+}
+
+/* moved(handle): bytes read from either socket so far, for the idle sweep. */
+static napi_value moved(napi_env env, napi_callback_info info) {
+  relay *r = relay_argument(env, info);
+  if (r == NULL) return NULL;
+  napi_value result;
+  napi_create_double(env, (double)(r->directions[0].read + r->directions[1].read), &result);
+  return result;
+}
+
+/* setFinishCallback(fn): fn.call(receiver, errno or undefined) when a tunnel finishes on its own. */
+static napi_value set_finish_callback(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_valuetype type;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_function) {
+    napi_throw_type_error(env, NULL, "expected a function");
+    return NULL;
+  }
+  if (finish_callback != NULL) napi_delete_reference(env, finish_callback);
+  napi_create_reference(env, argv[0], 1, &finish_callback);
+  if (async_context == NULL) {
+    napi_value name;
+    napi_create_string_utf8(env, "getaway:kernelSplice", NAPI_AUTO_LENGTH, &name);
+    napi_async_init(env, NULL, name, &async_context);
+  }
+  napi_value result;
+  napi_get_undefined(env, &result);
+  return result;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor properties[] = {
+    {"start", NULL, start, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"stop", NULL, stop, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"counts", NULL, counts, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"moved", NULL, moved, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"setFinishCallback", NULL, set_finish_callback, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

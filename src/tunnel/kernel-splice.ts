@@ -1,0 +1,181 @@
+/**
+ * A tunnel whose bytes the kernel moves (native/kernel_splice.c: splice(2) through a pipe, as Go's io.Copy does
+ * between TCP connections), for the common case: two plain TCP sockets, no taps, nothing queued. Node stops
+ * reading both sockets, the native side polls duplicates of their descriptors on Node's loop, and the sockets are
+ * destroyed when it finishes or is stopped. Half-close, byte counts, the idle sweep and abort work as in splice.ts.
+ *
+ * Where the module was not built (not Linux, no compiler at install) or a socket cannot be handed over, take()
+ * answers undefined and the caller copies in JavaScript as before.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { getSystemErrorName } from 'node:util';
+import type { Socket } from 'node:net';
+import { ProxyError, toProxyError } from '../core/errors.js';
+import type { SpliceHandle, SpliceResult } from './splice.js';
+
+/** The native handle: an opaque value only the module reads. */
+type NativeHandle = object;
+
+interface NativeKernelSplice {
+  start(fdA: number, fdB: number, earlyAtoB: Buffer | null, earlyBtoA: Buffer | null, receiver: KernelSplice): NativeHandle;
+  stop(handle: NativeHandle): void;
+  counts(handle: NativeHandle): [aToB: number, bToA: number, read: number];
+  moved(handle: NativeHandle): number;
+  setFinishCallback(callback: (this: KernelSplice, errno: number | undefined) => void): void;
+}
+
+/** The part of Node's TCP handle this uses: its descriptor and how Node's own net.Socket#pause() stops reads. */
+interface StreamHandle {
+  fd?: number;
+  reading?: boolean;
+  readStop?: () => number;
+}
+
+const ADDON = '../../../build/Release/getaway_kernel_splice.node';
+
+let native: NativeKernelSplice | null | undefined;
+
+function loadNative(): NativeKernelSplice | null {
+  if (native !== undefined) return native;
+  native = null;
+  if (process.platform !== 'linux') return native;
+  const path = fileURLToPath(new URL(ADDON, import.meta.url));
+  if (!existsSync(path)) return native;
+  try {
+    const loaded = createRequire(import.meta.url)(path) as NativeKernelSplice;
+    loaded.setFinishCallback(KernelSplice.onNativeFinish);
+    native = loaded;
+  } catch {
+    // A module built for another Node's ABI, or a broken build: tunnels copy in JavaScript, as without it.
+    native = null;
+  }
+  return native;
+}
+
+/** Whether tunnels can be handed to the kernel in this process (the native module loaded). */
+export function isKernelSpliceAvailable(): boolean {
+  return loadNative() !== null;
+}
+
+/**
+ * Node's handle of a socket that may be handed over: plain TCP (a TLS socket's bytes are the TLS layer's), open,
+ * connected, not ended by us, with nothing waiting to be written. Anything else stays with the JavaScript copy.
+ * A FIN Node already read is no obstacle: a TCP socket reads as ended again, so the kernel copy sees it too.
+ */
+function handleOf(socket: Socket): StreamHandle | undefined {
+  if ('encrypted' in socket || socket.destroyed || socket.connecting || socket.writableEnded) return undefined;
+  if (socket.writableLength > 0) return undefined;
+  const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle;
+  if (typeof handle?.fd !== 'number' || handle.fd < 0 || typeof handle.readStop !== 'function') return undefined;
+  return handle;
+}
+
+/** What the stream read and holds for its reader, taken out (Buffer) so it can go first. */
+function takeBuffered(socket: Socket): Buffer | null {
+  return socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
+}
+
+/** Stops Node's reads on the handle, as net.Socket#pause() does for sockets read through `onread`. */
+function stopReading(socket: Socket, handle: StreamHandle): void {
+  socket.pause();
+  handle.reading = false;
+  handle.readStop!();
+}
+
+function joined(first: Buffer | undefined, second: Buffer | null): Buffer | null {
+  if (first === undefined || first.length === 0) return second;
+  return second === null ? first : Buffer.concat([first, second]);
+}
+
+class KernelSplice implements SpliceHandle {
+  get inKernel(): boolean {
+    return true;
+  }
+
+  readonly done: Promise<SpliceResult>;
+  readonly #a: Socket;
+  readonly #b: Socket;
+  readonly #native: NativeKernelSplice;
+  #handle: NativeHandle | undefined;
+  #settle: (result: SpliceResult) => void = () => undefined;
+  #result: SpliceResult | undefined;
+
+  constructor(native: NativeKernelSplice, a: Socket, b: Socket) {
+    this.#native = native;
+    this.#a = a;
+    this.#b = b;
+    this.done = new Promise<SpliceResult>((resolve) => {
+      this.#settle = resolve;
+    });
+  }
+
+  /** Hands both descriptors to the native side; false (and nothing started) where it refused them. */
+  start(fdA: number, fdB: number, earlyAtoB: Buffer | null, earlyBtoA: Buffer | null): boolean {
+    try {
+      this.#handle = this.#native.start(fdA, fdB, earlyAtoB, earlyBtoA, this);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  bytesMoved(): number {
+    if (this.#result !== undefined) return this.#result.aToB + this.#result.bToA;
+    return this.#native.moved(this.#handle!);
+  }
+
+  abort(reason: ProxyError): void {
+    if (this.#result !== undefined) return;
+    this.#native.stop(this.#handle!);
+    this.#end(reason);
+  }
+
+  /** Called by the native side, with the finished tunnel as `this`, when both directions ended or one failed. */
+  static onNativeFinish(this: KernelSplice, errno: number | undefined): void {
+    if (this.#result !== undefined) return;
+    const error = errno === undefined ? undefined : toProxyError(Object.assign(new Error(`tunnel copy failed: ${getSystemErrorName(-errno)}`), { code: getSystemErrorName(-errno) }), 'connection_terminated');
+    this.#end(error);
+  }
+
+  /**
+   * The native side watches neither descriptor any more: the sockets can go, and with them the connections. Settles
+   * once both closed, as splice.ts does, so a flow never ends while its sockets still count as open.
+   */
+  #end(error: ProxyError | undefined): void {
+    const [aToB, bToA] = this.#native.counts(this.#handle!);
+    const result = (this.#result = { aToB, bToA, error });
+    let open = 2;
+    const closed = (): void => {
+      if (--open === 0) this.#settle(result);
+    };
+    for (const socket of [this.#a, this.#b]) {
+      if (socket.closed) closed();
+      else socket.once('close', closed);
+      socket.destroy();
+    }
+  }
+}
+
+/**
+ * Hands a tunnel to the kernel if it can: `earlyAtoB`/`earlyBtoA` are bytes already read that belong to the other
+ * side (the CONNECT head, a 101's extra bytes); what either stream buffered follows them. Undefined where it
+ * cannot, with both sockets as they were apart from the bytes it took out of their streams, which it then hands
+ * back in `early` for the JavaScript copy to write first.
+ */
+export function takeTunnel(a: Socket, b: Socket, earlyAtoB: Buffer | undefined, earlyBtoA: Buffer | undefined): { handle: SpliceHandle } | { early: [Buffer | undefined, Buffer | undefined] } | undefined {
+  const module = loadNative();
+  if (module === null) return undefined;
+  const handleA = handleOf(a);
+  const handleB = handleOf(b);
+  if (handleA === undefined || handleB === undefined) return undefined;
+  // Buffered bytes are read out before reads stop: read() may ask the handle for more, which stopReading then undoes.
+  const toB = joined(earlyAtoB, takeBuffered(a));
+  const toA = joined(earlyBtoA, takeBuffered(b));
+  stopReading(a, handleA);
+  stopReading(b, handleB);
+  const splice = new KernelSplice(module, a, b);
+  if (splice.start(handleA.fd!, handleB.fd!, toB, toA)) return { handle: splice };
+  return { early: [toB ?? undefined, toA ?? undefined] };
+}

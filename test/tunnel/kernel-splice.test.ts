@@ -1,0 +1,213 @@
+/**
+ * Tunnels whose bytes the kernel moves (tunnel/kernel-splice.ts, native/kernel_splice.c): that plain tunnels are
+ * handed over and others are not, that what arrives is exactly what was sent with the flow's counts to match, and
+ * that every way a tunnel ends (reset, kill, shutdown) closes both sides and leaves no descriptor behind.
+ * The behaviours both copies share (half-close, early bytes, idle timeout, slow readers) are tested for both in
+ * connect.test.ts and read-relay.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { test } from 'node:test';
+import type { TunnelFlow } from '../../src/index.js';
+import { isKernelSpliceAvailable } from '../../src/tunnel/kernel-splice.js';
+import { rawConnect } from '../helpers/clients.js';
+import { startProxy, startTcpServer, waitFor } from '../helpers/servers.js';
+
+const CONNECT_OK = 'HTTP/1.1 200 Connection Established\r\n\r\n';
+
+/** Bytes that differ at every offset, so a reordered or repeated chunk shows in the digest. */
+function pattern(length: number, seed: number): Buffer {
+  const bytes = Buffer.alloc(length + 3);
+  for (let i = 0; i < length; i += 4) bytes.writeUInt32LE((i * 2654435761 + seed) >>> 0, i);
+  return bytes.subarray(0, length);
+}
+
+const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+
+/** Descriptors of this process that are sockets, and that are pipes. */
+function openDescriptors(): { sockets: number; pipes: number } {
+  let sockets = 0;
+  let pipes = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // closed since the listing
+    }
+    if (target.startsWith('socket:')) sockets++;
+    else if (target.startsWith('pipe:')) pipes++;
+  }
+  return { sockets, pipes };
+}
+
+test('the native module is built and loads here (CI builds it at npm ci; without it every tunnel is copied in JavaScript)', () => {
+  assert.equal(isKernelSpliceAvailable(), true, 'build/Release/getaway_kernel_splice.node missing or not loadable: run `npm rebuild` with g++ and make installed');
+});
+
+test('a plain tunnel is handed to the kernel: both directions arrive intact, and the flow counts exactly what each side sent', { timeout: 30_000 }, async (t) => {
+  const up = pattern(24 * 1024 * 1024 + 13, 1);
+  const down = pattern(16 * 1024 * 1024 + 7, 2);
+  const early = Buffer.from('sent with the CONNECT');
+  let receivedUp = '';
+  const origin = await startTcpServer(t, (socket) => {
+    const hash = createHash('sha256');
+    let length = 0;
+    socket.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      length += chunk.length;
+    });
+    socket.on('end', () => (receivedUp = `${length} ${hash.digest('hex')}`));
+    socket.end(down);
+  });
+  const closed: TunnelFlow[] = [];
+  const { proxy, port } = await startProxy(t, { addons: [{ name: 'watch', tunnelClosed: (flow) => void closed.push(flow) }] });
+  const client = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  t.after(() => client.destroy());
+  const chunks: Buffer[] = [];
+  client.on('data', (chunk: Buffer) => chunks.push(chunk));
+  client.write(Buffer.concat([Buffer.from(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`), early]));
+  client.end(up);
+  await new Promise((resolve) => client.once('end', resolve));
+  const all = Buffer.concat(chunks);
+  assert.equal(all.subarray(0, CONNECT_OK.length).toString('latin1'), CONNECT_OK);
+  assert.equal(sha256(all.subarray(CONNECT_OK.length)), sha256(down));
+  await waitFor(() => closed.length === 1 && receivedUp !== '', 5000, 'tunnelClosed and the origin\'s end');
+  assert.equal(receivedUp, `${early.length + up.length} ${sha256(Buffer.concat([early, up]))}`);
+  assert.equal(proxy.stats().tunnelsInKernel, 1);
+  assert.equal(closed[0]!.error, undefined);
+  assert.equal(closed[0]!.bytes.clientToServer, early.length + up.length);
+  assert.equal(closed[0]!.bytes.serverToClient, down.length);
+});
+
+test('kernelSplice: false, and tunnels an addon taps, are copied in JavaScript', async (t) => {
+  const origin = await startTcpServer(t, (socket) => socket.on('data', (chunk: Buffer) => socket.write(chunk)));
+  const cases = [
+    { name: 'kernelSplice: false', options: { kernelSplice: false } },
+    { name: 'a tapped tunnel', options: { addons: [{ name: 'tap', tunnelOpened: (flow: TunnelFlow) => flow.tapClientToServer({ data: () => undefined }) }] } },
+  ];
+  for (const { name, options } of cases) {
+    const { proxy, port } = await startProxy(t, options);
+    const conn = await rawConnect(port);
+    t.after(() => conn.socket.destroy());
+    conn.socket.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await conn.waitFor(CONNECT_OK);
+    conn.socket.write('echo me');
+    await conn.waitFor('echo me');
+    assert.equal(proxy.stats().tunnelsInKernel, 0, name);
+  }
+});
+
+test('an origin that resets mid-transfer closes the client too, and the flow ends with connection_terminated', async (t) => {
+  const origin = await startTcpServer(t, (socket) => {
+    socket.write(pattern(256 * 1024, 3));
+    setTimeout(() => socket.resetAndDestroy(), 50);
+  });
+  const closed: TunnelFlow[] = [];
+  const { proxy, port } = await startProxy(t, { addons: [{ name: 'watch', tunnelClosed: (flow) => void closed.push(flow) }] });
+  const conn = await rawConnect(port);
+  t.after(() => conn.socket.destroy());
+  conn.socket.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  await conn.untilEnd(5000);
+  await waitFor(() => closed.length === 1, 5000, 'tunnelClosed');
+  assert.equal(proxy.stats().tunnelsInKernel, 1);
+  assert.equal(closed[0]!.error?.type, 'connection_terminated');
+  await waitFor(() => proxy.connections === 0, 5000, 'both sockets closed');
+});
+
+test('killing a tunnel the kernel moves closes both sides', async (t) => {
+  let originEnded = false;
+  const origin = await startTcpServer(t, (socket) => {
+    socket.on('data', (chunk: Buffer) => socket.write(chunk));
+    socket.on('end', () => (originEnded = true));
+  });
+  let opened: TunnelFlow | undefined;
+  const { proxy, port } = await startProxy(t, { addons: [{ name: 'keep', tunnelOpened: (flow) => void (opened = flow) }] });
+  const conn = await rawConnect(port);
+  t.after(() => conn.socket.destroy());
+  conn.socket.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  await conn.waitFor(CONNECT_OK);
+  conn.socket.write('ping');
+  await conn.waitFor('ping');
+  assert.equal(proxy.stats().tunnelsInKernel, 1);
+  opened!.kill();
+  await conn.untilEnd(5000);
+  await waitFor(() => originEnded, 5000, 'the origin side to close');
+  await waitFor(() => proxy.connections === 0, 5000, 'both sockets closed');
+});
+
+test('close() cuts tunnels the kernel moves, and resolves', async (t) => {
+  const origin = await startTcpServer(t, (socket) => socket.on('data', (chunk: Buffer) => socket.write(chunk)));
+  const { proxy, port } = await startProxy(t);
+  const conn = await rawConnect(port);
+  t.after(() => conn.socket.destroy());
+  conn.socket.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  await conn.waitFor(CONNECT_OK);
+  conn.socket.write('ping');
+  await conn.waitFor('ping');
+  await proxy.close();
+  await conn.untilEnd(5000);
+  assert.equal(proxy.connections, 0);
+});
+
+test('no descriptor outlives its tunnel: sockets are all closed, pipes only pooled', { timeout: 30_000 }, async (t) => {
+  const origin = await startTcpServer(t, (socket) => {
+    socket.on('data', (chunk: Buffer) => socket.write(chunk));
+    socket.on('end', () => socket.end());
+  });
+  const { proxy, port } = await startProxy(t);
+  const before = openDescriptors();
+  const TUNNELS = 40;
+  await Promise.all(
+    Array.from({ length: TUNNELS }, async (_, i) => {
+      const conn = await rawConnect(port);
+      conn.socket.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      await conn.waitFor(CONNECT_OK);
+      const payload = pattern(64 * 1024 * (1 + (i % 4)), i);
+      conn.socket.end(payload);
+      const all = await conn.untilEnd(10_000);
+      assert.equal(sha256(all.subarray(CONNECT_OK.length)), sha256(payload));
+      conn.socket.destroy();
+    }),
+  );
+  assert.equal(proxy.stats().tunnelsInKernel, TUNNELS);
+  await waitFor(() => proxy.connections === 0, 5000, 'every tunnel closed');
+  // Sockets: the test's own clients and the origin's connections close too; what stays is what was open before.
+  await waitFor(() => openDescriptors().sockets <= before.sockets, 5000, 'socket descriptors back to where they were');
+  // The pool keeps at most 64 pipes (two descriptors each) for later tunnels.
+  assert.ok(openDescriptors().pipes - before.pipes <= 128, `pipes held: ${openDescriptors().pipes - before.pipes}`);
+});
+
+test('a client that stops reading holds the origin back: the kernel buffers are the only buffer', { timeout: 30_000 }, async (t) => {
+  let written = 0;
+  let paused = false;
+  const origin = await startTcpServer(t, (socket) => {
+    const block = pattern(64 * 1024, 4);
+    const push = (): void => {
+      // Bounded: 256 MiB would be far beyond any socket buffers; back-pressure must stop it long before.
+      while (written < 256 * 1024 * 1024) {
+        written += block.length;
+        if (!socket.write(block)) {
+          paused = true;
+          socket.once('drain', push);
+          return;
+        }
+      }
+    };
+    push();
+  });
+  const { port } = await startProxy(t);
+  const client: Socket = connect({ port, host: '127.0.0.1' });
+  t.after(() => client.destroy());
+  client.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  client.pause();
+  await waitFor(() => paused, 5000, 'the origin to meet back-pressure');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const held = written;
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal(written, held, 'the origin wrote on while nobody read');
+  // Socket buffers on loopback (client receive, proxy send and receive, origin send) stay within tens of MiB.
+  assert.ok(held < 64 * 1024 * 1024, `origin got ${held} bytes out with no reader`);
+});
