@@ -79,6 +79,7 @@ typedef struct {
   uint64_t read;      /* bytes taken from the source */
   int source_ended;   /* the source sent FIN */
   int shut;           /* FIN passed on: this direction is done */
+  int drained;        /* the last read took all the socket had */
   int wants_read;
   int wants_write;
 } direction;
@@ -115,7 +116,7 @@ static void finish(relay *r, int error) {
   r->finished = 1;
   r->error = error;
   for (int i = 0; i < 2; i++) {
-    uv_poll_stop(&r->polls[i]);
+    /* uv_close stops the poll at once (the descriptor leaves the loop's epoll set now); only the callback waits. */
     uv_close((uv_handle_t *)&r->polls[i], on_poll_closed);
     close(r->fds[i]);
     r->fds[i] = -1;
@@ -163,6 +164,11 @@ static int pump(relay *r, int index) {
       d->in_pipe -= (size_t)n;
       d->written += (uint64_t)n;
       moved += (size_t)n;
+      if (d->in_pipe == 0 && d->drained) {
+        d->drained = 0;
+        give_back_pipe(&d->pipe, 0);
+        return d->wants_read = 1, 0;
+      }
       continue;
     }
     if (d->source_ended) {
@@ -190,6 +196,11 @@ static int pump(relay *r, int index) {
     }
     d->in_pipe = (size_t)n;
     d->read += (uint64_t)n;
+    /*
+     * Less than a pipe-full means the socket had no more queued: once these bytes are out, wait for the poll to say
+     * there is more instead of asking again (a splice that would only answer EAGAIN, on every small message).
+     */
+    if ((size_t)n < PIPE_BYTES) d->drained = 1;
   }
   /* Its turn is over with work left: level-triggered polling calls again for whichever side it waits on. */
   if (d->early != NULL || d->in_pipe > 0) d->wants_write = 1;
@@ -227,11 +238,17 @@ static void watch(relay *r);
 
 static void on_poll(uv_poll_t *handle, int status, int events) {
   relay *r = handle->data;
-  (void)events;
   if (r->finished) return;
-  int error = status < 0 ? -status : 0;
-  /* Both directions get a turn whatever fired: a write that unblocks one side often lets the other read on. */
-  for (int i = 0; i < 2 && error == 0; i++) error = pump(r, i);
+  int side = handle == &r->polls[0] ? 0 : 1;
+  int error = 0;
+  if (status < 0) {
+    /* libuv says EBADF for any POLLERR (a reset, mostly); the socket knows what it was. */
+    socklen_t length = sizeof error;
+    if (getsockopt(r->fds[side], SOL_SOCKET, SO_ERROR, &error, &length) != 0 || error == 0) error = -status;
+  }
+  /* Only the directions this event concerns: polls[i] readable moves i's direction on, writable the other's. */
+  if (error == 0 && (events & UV_READABLE)) error = pump(r, side);
+  if (error == 0 && (events & UV_WRITABLE)) error = pump(r, 1 - side);
   if (error == 0 && !(r->directions[0].shut && r->directions[1].shut)) {
     watch(r);
     return;
