@@ -176,8 +176,8 @@ test('no descriptor outlives its tunnel: sockets are all closed, pipes only pool
   await waitFor(() => proxy.connections === 0, 5000, 'every tunnel closed');
   // Sockets: the test's own clients and the origin's connections close too; what stays is what was open before.
   await waitFor(() => openDescriptors().sockets <= before.sockets, 5000, 'socket descriptors back to where they were');
-  // The pool keeps at most 64 pipes (two descriptors each) for later tunnels.
-  assert.ok(openDescriptors().pipes - before.pipes <= 128, `pipes held: ${openDescriptors().pipes - before.pipes}`);
+  // The pool keeps at most 16 pipes (two descriptors each) for later tunnels.
+  assert.ok(openDescriptors().pipes - before.pipes <= 32, `pipes held: ${openDescriptors().pipes - before.pipes}`);
 });
 
 test('a client that stops reading holds the origin back: the kernel buffers are the only buffer', { timeout: 30_000 }, async (t) => {
