@@ -1,6 +1,7 @@
-// npm's install step for the optional native piece (native/socket_options.c, used only by --transparent). It never
-// fails the install: where it cannot be built (not Linux, no compiler, no Node headers) getaway works as before and
-// --transparent says at start why it cannot run. GETAWAY_SKIP_NATIVE=1 skips the build.
+// npm's install step for the optional native pieces: native/socket_options.c (used only by --transparent) and
+// native/kernel_splice.c (plain tunnels moved by splice(2)). It never fails the install: where they cannot be built
+// (not Linux, no compiler, no Node headers) getaway works as before, tunnels copy in JavaScript and --transparent
+// says at start why it cannot run. GETAWAY_SKIP_NATIVE=1 skips the build.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -9,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 function skip(reason) {
-  console.warn(`getaway: transparent mode not built (${reason}); everything else works. See docs/transparent.md.`);
+  console.warn(`getaway: native modules not built (${reason}): no transparent mode, and tunnels copy in JavaScript; everything else works. See docs/transparent.md.`);
   process.exit(0);
 }
 
