@@ -17,6 +17,10 @@
  * shutdown(SHUT_WR) on the other socket once its pipe is empty (TCP half-close); the tunnel finishes when both
  * directions have, or at the first error. Pipes come from a small process-wide pool and go back to it whenever a
  * direction's pipe is empty, so an idle tunnel holds no pipe: only its two sockets.
+ *
+ * The same machinery moves one response body of known length (transfer()): one direction only, exactly `length`
+ * bytes from the origin to the client, no FIN passed on, and both sockets left open for Node to go on with
+ * (the origin connection back to its pool, the client's to its next request). Bytes past the length stay unread.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -84,7 +88,9 @@ typedef struct {
   uint64_t written;   /* bytes delivered to the destination */
   uint64_t read;      /* bytes taken from the source */
   int source_ended;   /* the source sent FIN */
-  int shut;           /* FIN passed on: this direction is done */
+  int shut;           /* FIN passed on (or, with a limit, the limit reached): this direction is done */
+  int limited;        /* a transfer: read exactly `limit` bytes, then stop without passing on a FIN */
+  uint64_t limit;
   int drained;        /* the last read took all the socket had */
   int wants_read;
   int wants_write;
@@ -177,7 +183,14 @@ static int pump(relay *r, int index) {
       }
       continue;
     }
+    if (d->limited && d->read == d->limit) {
+      give_back_pipe(&d->pipe, 0);
+      d->shut = 1;
+      return 0;
+    }
     if (d->source_ended) {
+      /* A body of known length that ends early is cut short: the caller must not take it as complete. */
+      if (d->limited) return ENODATA;
       give_back_pipe(&d->pipe, 0);
       if (shutdown(destination, SHUT_WR) != 0 && errno != ENOTCONN) return errno;
       d->shut = 1;
@@ -187,7 +200,9 @@ static int pump(relay *r, int index) {
       int err = take_pipe(&d->pipe);
       if (err != 0) return err;
     }
-    ssize_t n = splice(source, NULL, d->pipe.write_end, NULL, PIPE_BYTES, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    size_t asked = PIPE_BYTES;
+    if (d->limited && d->limit - d->read < asked) asked = (size_t)(d->limit - d->read);
+    ssize_t n = splice(source, NULL, d->pipe.write_end, NULL, asked, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
@@ -206,9 +221,15 @@ static int pump(relay *r, int index) {
      * Less than a pipe-full means the socket had no more queued: once these bytes are out, wait for the poll to say
      * there is more instead of asking again (a splice that would only answer EAGAIN, on every small message).
      */
-    if ((size_t)n < PIPE_BYTES) d->drained = 1;
+    if ((size_t)n < asked && !(d->limited && d->read == d->limit)) d->drained = 1;
   }
   /* Its turn is over with work left: level-triggered polling calls again for whichever side it waits on. */
+  if (d->early == NULL && d->in_pipe == 0 && d->limited && d->read == d->limit) {
+    /* Unless the turn ended just as the transfer did: no more bytes will come to wake it. */
+    give_back_pipe(&d->pipe, 0);
+    d->shut = 1;
+    return 0;
+  }
   if (d->early != NULL || d->in_pipe > 0) d->wants_write = 1;
   else d->wants_read = 1;
   return 0;
@@ -316,17 +337,12 @@ static int take_early(napi_env env, napi_value value, direction *d) {
   return 1;
 }
 
-/* start(fdA, fdB, earlyAtoB, earlyBtoA, receiver): a handle; throws (code EEXIST, …) where the sockets cannot be taken. */
-static napi_value start(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  int fds[2];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 ||
-      napi_get_value_int32(env, argv[0], &fds[0]) != napi_ok || napi_get_value_int32(env, argv[1], &fds[1]) != napi_ok ||
-      fds[0] < 0 || fds[1] < 0) {
-    napi_throw_type_error(env, NULL, "start(fdA, fdB, earlyAtoB, earlyBtoA, receiver)");
-    return NULL;
-  }
+/*
+ * Takes both descriptors (as duplicates) and starts polling. `length` < 0: a tunnel, both ways, FINs passed on;
+ * otherwise a transfer of exactly `length` bytes from fds[0] to fds[1], early bytes first. Throws (code EEXIST, …)
+ * where the sockets cannot be taken, and the caller copies in JavaScript.
+ */
+static napi_value begin(napi_env env, const int fds[2], napi_value early_a, napi_value early_b, int64_t length, napi_value receiver) {
   if (finish_callback == NULL) return throw_code(env, "ERR_INVALID_STATE", "setFinishCallback() was not called");
   uv_loop_t *loop;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) return throw_code(env, "ERR_INVALID_STATE", "no event loop");
@@ -337,11 +353,16 @@ static napi_value start(napi_env env, napi_callback_info info) {
     r->fds[i] = -1;
     r->directions[i].pipe.read_end = r->directions[i].pipe.write_end = -1;
   }
-  if (!take_early(env, argv[2], &r->directions[0]) || !take_early(env, argv[3], &r->directions[1])) {
+  if (!take_early(env, early_a, &r->directions[0]) || !take_early(env, early_b, &r->directions[1])) {
     free(r->directions[0].early);
     free(r->directions[1].early);
     free(r);
     return throw_code(env, "ERR_INVALID_ARG_TYPE", "early bytes must be a Buffer or null");
+  }
+  if (length >= 0) {
+    r->directions[0].limited = 1;
+    r->directions[0].limit = (uint64_t)length;
+    r->directions[1].shut = 1; /* nothing flows back, and no FIN either way */
   }
   int err = 0;
   for (int i = 0; i < 2 && err == 0; i++) {
@@ -356,7 +377,7 @@ static napi_value start(napi_env env, napi_callback_info info) {
   }
   for (int i = 0; i < r->open_polls; i++) r->polls[i].data = r;
   if (err != 0) {
-    /* Not this tunnel: the caller copies in JavaScript. A poll made already is closed (and frees r when it is). */
+    /* A poll made already is closed (and frees r when it is). */
     free(r->directions[0].early);
     free(r->directions[1].early);
     for (int i = 0; i < 2; i++) {
@@ -371,7 +392,7 @@ static napi_value start(napi_env env, napi_callback_info info) {
     return throw_code(env, uv_err_name(err), uv_strerror(err));
   }
   napi_value handle;
-  if (napi_create_reference(env, argv[4], 1, &r->receiver) != napi_ok ||
+  if (napi_create_reference(env, receiver, 1, &r->receiver) != napi_ok ||
       napi_create_external(env, r, finalize_handle, NULL, &handle) != napi_ok) {
     drop_receiver(r);
     r->references = 1;
@@ -381,11 +402,44 @@ static napi_value start(napi_env env, napi_callback_info info) {
   r->references = 2; /* the external's, released by its finalizer; the polls', released once both closed */
   /* Every direction starts out waiting to read, or to write its early bytes; the first callback does the rest. */
   for (int i = 0; i < 2; i++) {
+    if (r->directions[i].shut) continue;
     if (r->directions[i].early != NULL) r->directions[i].wants_write = 1;
     else r->directions[i].wants_read = 1;
   }
   watch(r);
   return handle;
+}
+
+static int fd_pair(napi_env env, napi_value a, napi_value b, int fds[2]) {
+  return napi_get_value_int32(env, a, &fds[0]) == napi_ok && napi_get_value_int32(env, b, &fds[1]) == napi_ok && fds[0] >= 0 && fds[1] >= 0;
+}
+
+/* start(fdA, fdB, earlyAtoB, earlyBtoA, receiver): a tunnel's handle. */
+static napi_value start(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  int fds[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 || !fd_pair(env, argv[0], argv[1], fds)) {
+    napi_throw_type_error(env, NULL, "start(fdA, fdB, earlyAtoB, earlyBtoA, receiver)");
+    return NULL;
+  }
+  return begin(env, fds, argv[2], argv[3], -1, argv[4]);
+}
+
+/* transfer(fdFrom, fdTo, early, length, receiver): a response body's handle; finishes with ENODATA if the source ends short. */
+static napi_value transfer(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  int fds[2];
+  int64_t length;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 || !fd_pair(env, argv[0], argv[1], fds) ||
+      napi_get_value_int64(env, argv[3], &length) != napi_ok || length < 0) {
+    napi_throw_type_error(env, NULL, "transfer(fdFrom, fdTo, early, length, receiver)");
+    return NULL;
+  }
+  napi_value none;
+  napi_get_null(env, &none);
+  return begin(env, fds, argv[2], none, length, argv[4]);
 }
 
 static relay *relay_argument(napi_env env, napi_callback_info info) {
@@ -434,6 +488,15 @@ static napi_value moved(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* writerBlocked(handle): whether a→b (a transfer's only direction) waits for its destination to take bytes. */
+static napi_value writer_blocked(napi_env env, napi_callback_info info) {
+  relay *r = relay_argument(env, info);
+  if (r == NULL) return NULL;
+  napi_value result;
+  napi_get_boolean(env, !r->finished && r->directions[0].wants_write, &result);
+  return result;
+}
+
 /* setFinishCallback(fn): fn.call(receiver, errno or undefined) when a tunnel finishes on its own. */
 static napi_value set_finish_callback(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -458,9 +521,11 @@ static napi_value set_finish_callback(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
     {"start", NULL, start, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"transfer", NULL, transfer, NULL, NULL, NULL, napi_enumerable, NULL},
     {"stop", NULL, stop, NULL, NULL, NULL, napi_enumerable, NULL},
     {"counts", NULL, counts, NULL, NULL, NULL, napi_enumerable, NULL},
     {"moved", NULL, moved, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"writerBlocked", NULL, writer_blocked, NULL, NULL, NULL, napi_enumerable, NULL},
     {"setFinishCallback", NULL, set_finish_callback, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);

@@ -91,6 +91,8 @@ export interface ProxyStats {
   flowErrors: Partial<Record<ProxyErrorType, number>>;
   /** Tunnels and upgraded connections whose bytes the kernel moved (the `kernelSplice` option), since the start. */
   tunnelsInKernel: number;
+  /** Plain-HTTP response bodies whose rest the kernel moved from the origin to the client (`kernelSplice`). */
+  bodiesInKernel: number;
 }
 
 export function createProxy(input: ProxyOptions = {}): Proxy {
@@ -134,7 +136,7 @@ class ProxyServer implements Proxy {
   readonly #admission: ClientAdmission;
   #httpServer: HttpServer | undefined;
   #tunnels = 0;
-  readonly #stats: ProxyStats = { connectionsAccepted: 0, connectionsRefused: 0, requestsRejected: 0, flowsCompleted: 0, flowErrors: {}, tunnelsInKernel: 0 };
+  readonly #stats: ProxyStats = { connectionsAccepted: 0, connectionsRefused: 0, requestsRejected: 0, flowsCompleted: 0, flowErrors: {}, tunnelsInKernel: 0, bodiesInKernel: 0 };
   #httpFlowsDrained: (() => void) | undefined;
   #closing: Promise<void> | undefined;
 
@@ -337,6 +339,7 @@ class ProxyServer implements Proxy {
         return () => void entry.remove();
       },
       tunnelCount: () => this.#tunnels,
+      bodyMovedByKernel: () => void this.#stats.bodiesInKernel++,
       answeredBeforeBodyEnd: new WeakSet(),
       requestRejected: (socket, error) => {
         this.#stats.requestsRejected++;

@@ -35,6 +35,8 @@ export interface FlowRegistry {
   flowEnded(flow: Flow): void;
   /** Tunnels and upgrades in progress, this one included. */
   tunnelCount(): number;
+  /** A response body's rest was handed to the kernel (counted in `stats().bodiesInKernel`). */
+  bodyMovedByKernel(): void;
   /**
    * Registers a running splice: it is ended after tunnelIdleTimeoutMs without traffic, and cut by shutdown.
    * Returns the function that unregisters it.

@@ -6,6 +6,9 @@
  * Body taps (body-tap.ts) see both bodies as they are relayed, decoded of their transfer coding. What the client
  * receives is written through the flow's ServerResponse as before, so framing towards the client, trailers and
  * keep-alive are node:http's, unchanged. https:// origins and upstream routes keep node:http's client (forward.ts).
+ * The rest of a large untapped body of known length goes further: the kernel moves it from the origin socket to
+ * the client socket (tunnel/kernel-splice.ts's takeBody) when both are plain TCP and the client is sent the
+ * origin's Content-Length framing unchanged.
  *
  *   client ──req──▶ getaway ──head + body bytes──▶ origin
  *   client ◀──res── getaway ◀──head (llhttp), body (counted)── origin
@@ -20,6 +23,7 @@ import { HeaderList } from '../core/header-list.js';
 import { returnChunk, SMALL_READ, takeChunk } from '../core/shared-read-buffer.js';
 import type { ProxyRuntime } from '../runtime.js';
 import type { ConnectionUser, OriginConnection } from '../upstream/origin-pool.js';
+import { takeBody, type BodyTransfer } from '../tunnel/kernel-splice.js';
 import { ChunkedDecoder } from './chunked-decoder.js';
 import type { AttemptResult, BodyState } from './forward.js';
 import { mayResendFresh, watchBodyIdle } from './forward.js';
@@ -37,6 +41,17 @@ type Framing =
   | { kind: 'close' };
 
 type Phase = 'connecting' | 'head' | 'hooks' | 'body' | 'done';
+
+/**
+ * The least of a body still to come for the kernel to move it: below it, copying costs less than handing the two
+ * sockets over and back (two descriptors duplicated, polled and closed).
+ */
+const KERNEL_BODY_BYTES = 128 * 1024;
+
+/** What node:http keeps on a ServerResponse about its framing towards the client (not in its types). */
+interface ResponseFraming {
+  chunkedEncoding?: boolean;
+}
 
 function midResponseClose(): Error {
   return Object.assign(new Error('origin closed the connection mid-response'), { code: 'ECONNRESET' });
@@ -98,6 +113,9 @@ class DirectExchange implements ConnectionUser {
   #tapHolds = 0;
   #originEnded = false;
   #timedOut = false;
+  /** The body's rest, while the kernel moves it; what it had moved when the response timeout last looked. */
+  #kernelBody: BodyTransfer | undefined;
+  #kernelMovedAtTimeout = 0;
   readonly #clientGone = (): void => {
     if (this.#res.writableFinished) return;
     this.#closeConnection();
@@ -344,6 +362,7 @@ class DirectExchange implements ConnectionUser {
     const framing = this.#framing;
     if (framing.kind === 'length') {
       const end = Math.min(view.length, start + framing.remaining);
+      if (framing.remaining - (end - start) >= KERNEL_BODY_BYTES && this.#handBodyToKernel(framing, view, start, end)) return false;
       if (end > start) this.#write(view, start, end);
       framing.remaining -= end - start;
       if (framing.remaining === 0) {
@@ -366,6 +385,40 @@ class DirectExchange implements ConnectionUser {
       this.#write(view, start, view.length);
     }
     return !this.#settled && !this.#heldByClient && this.#tapHolds === 0;
+  }
+
+  /**
+   * Lets the kernel move this read's body bytes and the `remaining` still to come, if nothing needs to see them and
+   * the client's connection has nothing queued (what node:http already wrote must go first). False: copy as usual.
+   */
+  #handBodyToKernel(framing: { remaining: number }, view: Buffer, start: number, end: number): boolean {
+    const res = this.#res;
+    const client = res.socket;
+    if (this.#taps !== undefined || this.#settled || !this.#runtime.options.kernelSplice || client === null) return false;
+    // The client is sent the origin's bytes as they are only if node:http frames them by the same Content-Length.
+    if ((res as unknown as ResponseFraming).chunkedEncoding !== false) return false;
+    res.flushHeaders();
+    if (res.writableLength > 0) return false;
+    const early = end > start ? Buffer.from(view.subarray(start, end)) : null;
+    const rest = framing.remaining - (end - start);
+    const transfer = takeBody(this.#connection!.socket, client, early, rest, (error) => {
+      this.#kernelBody = undefined;
+      if (error !== undefined) {
+        this.#failMidResponse((error as NodeJS.ErrnoException).code === 'ENODATA' ? midResponseClose() : error);
+        return;
+      }
+      this.#flow.bytes.responseBody += rest;
+      framing.remaining = 0;
+      // The origin socket's reads were stopped for the kernel: the pool watches it again for stray bytes and FIN.
+      this.#connection!.resume();
+      this.#bodyEnded(false);
+    });
+    if (transfer === undefined) return false;
+    this.#runtime.bodyMovedByKernel();
+    this.#kernelBody = transfer;
+    this.#kernelMovedAtTimeout = 0;
+    this.#flow.bytes.responseBody += end - start;
+    return true;
   }
 
   #write(view: Buffer, from: number, to: number): void {
@@ -471,6 +524,17 @@ class DirectExchange implements ConnectionUser {
 
   onTimeout(): void {
     if (this.#heldByClient || this.#tapHolds > 0 || this.#phase === 'hooks') return;
+    const kernelBody = this.#kernelBody;
+    if (kernelBody !== undefined) {
+      // Node sees none of the bytes the kernel moves, so it never re-arms this timeout: the origin was silent only if
+      // the count stood still while nothing waited on the client.
+      const moved = kernelBody.moved();
+      if (moved !== this.#kernelMovedAtTimeout || kernelBody.heldByClient()) {
+        this.#kernelMovedAtTimeout = moved;
+        this.#connection!.socket.setTimeout(this.#runtime.options.responseTimeoutMs);
+        return;
+      }
+    }
     const { responseTimeoutMs } = this.#runtime.options;
     this.#timedOut = true;
     if (this.#phase === 'head') this.#failBeforeHead(new ProxyError('http_response_timeout', `no response head within ${responseTimeoutMs} ms`));
@@ -487,6 +551,8 @@ class DirectExchange implements ConnectionUser {
   }
 
   #closeConnection(): void {
+    this.#kernelBody?.stop();
+    this.#kernelBody = undefined;
     this.#abandonRequestBody();
     const connection = this.#connection;
     if (connection === undefined) return;

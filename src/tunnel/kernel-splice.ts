@@ -1,11 +1,14 @@
 /**
- * A tunnel whose bytes the kernel moves (native/kernel_splice.c: splice(2) through a pipe, as Go's io.Copy does
- * between TCP connections), for the common case: two plain TCP sockets, no taps, nothing queued. Node stops
- * reading both sockets, the native side polls duplicates of their descriptors on Node's loop, and the sockets are
- * destroyed when it finishes or is stopped. Half-close, byte counts, the idle sweep and abort work as in splice.ts.
+ * Bytes the kernel moves (native/kernel_splice.c: splice(2) through a pipe, as Go's io.Copy does between TCP
+ * connections), for the common cases, where nothing needs to see them:
+ * - takeTunnel(): a tunnel between two plain TCP sockets with no taps and nothing queued. Node stops reading both
+ *   sockets, the native side polls duplicates of their descriptors on Node's loop, and the sockets are destroyed
+ *   when it finishes or is stopped. Half-close, byte counts, the idle sweep and abort work as in splice.ts.
+ * - takeBody(): the rest of one response body of known length, origin to client (http/origin-exchange.ts). Node
+ *   stops reading the origin socket only, and both sockets stay open for Node afterwards.
  *
- * Where the module was not built (not Linux, no compiler at install) or a socket cannot be handed over, take()
- * answers undefined and the caller copies in JavaScript as before.
+ * Where the module was not built (not Linux, no compiler at install) or a socket cannot be handed over, both answer
+ * undefined and the caller copies in JavaScript as before.
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
@@ -18,12 +21,19 @@ import type { SpliceHandle, SpliceResult } from './splice.js';
 /** The native handle: an opaque value only the module reads. */
 type NativeHandle = object;
 
+/** What the native side calls, as `this`, when a tunnel or transfer finishes on its own (errno, or undefined when whole). */
+interface NativeReceiver {
+  nativeFinished(errno: number | undefined): void;
+}
+
 interface NativeKernelSplice {
-  start(fdA: number, fdB: number, earlyAtoB: Buffer | null, earlyBtoA: Buffer | null, receiver: KernelSplice): NativeHandle;
+  start(fdA: number, fdB: number, earlyAtoB: Buffer | null, earlyBtoA: Buffer | null, receiver: NativeReceiver): NativeHandle;
+  transfer(fdFrom: number, fdTo: number, early: Buffer | null, length: number, receiver: NativeReceiver): NativeHandle;
   stop(handle: NativeHandle): void;
   counts(handle: NativeHandle): [aToB: number, bToA: number, read: number];
   moved(handle: NativeHandle): number;
-  setFinishCallback(callback: (this: KernelSplice, errno: number | undefined) => void): void;
+  writerBlocked(handle: NativeHandle): boolean;
+  setFinishCallback(callback: (this: NativeReceiver, errno: number | undefined) => void): void;
 }
 
 /** The part of Node's TCP handle this uses: its descriptor and how Node's own net.Socket#pause() stops reads. */
@@ -45,7 +55,9 @@ function loadNative(): NativeKernelSplice | null {
   if (!existsSync(path)) return native;
   try {
     const loaded = createRequire(import.meta.url)(path) as NativeKernelSplice;
-    loaded.setFinishCallback(KernelSplice.onNativeFinish);
+    loaded.setFinishCallback(function onNativeFinish(this: NativeReceiver, errno: number | undefined) {
+      this.nativeFinished(errno);
+    });
     native = loaded;
   } catch {
     // A module built for another Node's ABI, or a broken build: tunnels copy in JavaScript, as without it.
@@ -89,7 +101,13 @@ function joined(first: Buffer | undefined, second: Buffer | null): Buffer | null
   return second === null ? first : Buffer.concat([first, second]);
 }
 
-class KernelSplice implements SpliceHandle {
+/** The errno a native copy ended with, as an Error with its code, for toProxyError(). */
+function errnoError(errno: number): Error {
+  const code = getSystemErrorName(-errno);
+  return Object.assign(new Error(`kernel copy failed: ${code}`), { code });
+}
+
+class KernelSplice implements SpliceHandle, NativeReceiver {
   get inKernel(): boolean {
     return true;
   }
@@ -132,11 +150,10 @@ class KernelSplice implements SpliceHandle {
     this.#end(reason);
   }
 
-  /** Called by the native side, with the finished tunnel as `this`, when both directions ended or one failed. */
-  static onNativeFinish(this: KernelSplice, errno: number | undefined): void {
+  /** Both directions ended, or one failed. */
+  nativeFinished(errno: number | undefined): void {
     if (this.#result !== undefined) return;
-    const error = errno === undefined ? undefined : toProxyError(Object.assign(new Error(`tunnel copy failed: ${getSystemErrorName(-errno)}`), { code: getSystemErrorName(-errno) }), 'connection_terminated');
-    this.#end(error);
+    this.#end(errno === undefined ? undefined : toProxyError(errnoError(errno), 'connection_terminated'));
   }
 
   /**
@@ -178,4 +195,74 @@ export function takeTunnel(a: Socket, b: Socket, earlyAtoB: Buffer | undefined, 
   const splice = new KernelSplice(module, a, b);
   if (splice.start(handleA.fd!, handleB.fd!, toB, toA)) return { handle: splice };
   return { early: [toB ?? undefined, toA ?? undefined] };
+}
+
+/** A response body the kernel is moving: stop() ends it at once (the caller then closes what it must). */
+export interface BodyTransfer {
+  /** Bytes taken from the origin so far. */
+  moved(): number;
+  /** Whether it waits for the client to take bytes (the origin's silence meanwhile is not the origin's fault). */
+  heldByClient(): boolean;
+  stop(): void;
+}
+
+class KernelBody implements BodyTransfer, NativeReceiver {
+  readonly #native: NativeKernelSplice;
+  readonly #done: (error: Error | undefined) => void;
+  #handle: NativeHandle | undefined;
+  #over = false;
+
+  constructor(native: NativeKernelSplice, done: (error: Error | undefined) => void) {
+    this.#native = native;
+    this.#done = done;
+  }
+
+  start(fdFrom: number, fdTo: number, early: Buffer | null, length: number): boolean {
+    try {
+      this.#handle = this.#native.transfer(fdFrom, fdTo, early, length, this);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  moved(): number {
+    return this.#native.moved(this.#handle!);
+  }
+
+  heldByClient(): boolean {
+    return this.#native.writerBlocked(this.#handle!);
+  }
+
+  stop(): void {
+    if (this.#over) return;
+    this.#over = true;
+    this.#native.stop(this.#handle!);
+  }
+
+  nativeFinished(errno: number | undefined): void {
+    if (this.#over) return;
+    this.#over = true;
+    this.#done(errno === undefined ? undefined : errnoError(errno));
+  }
+}
+
+/**
+ * Hands the rest of a response body to the kernel: `early` (bytes already read, written first), then exactly
+ * `length` bytes read from `origin` and written to `client`. `done` is called once, with an error if either side
+ * failed (ENODATA: the origin ended before `length`), unless stop() came first. Reading of `origin` stops here
+ * and is the caller's to resume; `client` is only written, and must have nothing queued. Undefined, with both
+ * sockets untouched, where it cannot be done: the caller copies in JavaScript.
+ */
+export function takeBody(origin: Socket, client: Socket, early: Buffer | null, length: number, done: (error: Error | undefined) => void): BodyTransfer | undefined {
+  const module = loadNative();
+  if (module === null) return undefined;
+  const from = handleOf(origin);
+  const to = handleOf(client);
+  if (from === undefined || to === undefined || origin.readableLength > 0) return undefined;
+  const body = new KernelBody(module, done);
+  stopReading(origin, from);
+  if (body.start(from.fd!, to.fd!, early, length)) return body;
+  origin.resume();
+  return undefined;
 }
