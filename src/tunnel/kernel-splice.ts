@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 import type { Socket } from 'node:net';
-import { ProxyError, toProxyError } from '../core/errors.js';
+import { toProxyError, type ProxyError } from '../core/errors.js';
 import type { SpliceHandle, SpliceResult } from './splice.js';
 
 /** The native handle: an opaque value only the module reads. */
