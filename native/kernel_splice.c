@@ -6,11 +6,13 @@
  *
  * How it shares the sockets with Node: the JavaScript side (src/tunnel/kernel-splice.ts) stops Node's reads on both
  * sockets and hands over only sockets with nothing queued for writing, so Node neither reads nor writes them while
- * this file does. This file works on duplicates of the two descriptors, watched by uv_poll handles on Node's own
- * loop (no thread, no locks). The duplicates are what makes a stray destroy() of a Node socket harmless: it closes
- * Node's descriptor, never one watched here, so a later connection given the same number cannot be mistaken for
- * this tunnel's. The connection itself closes when both are closed: JavaScript destroys its sockets once stop()
- * returned or the finish callback came, by which time the duplicates are closed.
+ * this file does, and libuv watches neither descriptor any more (uv_poll_init refuses one it still watches, with
+ * EEXIST, and the caller copies in JavaScript). The descriptors are watched by uv_poll handles on Node's own loop:
+ * no thread, no locks. A descriptor must stay open for as long as it is polled here, or a later connection given
+ * the same number could be mistaken for this one's: for a tunnel, the JavaScript side takes the handles away from
+ * its sockets until the finish (so even a stray destroy() cannot close them) and closes them only after stop()
+ * returned or the finish callback came; a transfer, whose client socket Node goes on reading, works on duplicates
+ * (F_DUPFD_CLOEXEC) that it closes itself.
  *
  * Per direction: bytes the JavaScript side already held for it (the CONNECT head, bytes its stream had buffered)
  * are written first, then one pipe-full is spliced in, all of it spliced out, and so on. A source's EOF becomes
@@ -104,6 +106,7 @@ typedef struct relay {
   int finished;
   int error;               /* errno that ended it, 0 when both directions finished */
   int open_polls;
+  int owns_fds;            /* the descriptors are duplicates of this relay's own, closed at the finish */
   int references;          /* the JavaScript handle's, and the polls' until they close */
   napi_env env;
   napi_ref receiver;
@@ -130,7 +133,7 @@ static void finish(relay *r, int error) {
   for (int i = 0; i < 2; i++) {
     /* uv_close stops the poll at once (the descriptor leaves the loop's epoll set now); only the callback waits. */
     uv_close((uv_handle_t *)&r->polls[i], on_poll_closed);
-    close(r->fds[i]);
+    if (r->owns_fds) close(r->fds[i]);
     r->fds[i] = -1;
     direction *d = &r->directions[i];
     give_back_pipe(&d->pipe, d->in_pipe);
@@ -338,11 +341,11 @@ static int take_early(napi_env env, napi_value value, direction *d) {
 }
 
 /*
- * Takes both descriptors (as duplicates) and starts polling. `length` < 0: a tunnel, both ways, FINs passed on;
+ * Takes both descriptors (duplicates of them with `duplicate`) and starts polling. `length` < 0: a tunnel, both ways, FINs passed on;
  * otherwise a transfer of exactly `length` bytes from fds[0] to fds[1], early bytes first. Throws (code EEXIST, …)
  * where the sockets cannot be taken, and the caller copies in JavaScript.
  */
-static napi_value begin(napi_env env, const int fds[2], napi_value early_a, napi_value early_b, int64_t length, napi_value receiver) {
+static napi_value begin(napi_env env, const int fds[2], int duplicate, napi_value early_a, napi_value early_b, int64_t length, napi_value receiver) {
   if (finish_callback == NULL) return throw_code(env, "ERR_INVALID_STATE", "setFinishCallback() was not called");
   uv_loop_t *loop;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) return throw_code(env, "ERR_INVALID_STATE", "no event loop");
@@ -365,8 +368,9 @@ static napi_value begin(napi_env env, const int fds[2], napi_value early_a, napi
     r->directions[1].shut = 1; /* nothing flows back, and no FIN either way */
   }
   int err = 0;
+  r->owns_fds = duplicate;
   for (int i = 0; i < 2 && err == 0; i++) {
-    r->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+    r->fds[i] = duplicate ? fcntl(fds[i], F_DUPFD_CLOEXEC, 0) : fds[i];
     if (r->fds[i] < 0) err = -errno;
   }
   if (err == 0) err = uv_poll_init(loop, &r->polls[0], r->fds[0]);
@@ -380,7 +384,7 @@ static napi_value begin(napi_env env, const int fds[2], napi_value early_a, napi
     /* A poll made already is closed (and frees r when it is). */
     free(r->directions[0].early);
     free(r->directions[1].early);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 2 && duplicate; i++) {
       if (r->fds[i] >= 0) close(r->fds[i]);
     }
     if (r->open_polls == 0) free(r);
@@ -423,7 +427,7 @@ static napi_value start(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "start(fdA, fdB, earlyAtoB, earlyBtoA, receiver)");
     return NULL;
   }
-  return begin(env, fds, argv[2], argv[3], -1, argv[4]);
+  return begin(env, fds, 0, argv[2], argv[3], -1, argv[4]);
 }
 
 /* transfer(fdFrom, fdTo, early, length, receiver): a response body's handle; finishes with ENODATA if the source ends short. */
@@ -439,7 +443,7 @@ static napi_value transfer(napi_env env, napi_callback_info info) {
   }
   napi_value none;
   napi_get_null(env, &none);
-  return begin(env, fds, argv[2], none, length, argv[4]);
+  return begin(env, fds, 1, argv[2], none, length, argv[4]);
 }
 
 static relay *relay_argument(napi_env env, napi_callback_info info) {

@@ -2,8 +2,9 @@
  * Bytes the kernel moves (native/kernel_splice.c: splice(2) through a pipe, as Go's io.Copy does between TCP
  * connections), for the common cases, where nothing needs to see them:
  * - takeTunnel(): a tunnel between two plain TCP sockets with no taps and nothing queued. Node stops reading both
- *   sockets, the native side polls duplicates of their descriptors on Node's loop, and the sockets are destroyed
- *   when it finishes or is stopped. Half-close, byte counts, the idle sweep and abort work as in splice.ts.
+ *   sockets, the native side polls their descriptors on Node's loop, and the sockets are destroyed when it finishes
+ *   or is stopped. Half-close, byte counts, the idle sweep and abort work as in splice.ts. Meanwhile the sockets
+ *   do without their handles (see KernelSplice), so nothing but this file can close a descriptor being polled.
  * - takeBody(): the rest of one response body of known length, origin to client (http/origin-exchange.ts). Node
  *   stops reading the origin socket only, and both sockets stay open for Node afterwards.
  *
@@ -15,7 +16,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 import type { Socket } from 'node:net';
-import { toProxyError, type ProxyError } from '../core/errors.js';
+import { ProxyError, toProxyError } from '../core/errors.js';
 import type { SpliceHandle, SpliceResult } from './splice.js';
 
 /** The native handle: an opaque value only the module reads. */
@@ -36,11 +37,17 @@ interface NativeKernelSplice {
   setFinishCallback(callback: (this: NativeReceiver, errno: number | undefined) => void): void;
 }
 
-/** The part of Node's TCP handle this uses: its descriptor and how Node's own net.Socket#pause() stops reads. */
+/** The part of Node's TCP handle this uses: its descriptor, how Node's own net.Socket#pause() stops reads, close. */
 interface StreamHandle {
   fd?: number;
   reading?: boolean;
   readStop?: () => number;
+  close?: () => void;
+}
+
+/** Where a net.Socket keeps its handle (not in its types). */
+interface HandleSlot {
+  _handle: StreamHandle | null;
 }
 
 const ADDON = '../../../build/Release/getaway_kernel_splice.node';
@@ -79,8 +86,8 @@ export function isKernelSpliceAvailable(): boolean {
 function handleOf(socket: Socket): StreamHandle | undefined {
   if ('encrypted' in socket || socket.destroyed || socket.connecting || socket.writableEnded) return undefined;
   if (socket.writableLength > 0) return undefined;
-  const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle;
-  if (typeof handle?.fd !== 'number' || handle.fd < 0 || typeof handle.readStop !== 'function') return undefined;
+  const handle = (socket as unknown as Partial<HandleSlot>)._handle;
+  if (typeof handle?.fd !== 'number' || handle.fd < 0 || typeof handle.readStop !== 'function' || typeof handle.close !== 'function') return undefined;
   return handle;
 }
 
@@ -107,6 +114,17 @@ function errnoError(errno: number): Error {
   return Object.assign(new Error(`kernel copy failed: ${code}`), { code });
 }
 
+/** Which kernel tunnel a socket belongs to, for the 'close' listener every such socket shares. */
+const kernelSpliceOf = new WeakMap<Socket, KernelSplice>();
+
+/**
+ * A tunnel the native side moves. While it does, both sockets are without their handles (`_handle` is null, as for
+ * a socket not yet connected): the native side polls the descriptors themselves, and a descriptor closed under it
+ * could be given to a new connection whose events it would then take for this tunnel's. So a stray destroy() of
+ * either socket closes only the JavaScript side (its 'close' then aborts the tunnel), and the handles are closed
+ * here, after the native side stopped polling them. The descriptors are the sockets' own, not duplicates: a
+ * tunnel holds two, as in the JavaScript copy, not four.
+ */
 class KernelSplice implements SpliceHandle, NativeReceiver {
   get inKernel(): boolean {
     return true;
@@ -117,6 +135,8 @@ class KernelSplice implements SpliceHandle, NativeReceiver {
   readonly #b: Socket;
   readonly #native: NativeKernelSplice;
   #handle: NativeHandle | undefined;
+  #handleA: StreamHandle | undefined;
+  #handleB: StreamHandle | undefined;
   #settle: (result: SpliceResult) => void = () => undefined;
   #result: SpliceResult | undefined;
 
@@ -129,14 +149,26 @@ class KernelSplice implements SpliceHandle, NativeReceiver {
     });
   }
 
-  /** Hands both descriptors to the native side; false (and nothing started) where it refused them. */
-  start(fdA: number, fdB: number, earlyAtoB: Buffer | null, earlyBtoA: Buffer | null): boolean {
+  /** Hands both descriptors to the native side; false (and nothing started, both sockets as they were) where it refused them. */
+  start(handleA: StreamHandle, handleB: StreamHandle, earlyAtoB: Buffer | null, earlyBtoA: Buffer | null): boolean {
     try {
-      this.#handle = this.#native.start(fdA, fdB, earlyAtoB, earlyBtoA, this);
-      return true;
+      this.#handle = this.#native.start(handleA.fd!, handleB.fd!, earlyAtoB, earlyBtoA, this);
     } catch {
       return false;
     }
+    this.#handleA = handleA;
+    this.#handleB = handleB;
+    for (const socket of [this.#a, this.#b]) {
+      (socket as unknown as HandleSlot)._handle = null;
+      kernelSpliceOf.set(socket, this);
+      socket.on('close', KernelSplice.#onStrayClose);
+    }
+    return true;
+  }
+
+  /** A socket closed while its handle was away: something destroyed it, and the tunnel cannot go on without it. */
+  static #onStrayClose(this: Socket): void {
+    kernelSpliceOf.get(this)?.abort(new ProxyError('connection_terminated', 'a tunnel socket was destroyed while the kernel moved its bytes'));
   }
 
   bytesMoved(): number {
@@ -167,9 +199,18 @@ class KernelSplice implements SpliceHandle, NativeReceiver {
     const closed = (): void => {
       if (--open === 0) this.#settle(result);
     };
-    for (const socket of [this.#a, this.#b]) {
-      if (socket.closed) closed();
-      else socket.once('close', closed);
+    const handles = [this.#handleA!, this.#handleB!];
+    for (const [i, socket] of [this.#a, this.#b].entries()) {
+      kernelSpliceOf.delete(socket);
+      socket.removeListener('close', KernelSplice.#onStrayClose);
+      if (socket.destroyed) {
+        // Destroyed without its handle: its descriptor is still open, and closed only now.
+        handles[i]!.close!();
+        closed();
+        continue;
+      }
+      (socket as unknown as HandleSlot)._handle = handles[i]!;
+      socket.once('close', closed);
       socket.destroy();
     }
   }
@@ -193,7 +234,7 @@ export function takeTunnel(a: Socket, b: Socket, earlyAtoB: Buffer | undefined, 
   stopReading(a, handleA);
   stopReading(b, handleB);
   const splice = new KernelSplice(module, a, b);
-  if (splice.start(handleA.fd!, handleB.fd!, toB, toA)) return { handle: splice };
+  if (splice.start(handleA, handleB, toB, toA)) return { handle: splice };
   return { early: [toB ?? undefined, toA ?? undefined] };
 }
 

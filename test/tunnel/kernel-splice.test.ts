@@ -8,10 +8,11 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readdirSync, readlinkSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { test } from 'node:test';
 import type { TunnelFlow } from '../../src/index.js';
-import { isKernelSpliceAvailable } from '../../src/tunnel/kernel-splice.js';
+import { isKernelSpliceAvailable, takeTunnel } from '../../src/tunnel/kernel-splice.js';
 import { rawConnect } from '../helpers/clients.js';
 import { startProxy, startTcpServer, waitFor } from '../helpers/servers.js';
 
@@ -210,4 +211,72 @@ test('a client that stops reading holds the origin back: the kernel buffers are 
   assert.equal(written, held, 'the origin wrote on while nobody read');
   // Socket buffers on loopback (client receive, proxy send and receive, origin send) stay within tens of MiB.
   assert.ok(held < 64 * 1024 * 1024, `origin got ${held} bytes out with no reader`);
+});
+
+/** A connected pair of sockets: [the accepted side, the connecting side]. */
+async function socketPair(t: import('node:test').TestContext): Promise<[Socket, Socket]> {
+  const server = createServer({ allowHalfOpen: true });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const outer = connect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+  const [inner] = (await once(server, 'connection')) as [Socket];
+  await once(outer, 'connect');
+  t.after(() => (outer.destroy(), inner.destroy()));
+  return [inner, outer];
+}
+
+test('a tunnel socket destroyed behind the tunnel\'s back ends the tunnel, and no descriptor is closed while polled', async (t) => {
+  // client ⇄ [a  kernel  b] ⇄ origin, the middle two handed to the kernel directly.
+  const [a, client] = await socketPair(t);
+  const [b, origin] = await socketPair(t);
+  a.pause();
+  b.pause();
+  const taken = takeTunnel(a, b, undefined, undefined);
+  assert.ok(taken !== undefined && 'handle' in taken, 'handed to the kernel');
+  const { handle } = taken;
+  client.write('ping');
+  const [echo] = (await once(origin, 'data')) as [Buffer];
+  assert.equal(echo.toString(), 'ping');
+  // Nothing in getaway does this (kill and shutdown go through abort()); a stray destroy must not leave the
+  // native side polling a closed descriptor that a new connection could be given.
+  a.destroy();
+  const result = await handle.done;
+  assert.equal(result.error?.type, 'connection_terminated');
+  assert.equal(result.aToB, 4);
+  await Promise.all([once(client, 'end'), once(origin, 'end')]);
+  // The descriptor numbers freed here are safe to reuse: new connections carry their own bytes.
+  const [c, client2] = await socketPair(t);
+  const [d, origin2] = await socketPair(t);
+  c.pause();
+  d.pause();
+  const second = takeTunnel(c, d, undefined, undefined);
+  assert.ok(second !== undefined && 'handle' in second);
+  origin2.write('pong');
+  const [back] = (await once(client2, 'data')) as [Buffer];
+  assert.equal(back.toString(), 'pong');
+  second.handle.abort(new (await import('../../src/index.js')).ProxyError('connection_terminated', 'test over'));
+  await second.handle.done;
+});
+
+test('a kernel tunnel holds two descriptors, its own sockets\', not duplicates of them', async (t) => {
+  const origin = await startTcpServer(t, (socket) => socket.on('data', (chunk: Buffer) => socket.write(chunk)));
+  const { proxy, port } = await startProxy(t);
+  const before = openDescriptors().sockets;
+  const TUNNELS = 50;
+  const conns = await Promise.all(
+    Array.from({ length: TUNNELS }, async () => {
+      const conn = await rawConnect(port);
+      conn.socket.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      await conn.waitFor(CONNECT_OK);
+      conn.socket.write('x');
+      await conn.waitFor(`${CONNECT_OK}x`);
+      return conn;
+    }),
+  );
+  t.after(() => conns.forEach((conn) => conn.socket.destroy()));
+  assert.equal(proxy.stats().tunnelsInKernel, TUNNELS);
+  // In this process: each tunnel's client, the proxy's two sockets, and the origin's accepted one.
+  const held = openDescriptors().sockets - before;
+  assert.ok(held <= 4 * TUNNELS + 4, `${held} socket descriptors for ${TUNNELS} tunnels`);
 });
