@@ -10,10 +10,10 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import type { TunnelFlow } from '../../src/index.js';
 import { isKernelSpliceAvailable, takeTunnel } from '../../src/tunnel/kernel-splice.js';
-import { rawConnect } from '../helpers/clients.js';
+import { rawConnect, type RawConnection } from '../helpers/clients.js';
 import { startProxy, startTcpServer, waitFor } from '../helpers/servers.js';
 
 const CONNECT_OK = 'HTTP/1.1 200 Connection Established\r\n\r\n';
@@ -42,6 +42,15 @@ function openDescriptors(): { sockets: number; pipes: number } {
     else if (target.startsWith('pipe:')) pipes++;
   }
   return { sockets, pipes };
+}
+
+/** A raw client connection through the proxy at `port`, tunnelled to `originPort` (the 200 already read). */
+async function openTunnel(t: TestContext, port: number, originPort: number): Promise<RawConnection> {
+  const conn = await rawConnect(port);
+  t.after(() => conn.socket.destroy());
+  conn.socket.write(`CONNECT 127.0.0.1:${originPort} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  await conn.waitFor(CONNECT_OK);
+  return conn;
 }
 
 test('the native module is built and loads here (CI builds it at npm ci; without it every tunnel is copied in JavaScript)', () => {
@@ -91,10 +100,7 @@ test('kernelSplice: false, and tunnels an addon taps, are copied in JavaScript',
   ];
   for (const { name, options } of cases) {
     const { proxy, port } = await startProxy(t, options);
-    const conn = await rawConnect(port);
-    t.after(() => conn.socket.destroy());
-    conn.socket.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
-    await conn.waitFor(CONNECT_OK);
+    const conn = await openTunnel(t, port, origin.port);
     conn.socket.write('echo me');
     await conn.waitFor('echo me');
     assert.equal(proxy.stats().tunnelsInKernel, 0, name);
@@ -126,10 +132,7 @@ test('killing a tunnel the kernel moves closes both sides', async (t) => {
   });
   let opened: TunnelFlow | undefined;
   const { proxy, port } = await startProxy(t, { addons: [{ name: 'keep', tunnelOpened: (flow) => void (opened = flow) }] });
-  const conn = await rawConnect(port);
-  t.after(() => conn.socket.destroy());
-  conn.socket.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
-  await conn.waitFor(CONNECT_OK);
+  const conn = await openTunnel(t, port, origin.port);
   conn.socket.write('ping');
   await conn.waitFor('ping');
   assert.equal(proxy.stats().tunnelsInKernel, 1);
@@ -142,10 +145,7 @@ test('killing a tunnel the kernel moves closes both sides', async (t) => {
 test('close() cuts tunnels the kernel moves, and resolves', async (t) => {
   const origin = await startTcpServer(t, (socket) => socket.on('data', (chunk: Buffer) => socket.write(chunk)));
   const { proxy, port } = await startProxy(t);
-  const conn = await rawConnect(port);
-  t.after(() => conn.socket.destroy());
-  conn.socket.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
-  await conn.waitFor(CONNECT_OK);
+  const conn = await openTunnel(t, port, origin.port);
   conn.socket.write('ping');
   await conn.waitFor('ping');
   await proxy.close();
@@ -163,9 +163,7 @@ test('no descriptor outlives its tunnel: sockets are all closed, pipes only pool
   const TUNNELS = 40;
   await Promise.all(
     Array.from({ length: TUNNELS }, async (_, i) => {
-      const conn = await rawConnect(port);
-      conn.socket.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
-      await conn.waitFor(CONNECT_OK);
+      const conn = await openTunnel(t, port, origin.port);
       const payload = pattern(64 * 1024 * (1 + (i % 4)), i);
       conn.socket.end(payload);
       const all = await conn.untilEnd(10_000);
@@ -214,7 +212,7 @@ test('a client that stops reading holds the origin back: the kernel buffers are 
 });
 
 /** A connected pair of sockets: [the accepted side, the connecting side]. */
-async function socketPair(t: import('node:test').TestContext): Promise<[Socket, Socket]> {
+async function socketPair(t: TestContext): Promise<[Socket, Socket]> {
   const server = createServer({ allowHalfOpen: true });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -266,9 +264,7 @@ test('a kernel tunnel holds two descriptors, its own sockets\', not duplicates o
   const TUNNELS = 50;
   const conns = await Promise.all(
     Array.from({ length: TUNNELS }, async () => {
-      const conn = await rawConnect(port);
-      conn.socket.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
-      await conn.waitFor(CONNECT_OK);
+      const conn = await openTunnel(t, port, origin.port);
       conn.socket.write('x');
       await conn.waitFor(`${CONNECT_OK}x`);
       return conn;
