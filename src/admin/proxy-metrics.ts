@@ -16,6 +16,8 @@ export function registerProxyMetrics(registry: Registry, proxy: Proxy): void {
   total('getaway_connections_accepted_total', 'Client connections accepted', (stats) => stats.connectionsAccepted);
   total('getaway_connections_refused_total', 'Client connections refused over maxConnections or maxConnectionsPerClient', (stats) => stats.connectionsRefused);
   total('getaway_requests_rejected_total', 'Requests answered with an error before they became flows (malformed, over a limit)', (stats) => stats.requestsRejected);
+  total('getaway_tunnels_in_kernel_total', 'Tunnels and upgraded connections whose bytes the kernel moved (splice)', (stats) => stats.tunnelsInKernel);
+  total('getaway_bodies_in_kernel_total', 'Plain-HTTP response bodies whose rest the kernel moved from origin to client (splice)', (stats) => stats.bodiesInKernel);
 }
 
 /** The WARC archive's counters: records and bytes written, failures, dropped records, and whether it fails now. */

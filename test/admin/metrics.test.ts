@@ -122,6 +122,20 @@ test('serve --admin: one process serves its metrics, Node process metrics includ
   assert.equal(await cli.exited, 0);
 });
 
+for (const { flags, inKernel } of [{ flags: [], inKernel: 1 }, { flags: ['--no-kernel-splice'], inKernel: 0 }]) {
+  test(`serve ${flags.join(' ') || '(default)'}: tunnels ${inKernel ? 'moved by the kernel' : 'copied in JavaScript'}, as /metrics counts them`, async (t) => {
+    const origin = await startOrigin(t, (_req, res) => res.end('ok'));
+    const cli = await startCliProxy(t, ['--admin', '127.0.0.1:0', ...flags]);
+    await waitFor(() => cli.lines.some((line) => typeof line['admin'] === 'string'), 5000, 'the admin line');
+    const admin = cli.lines.find((line) => typeof line['admin'] === 'string')!['admin'] as string;
+    assert.equal((await curl(['-p', '-x', cli.url, origin.url])).stdout, 'ok');
+    const values = await scrape(admin);
+    assert.equal(values.get('getaway_tunnels_in_kernel_total'), inKernel);
+    cli.child.kill('SIGTERM');
+    assert.equal(await cli.exited, 0);
+  });
+}
+
 test('serve --admin on a port already in use stops the start with exit 2, naming the admin endpoint', async (t) => {
   const taken = await startTcpServer(t, (socket) => socket.destroy());
   const child = spawn(process.execPath, [CLI_PATH, 'serve', '--listen', '127.0.0.1:0', '--admin', `127.0.0.1:${taken.port}`], { stdio: 'pipe' });

@@ -53,6 +53,14 @@ function tempFile(name: string, text: string): string {
   return path;
 }
 
+test('kernelSplice is true unless turned off, in options and in a config file; anything but a boolean is named', async () => {
+  assert.equal(resolveProxyOptions({}).kernelSplice, true);
+  assert.equal(resolveProxyOptions({ kernelSplice: false }).kernelSplice, false);
+  assert.throws(() => resolveProxyOptions({ kernelSplice: 'no' } as unknown as ProxyOptions), /options\.kernelSplice: expected true or false, got "no"/);
+  assert.deepEqual(await loadConfigFile(tempFile('copy.yaml', 'kernelSplice: false\n')), { kernelSplice: false });
+  await assert.rejects(loadConfigFile(tempFile('copy-bad.yaml', 'kernelSplice: 0\n')), /copy-bad\.yaml: kernelSplice: expected true or false, got 0/);
+});
+
 test('a YAML config file is read', async () => {
   const path = tempFile('getaway.yaml', 'listen: 127.0.0.1:0\nlogLevel: debug\nconnectTimeoutMs: 1500\n');
   assert.deepEqual(await loadConfigFile(path), { host: '127.0.0.1', port: 0, logLevel: 'debug', connectTimeoutMs: 1500 });
