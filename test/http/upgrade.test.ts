@@ -7,6 +7,7 @@ import { WebSocketServer } from 'ws';
 import type { HttpFlow } from '../../src/index.js';
 import { rawConnect } from '../helpers/clients.js';
 import { startProxy, startTcpServer, waitFor } from '../helpers/servers.js';
+import { assertCopiedBy, TUNNEL_COPIES } from '../helpers/tunnel-copies.js';
 
 /** A real WebSocket server (the ws package) that echoes every message. */
 async function startWebSocketEcho(t: TestContext): Promise<number> {
@@ -44,32 +45,35 @@ function upgradeRequest(port: number, protocol = 'websocket'): string {
   );
 }
 
-test('WebSocket over an absolute-form Upgrade: 101 relayed, frames echoed both ways, flow recorded', async (t) => {
-  const port = await startWebSocketEcho(t);
-  const flows: HttpFlow[] = [];
-  const started = await startProxy(t, { addons: [{ name: 'watch', response: (flow) => void flows.push(flow) }] });
-  const conn = await rawConnect(started.port);
-  conn.socket.write(upgradeRequest(port));
-  const head = await conn.waitFor('\r\n\r\n');
-  assert.match(head, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
-  assert.match(head, new RegExp(`Sec-WebSocket-Accept: ${ACCEPT.replace(/[+/=]/g, '\\$&')}\r\n`));
-  assert.match(head, /\r\nUpgrade: websocket\r\n/i);
-  assert.match(head, /\r\nConnection: Upgrade\r\n/i);
-  assert.match(head, /\r\nVia: 1\.1 getaway-[0-9a-f]{8}\r\n/);
+for (const copy of TUNNEL_COPIES) {
+  test(`${copy.name}: WebSocket over an absolute-form Upgrade: 101 relayed, frames echoed both ways, flow recorded`, async (t) => {
+    const port = await startWebSocketEcho(t);
+    const flows: HttpFlow[] = [];
+    const started = await startProxy(t, { ...copy.options, addons: [{ name: 'watch', response: (flow) => void flows.push(flow) }] });
+    const conn = await rawConnect(started.port);
+    conn.socket.write(upgradeRequest(port));
+    const head = await conn.waitFor('\r\n\r\n');
+    assert.match(head, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+    assert.match(head, new RegExp(`Sec-WebSocket-Accept: ${ACCEPT.replace(/[+/=]/g, '\\$&')}\r\n`));
+    assert.match(head, /\r\nUpgrade: websocket\r\n/i);
+    assert.match(head, /\r\nConnection: Upgrade\r\n/i);
+    assert.match(head, /\r\nVia: 1\.1 getaway-[0-9a-f]{8}\r\n/);
 
-  conn.socket.write(clientTextFrame('hello through getaway'));
-  const all = await conn.waitFor('hello through getaway');
-  const frame = Buffer.from(all, 'latin1').subarray(head.length);
-  assert.deepEqual([...frame.subarray(0, 2)], [0x81, 21], 'an unmasked text frame from the server');
+    conn.socket.write(clientTextFrame('hello through getaway'));
+    const all = await conn.waitFor('hello through getaway');
+    const frame = Buffer.from(all, 'latin1').subarray(head.length);
+    assert.deepEqual([...frame.subarray(0, 2)], [0x81, 21], 'an unmasked text frame from the server');
 
-  conn.socket.end(Buffer.from([0x88, 0x80, 0, 0, 0, 0])); // close frame
-  await conn.untilEnd();
-  await waitFor(() => flows.length === 1, 3000, 'the response hook after the upgraded connection closed');
-  assert.equal(flows[0]!.isUpgrade, true);
-  assert.equal(flows[0]!.response?.status, 101);
-  assert.ok(flows[0]!.bytes.requestBody >= 27 && flows[0]!.bytes.responseBody >= 23, JSON.stringify(flows[0]!.bytes));
-  await waitFor(() => started.proxy.connections === 0, 3000, 'sockets released');
-});
+    conn.socket.end(Buffer.from([0x88, 0x80, 0, 0, 0, 0])); // close frame
+    await conn.untilEnd();
+    await waitFor(() => flows.length === 1, 3000, 'the response hook after the upgraded connection closed');
+    assert.equal(flows[0]!.isUpgrade, true);
+    assert.equal(flows[0]!.response?.status, 101);
+    assert.ok(flows[0]!.bytes.requestBody >= 27 && flows[0]!.bytes.responseBody >= 23, JSON.stringify(flows[0]!.bytes));
+    await waitFor(() => started.proxy.connections === 0, 3000, 'sockets released');
+    assertCopiedBy(started.proxy, copy);
+  });
+}
 
 test('an origin that declines the upgrade gets its answer relayed, then the connection closes', async (t) => {
   const origin = await startTcpServer(t, (socket) => {
