@@ -20,6 +20,7 @@
  * Env: BENCH_REPS (5), BENCH_SECONDS (4), BENCH_WARMUP (5 s of load before each measurement). Checkouts run the CLI's default setup (flow log on, to /dev/null);
  * BENCH_ARGS_A / BENCH_ARGS_B add serve flags to one side, so one build can be compared with itself under an option:
  *   BENCH_ARGS_B='--admin 0' npm run bench:pair -- . . keepalive      # what keeping metrics costs
+ *   BENCH_ARGS_A='--no-kernel-splice' npm run bench:pair -- . . bulk   # the kernel's copy against JavaScript's
  * and BENCH_NODE_ARGS_A / BENCH_NODE_ARGS_B add Node flags (BENCH_NODE_ARGS_B='--single-threaded-gc').
  * BENCH_GC=1 adds allocation and promotion per operation, BENCH_STRACE=1 system calls per operation by name, and
  * BENCH_PERF=1 CPU per operation by function (perf, kernel and native code included) for both sides.
