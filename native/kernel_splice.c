@@ -153,7 +153,7 @@ static int pump(relay *r, int index) {
   size_t moved = 0;
   d->wants_read = d->wants_write = 0;
   if (d->shut) return 0;
-  while (moved < TURN_BYTES) {
+  for (;;) {
     if (d->early != NULL) {
       ssize_t n = send(destination, d->early + d->early_written, d->early_length - d->early_written, MSG_NOSIGNAL);
       if (n < 0) {
@@ -186,6 +186,7 @@ static int pump(relay *r, int index) {
       }
       continue;
     }
+    /* Checked before the turn's bound: a transfer whose last bytes end a turn has no more bytes coming to wake it. */
     if (d->limited && d->read == d->limit) {
       give_back_pipe(&d->pipe, 0);
       d->shut = 1;
@@ -199,6 +200,8 @@ static int pump(relay *r, int index) {
       d->shut = 1;
       return 0;
     }
+    /* Its turn is over: level-triggered polling calls again while the source has more. */
+    if (moved >= TURN_BYTES) return d->wants_read = 1, 0;
     if (d->pipe.read_end < 0) {
       int err = take_pipe(&d->pipe);
       if (err != 0) return err;
@@ -226,16 +229,6 @@ static int pump(relay *r, int index) {
      */
     if ((size_t)n < asked && !(d->limited && d->read == d->limit)) d->drained = 1;
   }
-  /* Its turn is over with work left: level-triggered polling calls again for whichever side it waits on. */
-  if (d->early == NULL && d->in_pipe == 0 && d->limited && d->read == d->limit) {
-    /* Unless the turn ended just as the transfer did: no more bytes will come to wake it. */
-    give_back_pipe(&d->pipe, 0);
-    d->shut = 1;
-    return 0;
-  }
-  if (d->early != NULL || d->in_pipe > 0) d->wants_write = 1;
-  else d->wants_read = 1;
-  return 0;
 }
 
 static void call_finish(relay *r) {
@@ -468,15 +461,14 @@ static napi_value stop(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* counts(handle): [bytes delivered a to b, bytes delivered b to a, bytes read from either]. */
+/* counts(handle): [bytes delivered a to b, bytes delivered b to a]. */
 static napi_value counts(napi_env env, napi_callback_info info) {
   relay *r = relay_argument(env, info);
   if (r == NULL) return NULL;
   napi_value result, value;
-  napi_create_array_with_length(env, 3, &result);
-  double figures[3] = {(double)r->directions[0].written, (double)r->directions[1].written,
-                       (double)(r->directions[0].read + r->directions[1].read)};
-  for (uint32_t i = 0; i < 3; i++) {
+  napi_create_array_with_length(env, 2, &result);
+  double figures[2] = {(double)r->directions[0].written, (double)r->directions[1].written};
+  for (uint32_t i = 0; i < 2; i++) {
     napi_create_double(env, figures[i], &value);
     napi_set_element(env, result, i, value);
   }

@@ -195,7 +195,7 @@ const serveCommand = program
   .option('--max-connections <n>', 'client connections held at once; more get 503', positiveInteger('--max-connections'))
   .option('--max-connections-per-client <n>', 'client connections from one IP address; more get 503', positiveInteger('--max-connections-per-client'))
   .option('--max-tunnels <n>', 'CONNECT tunnels and upgrades open at once; more get 503', positiveInteger('--max-tunnels'))
-  .option('--no-kernel-splice', 'copy tunnel bytes in JavaScript instead of letting the kernel move them (splice(2))')
+  .option('--no-kernel-splice', 'copy tunnel and response body bytes in JavaScript instead of letting the kernel move them (splice(2))')
   .option('--admin <host:port>', 'serve /metrics (Prometheus) and /healthz on this address; "9090" means 127.0.0.1:9090')
   .option('-w, --workers <n>', 'processes sharing the listener ("auto": one per core)', workerCount)
   .option('--allow-clients <cidr>', 'client address or CIDR allowed to connect; repeat for more (others are closed unread)', collect, [])

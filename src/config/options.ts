@@ -80,10 +80,11 @@ export interface ProxyOptions extends AccessOptions {
   /** CONNECT tunnels and upgraded connections open at once; past it a new one gets 503. Default 10000. */
   maxTunnels?: number;
   /**
-   * Let the kernel move the bytes of plain tunnels (splice(2), native/kernel_splice.c) instead of copying them
-   * through JavaScript. Applies to CONNECT tunnels and upgraded connections between two plain TCP sockets that no
-   * addon taps (nothing intercepted, archived or audited byte by byte); the rest are copied in JavaScript as before,
-   * and so is everything where the native module was not built. Default true.
+   * Let the kernel move bytes nothing needs to see (splice(2), native/kernel_splice.c) instead of copying them
+   * through JavaScript: CONNECT tunnels and upgraded connections between two plain TCP sockets that no addon taps
+   * (nothing intercepted, archived or audited byte by byte), and the rest of a large untapped plain-HTTP response
+   * body of known length. Everything else is copied in JavaScript as before, and so is everything where the native
+   * module was not built. Default true.
    */
   kernelSplice?: boolean;
   /**

@@ -19,6 +19,6 @@ export interface CoreOptions {
   maxConnections: number;
   maxConnectionsPerClient: number;
   maxTunnels: number;
-  /** Plain tunnels' bytes moved by the kernel where it can (tunnel/kernel-splice.ts). */
+  /** Plain tunnels' and large plain-HTTP bodies' bytes moved by the kernel where it can (tunnel/kernel-splice.ts). */
   kernelSplice: boolean;
 }

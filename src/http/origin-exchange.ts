@@ -116,6 +116,8 @@ class DirectExchange implements ConnectionUser {
   /** The body's rest, while the kernel moves it; what it had moved when the response timeout last looked. */
   #kernelBody: BodyTransfer | undefined;
   #kernelMovedAtTimeout = 0;
+  /** The kernel cannot take this body (taps, the option, the client's framing or socket): no asking on every read. */
+  #kernelRefused = false;
   readonly #clientGone = (): void => {
     if (this.#res.writableFinished) return;
     this.#closeConnection();
@@ -362,7 +364,7 @@ class DirectExchange implements ConnectionUser {
     const framing = this.#framing;
     if (framing.kind === 'length') {
       const end = Math.min(view.length, start + framing.remaining);
-      if (framing.remaining - (end - start) >= KERNEL_BODY_BYTES && this.#handBodyToKernel(framing, view, start, end)) return false;
+      if (!this.#kernelRefused && framing.remaining - (end - start) >= KERNEL_BODY_BYTES && this.#handBodyToKernel(framing, view, start, end)) return false;
       if (end > start) this.#write(view, start, end);
       framing.remaining -= end - start;
       if (framing.remaining === 0) {
@@ -389,14 +391,18 @@ class DirectExchange implements ConnectionUser {
 
   /**
    * Lets the kernel move this read's body bytes and the `remaining` still to come, if nothing needs to see them and
-   * the client's connection has nothing queued (what node:http already wrote must go first). False: copy as usual.
+   * the client's connection has nothing queued (what node:http already wrote must go first). False: copy as usual,
+   * and for good unless only the queue was in the way.
    */
   #handBodyToKernel(framing: { remaining: number }, view: Buffer, start: number, end: number): boolean {
     const res = this.#res;
     const client = res.socket;
-    if (this.#taps !== undefined || this.#settled || !this.#runtime.options.kernelSplice || client === null) return false;
+    if (this.#settled || client === null) return false;
     // The client is sent the origin's bytes as they are only if node:http frames them by the same Content-Length.
-    if ((res as unknown as ResponseFraming).chunkedEncoding !== false) return false;
+    if (this.#taps !== undefined || !this.#runtime.options.kernelSplice || (res as unknown as ResponseFraming).chunkedEncoding !== false) {
+      this.#kernelRefused = true;
+      return false;
+    }
     res.flushHeaders();
     if (res.writableLength > 0) return false;
     const early = end > start ? Buffer.from(view.subarray(start, end)) : null;
@@ -413,7 +419,10 @@ class DirectExchange implements ConnectionUser {
       this.#connection!.resume();
       this.#bodyEnded(false);
     });
-    if (transfer === undefined) return false;
+    if (transfer === undefined) {
+      this.#kernelRefused = true;
+      return false;
+    }
     this.#runtime.bodyMovedByKernel();
     this.#kernelBody = transfer;
     this.#kernelMovedAtTimeout = 0;

@@ -31,7 +31,7 @@ interface NativeKernelSplice {
   start(fdA: number, fdB: number, earlyAtoB: Buffer | null, earlyBtoA: Buffer | null, receiver: NativeReceiver): NativeHandle;
   transfer(fdFrom: number, fdTo: number, early: Buffer | null, length: number, receiver: NativeReceiver): NativeHandle;
   stop(handle: NativeHandle): void;
-  counts(handle: NativeHandle): [aToB: number, bToA: number, read: number];
+  counts(handle: NativeHandle): [aToB: number, bToA: number];
   moved(handle: NativeHandle): number;
   writerBlocked(handle: NativeHandle): boolean;
   setFinishCallback(callback: (this: NativeReceiver, errno: number | undefined) => void): void;

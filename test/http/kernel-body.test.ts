@@ -11,22 +11,9 @@ import { Agent, request, type IncomingMessage } from 'node:http';
 import { test } from 'node:test';
 import type { HttpFlow } from '../../src/index.js';
 import { startOrigin, startProxy, startTcpServer, waitFor } from '../helpers/servers.js';
+import { pattern, sha256, TUNNEL_COPIES } from '../helpers/tunnel-copies.js';
 
 const MiB = 1024 * 1024;
-
-/** What the failure tests compare: the kernel's copy must fail a response exactly as the JavaScript copy does. */
-const BODY_COPIES = [
-  { name: 'kernel copy', options: { kernelSplice: true }, inKernel: true },
-  { name: 'JavaScript copy', options: { kernelSplice: false }, inKernel: false },
-] as const;
-
-function pattern(length: number, seed: number): Buffer {
-  const bytes = Buffer.alloc(length + 3);
-  for (let i = 0; i < length; i += 4) bytes.writeUInt32LE((i * 2654435761 + seed) >>> 0, i);
-  return bytes.subarray(0, length);
-}
-
-const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 
 interface Got {
   status: number;
@@ -135,7 +122,7 @@ test('small bodies, kernelSplice: false, and responses whose framing the client 
   }
 });
 
-for (const copy of BODY_COPIES) {
+for (const copy of TUNNEL_COPIES) {
   test(`${copy.name}: an origin that closes mid-body: the client gets a broken response, never a complete-looking one, and the proxy serves on`, { timeout: 30_000 }, async (t) => {
     const origin = await startTcpServer(t, (socket) => {
       socket.once('data', () => {
@@ -167,7 +154,7 @@ for (const copy of BODY_COPIES) {
   });
 }
 
-for (const copy of BODY_COPIES) {
+for (const copy of TUNNEL_COPIES) {
   test(`${copy.name}: the response timeout cuts an origin silent mid-body, and spares one that is slow but sending`, { timeout: 30_000 }, async (t) => {
     // One origin per behaviour: a pooled connection from the first must not carry the second request.
     const origin = (trickle: boolean) => startTcpServer(t, (socket) => {

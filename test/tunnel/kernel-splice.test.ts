@@ -15,17 +15,9 @@ import type { TunnelFlow } from '../../src/index.js';
 import { isKernelSpliceAvailable, takeTunnel } from '../../src/tunnel/kernel-splice.js';
 import { rawConnect, type RawConnection } from '../helpers/clients.js';
 import { startProxy, startTcpServer, waitFor } from '../helpers/servers.js';
+import { pattern, sha256 } from '../helpers/tunnel-copies.js';
 
 const CONNECT_OK = 'HTTP/1.1 200 Connection Established\r\n\r\n';
-
-/** Bytes that differ at every offset, so a reordered or repeated chunk shows in the digest. */
-function pattern(length: number, seed: number): Buffer {
-  const bytes = Buffer.alloc(length + 3);
-  for (let i = 0; i < length; i += 4) bytes.writeUInt32LE((i * 2654435761 + seed) >>> 0, i);
-  return bytes.subarray(0, length);
-}
-
-const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 
 /** Descriptors of this process that are sockets, and that are pipes. */
 function openDescriptors(): { sockets: number; pipes: number } {
