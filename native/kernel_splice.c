@@ -6,13 +6,20 @@
  *
  * How it shares the sockets with Node: the JavaScript side (src/tunnel/kernel-splice.ts) stops Node's reads on both
  * sockets and hands over only sockets with nothing queued for writing, so Node neither reads nor writes them while
- * this file does, and libuv watches neither descriptor any more (uv_poll_init refuses one it still watches, with
- * EEXIST, and the caller copies in JavaScript). The descriptors are watched by uv_poll handles on Node's own loop:
- * no thread, no locks. A descriptor must stay open for as long as it is polled here, or a later connection given
- * the same number could be mistaken for this one's: for a tunnel, the JavaScript side takes the handles away from
- * its sockets until the finish (so even a stray destroy() cannot close them) and closes them only after stop()
- * returned or the finish callback came; a transfer, whose client socket Node goes on reading, works on duplicates
- * (F_DUPFD_CLOEXEC) that it closes itself.
+ * this file does. The descriptors are watched on an epoll set of this file's own, which one uv_poll handle watches
+ * on Node's loop: no thread, no locks. Why not a uv_poll per descriptor, as the first version had: uv_poll_init
+ * checks each descriptor with an epoll_ctl ADD and DEL and sets it non-blocking with an ioctl, and every change of
+ * what a poll waits for is a DEL and an ADD on libuv's set. On this VM a system call costs more than the work of
+ * most (the hypervisor's pvm_irq_enable was a fifth of the CPU of a CONNECT-setup load), and a short tunnel made
+ * 7 epoll_ctl and 2 ioctl calls of ours; here it makes an ADD and a DEL per descriptor and a MOD per change.
+ * Level-triggered, as uv_poll is, so a direction that stops at its turn's bound is called again while its source
+ * has more. Registrations carry a slot number and generation, not a pointer: an event for a relay that finished
+ * earlier in the same batch (its finish callback may stop others) finds its slot reused or empty and is dropped.
+ * A descriptor must stay open for as long as it is registered here, or a later connection given the same number
+ * could be mistaken for this one's: for a tunnel, the JavaScript side takes the handles away from its sockets
+ * until the finish (so even a stray destroy() cannot close them) and closes them only after stop() returned or the
+ * finish callback came; a transfer, whose client socket Node goes on reading, works on duplicates
+ * (F_DUPFD_CLOEXEC) that it closes itself, after taking them out of the set.
  *
  * Per direction: bytes the JavaScript side already held for it (the CONNECT head, bytes its stream had buffered)
  * are written first, then one pipe-full is spliced in, all of it spliced out, and so on. A source's EOF becomes
@@ -31,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <node_api.h>
 #include <uv.h>
@@ -42,7 +50,7 @@
  * past which the kernel refuses to grow pipes and the copy goes on in smaller ones.
  */
 #define PIPE_BYTES (1024 * 1024)
-/* How much one poll callback moves in one direction before it lets the loop serve others. */
+/* How much one event moves in one direction before it lets the loop serve others. */
 #define TURN_BYTES (1024 * 1024)
 /* Empty pipes kept for the next busy tunnel: few, since each counts in full against the user's pipe allowance. */
 #define POOL_CAPACITY 16
@@ -99,47 +107,95 @@ typedef struct {
 } direction;
 
 typedef struct relay {
-  uv_poll_t polls[2];
   int fds[2];
   direction directions[2]; /* [0] a to b, [1] b to a */
-  int events[2];           /* what each poll watches now */
+  int events[2];           /* what each descriptor is registered for (EPOLLIN / EPOLLOUT) */
+  int registered[2];       /* in the epoll set */
+  uint32_t slot;           /* index in `slots` while registered */
   int finished;
   int error;               /* errno that ended it, 0 when both directions finished */
-  int open_polls;
   int owns_fds;            /* the descriptors are duplicates of this relay's own, closed at the finish */
-  int references;          /* the JavaScript handle's, and the polls' until they close */
+  int references;          /* the JavaScript handle's, and the slot's until the finish */
   napi_env env;
   napi_ref receiver;
 } relay;
 
+static napi_env owner_env = NULL;
 static napi_ref finish_callback = NULL;
 static napi_async_context async_context = NULL;
+
+/* The process's epoll set for every relay's descriptors, and the one libuv poll that watches it. */
+static int epoll_fd = -1;
+static uv_poll_t epoll_watch;
+static size_t running = 0; /* relays not finished: the watch keeps the loop alive only while there are some */
+
+/*
+ * Running relays by slot. An event's data is (generation << 32) | (slot << 1) | side; a slot's generation changes
+ * whenever it is freed, so events queued for a relay that finished in the meantime match nothing.
+ */
+static relay **slots = NULL;
+static uint32_t *generations = NULL;
+static uint32_t *free_slots = NULL;
+static uint32_t slot_capacity = 0;
+static uint32_t free_count = 0;
+
+static int take_slot(relay *r) {
+  if (free_count == 0) {
+    uint32_t capacity = slot_capacity == 0 ? 64 : slot_capacity * 2;
+    relay **grown_slots = realloc(slots, capacity * sizeof *slots);
+    if (grown_slots == NULL) return ENOMEM;
+    slots = grown_slots;
+    uint32_t *grown_generations = realloc(generations, capacity * sizeof *generations);
+    if (grown_generations == NULL) return ENOMEM;
+    generations = grown_generations;
+    uint32_t *grown_free = realloc(free_slots, capacity * sizeof *free_slots);
+    if (grown_free == NULL) return ENOMEM;
+    free_slots = grown_free;
+    for (uint32_t i = capacity; i > slot_capacity; i--) {
+      slots[i - 1] = NULL;
+      generations[i - 1] = 0;
+      free_slots[free_count++] = i - 1;
+    }
+    slot_capacity = capacity;
+  }
+  r->slot = free_slots[--free_count];
+  slots[r->slot] = r;
+  return 0;
+}
+
+static void free_slot(relay *r) {
+  slots[r->slot] = NULL;
+  generations[r->slot]++;
+  free_slots[free_count++] = r->slot;
+}
+
+static uint64_t event_data(relay *r, int side) {
+  return ((uint64_t)generations[r->slot] << 32) | ((uint64_t)r->slot << 1) | (uint64_t)side;
+}
 
 static void release(relay *r) {
   if (--r->references > 0) return;
   free(r);
 }
 
-static void on_poll_closed(uv_handle_t *handle) {
-  relay *r = handle->data;
-  if (--r->open_polls == 0) release(r);
-}
-
-/* Stops watching both descriptors now (so the caller may close them) and frees what the tunnel held. */
+/* Takes both descriptors out of the set now (so the caller may close them) and frees what the tunnel held. */
 static void finish(relay *r, int error) {
   if (r->finished) return;
   r->finished = 1;
   r->error = error;
   for (int i = 0; i < 2; i++) {
-    /* uv_close stops the poll at once (the descriptor leaves the loop's epoll set now); only the callback waits. */
-    uv_close((uv_handle_t *)&r->polls[i], on_poll_closed);
-    if (r->owns_fds) close(r->fds[i]);
+    if (r->registered[i]) epoll_ctl(epoll_fd, EPOLL_CTL_DEL, r->fds[i], NULL);
+    r->registered[i] = 0;
+    if (r->owns_fds && r->fds[i] >= 0) close(r->fds[i]);
     r->fds[i] = -1;
     direction *d = &r->directions[i];
     give_back_pipe(&d->pipe, d->in_pipe);
     free(d->early);
     d->early = NULL;
   }
+  free_slot(r);
+  if (--running == 0) uv_unref((uv_handle_t *)&epoll_watch);
+  release(r);
 }
 
 /*
@@ -224,7 +280,7 @@ static int pump(relay *r, int index) {
     d->in_pipe = (size_t)n;
     d->read += (uint64_t)n;
     /*
-     * Less than a pipe-full means the socket had no more queued: once these bytes are out, wait for the poll to say
+     * Less than a pipe-full means the socket had no more queued: once these bytes are out, wait for the set to say
      * there is more instead of asking again (a splice that would only answer EAGAIN, on every small message).
      */
     if ((size_t)n < asked && !(d->limited && d->read == d->limit)) d->drained = 1;
@@ -257,24 +313,21 @@ static void drop_receiver(relay *r) {
   r->receiver = NULL;
 }
 
-static void watch(relay *r);
+static int watch(relay *r);
 
-static void on_poll(uv_poll_t *handle, int status, int events) {
-  relay *r = handle->data;
-  if (r->finished) return;
-  int side = handle == &r->polls[0] ? 0 : 1;
+/* One descriptor's events: readable moves its own direction on, writable the other's (the one that writes to it). */
+static void on_event(relay *r, int side, uint32_t events) {
   int error = 0;
-  if (status < 0) {
-    /* libuv says EBADF for any POLLERR (a reset, mostly); the socket knows what it was. */
+  if (events & EPOLLERR) {
     socklen_t length = sizeof error;
-    if (getsockopt(r->fds[side], SOL_SOCKET, SO_ERROR, &error, &length) != 0 || error == 0) error = -status;
+    if (getsockopt(r->fds[side], SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
   }
-  /* Only the directions this event concerns: polls[i] readable moves i's direction on, writable the other's. */
-  if (error == 0 && (events & UV_READABLE)) error = pump(r, side);
-  if (error == 0 && (events & UV_WRITABLE)) error = pump(r, 1 - side);
+  /* A hang-up, or an error already taken, is left for the reads and writes to meet. */
+  if (error == 0 && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) error = pump(r, side);
+  if (error == 0 && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) error = pump(r, 1 - side);
   if (error == 0 && !(r->directions[0].shut && r->directions[1].shut)) {
-    watch(r);
-    return;
+    error = watch(r);
+    if (error == 0) return;
   }
   r->references++;
   finish(r, error);
@@ -283,21 +336,64 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
   release(r);
 }
 
+static void on_epoll(uv_poll_t *handle, int status, int events) {
+  (void)handle;
+  (void)events;
+  if (status < 0) return;
+  struct epoll_event ready[64];
+  int count = epoll_wait(epoll_fd, ready, 64, 0);
+  for (int i = 0; i < count; i++) {
+    uint64_t data = ready[i].data.u64;
+    uint32_t slot = (uint32_t)(data & 0xffffffffu) >> 1;
+    if (slot >= slot_capacity || generations[slot] != (uint32_t)(data >> 32) || slots[slot] == NULL) continue;
+    on_event(slots[slot], (int)(data & 1), ready[i].events);
+  }
+}
+
 static int events_for(relay *r, int index) {
   int events = 0;
-  if (r->directions[index].wants_read) events |= UV_READABLE;
-  if (r->directions[1 - index].wants_write) events |= UV_WRITABLE;
+  if (r->directions[index].wants_read) events |= EPOLLIN;
+  if (r->directions[1 - index].wants_write) events |= EPOLLOUT;
   return events;
 }
 
-static void watch(relay *r) {
+/*
+ * Registers each descriptor for what its directions wait for now, where that changed. One that waits for nothing
+ * leaves the set rather than staying with no events: the set reports a hang-up or an error whatever a descriptor is
+ * registered for, and would report it on every turn of the loop while nothing here can act on it. Returns 0 or an
+ * errno.
+ */
+static int watch(relay *r) {
   for (int i = 0; i < 2; i++) {
     int events = events_for(r, i);
-    if (events == r->events[i]) continue;
+    if (events == 0) {
+      if (r->registered[i] && epoll_ctl(epoll_fd, EPOLL_CTL_DEL, r->fds[i], NULL) != 0) return errno;
+      r->registered[i] = 0;
+      continue;
+    }
+    if (r->registered[i] && events == r->events[i]) continue;
+    struct epoll_event event = {.events = (uint32_t)events, .data.u64 = event_data(r, i)};
+    if (epoll_ctl(epoll_fd, r->registered[i] ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, r->fds[i], &event) != 0) return errno;
+    r->registered[i] = 1;
     r->events[i] = events;
-    if (events == 0) uv_poll_stop(&r->polls[i]);
-    else uv_poll_start(&r->polls[i], events, on_poll);
   }
+  return 0;
+}
+
+/* The process's set, made on first use, with the libuv poll that calls on_epoll when any of it is ready. */
+static int ensure_epoll(uv_loop_t *loop) {
+  if (epoll_fd >= 0) return 0;
+  int fd = epoll_create1(EPOLL_CLOEXEC);
+  if (fd < 0) return -errno;
+  int err = uv_poll_init(loop, &epoll_watch, fd);
+  if (err == 0) err = uv_poll_start(&epoll_watch, UV_READABLE, on_epoll);
+  if (err != 0) {
+    close(fd);
+    return err;
+  }
+  uv_unref((uv_handle_t *)&epoll_watch);
+  epoll_fd = fd;
+  return 0;
 }
 
 static napi_value throw_code(napi_env env, const char *code, const char *message) {
@@ -360,50 +456,44 @@ static napi_value begin(napi_env env, const int fds[2], int duplicate, napi_valu
     r->directions[0].limit = (uint64_t)length;
     r->directions[1].shut = 1; /* nothing flows back, and no FIN either way */
   }
-  int err = 0;
+  int err = ensure_epoll(loop);
   r->owns_fds = duplicate;
   for (int i = 0; i < 2 && err == 0; i++) {
     r->fds[i] = duplicate ? fcntl(fds[i], F_DUPFD_CLOEXEC, 0) : fds[i];
     if (r->fds[i] < 0) err = -errno;
   }
-  if (err == 0) err = uv_poll_init(loop, &r->polls[0], r->fds[0]);
-  if (err == 0) {
-    r->open_polls = 1;
-    err = uv_poll_init(loop, &r->polls[1], r->fds[1]);
-    if (err == 0) r->open_polls = 2;
-  }
-  for (int i = 0; i < r->open_polls; i++) r->polls[i].data = r;
+  if (err == 0) err = -take_slot(r);
   if (err != 0) {
-    /* A poll made already is closed (and frees r when it is). */
     free(r->directions[0].early);
     free(r->directions[1].early);
     for (int i = 0; i < 2 && duplicate; i++) {
       if (r->fds[i] >= 0) close(r->fds[i]);
     }
-    if (r->open_polls == 0) free(r);
-    else {
-      r->finished = 1;
-      r->references = 1;
-      uv_close((uv_handle_t *)&r->polls[0], on_poll_closed);
-    }
+    free(r);
     return throw_code(env, uv_err_name(err), uv_strerror(err));
   }
-  napi_value handle;
-  if (napi_create_reference(env, receiver, 1, &r->receiver) != napi_ok ||
-      napi_create_external(env, r, finalize_handle, NULL, &handle) != napi_ok) {
-    drop_receiver(r);
-    r->references = 1;
-    finish(r, ENOMEM);
-    return NULL;
-  }
-  r->references = 2; /* the external's, released by its finalizer; the polls', released once both closed */
-  /* Every direction starts out waiting to read, or to write its early bytes; the first callback does the rest. */
+  if (running++ == 0) uv_ref((uv_handle_t *)&epoll_watch);
+  /* Every direction starts out waiting to read, or to write its early bytes; the first event does the rest. */
   for (int i = 0; i < 2; i++) {
     if (r->directions[i].shut) continue;
     if (r->directions[i].early != NULL) r->directions[i].wants_write = 1;
     else r->directions[i].wants_read = 1;
   }
-  watch(r);
+  r->references = 2; /* the slot's, released by finish(); the external's, released by its finalizer */
+  err = watch(r);
+  if (err != 0) {
+    finish(r, err);
+    free(r);
+    return throw_code(env, uv_err_name(-err), uv_strerror(-err));
+  }
+  napi_value handle;
+  if (napi_create_reference(env, receiver, 1, &r->receiver) != napi_ok ||
+      napi_create_external(env, r, finalize_handle, NULL, &handle) != napi_ok) {
+    drop_receiver(r);
+    release(r);
+    finish(r, ENOMEM);
+    return NULL;
+  }
   return handle;
 }
 
@@ -502,6 +592,12 @@ static napi_value set_finish_callback(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "expected a function");
     return NULL;
   }
+  /*
+   * The set, its watch and this callback belong to the loop of the thread that loaded the module first. Another
+   * thread (a worker_threads Worker) is refused, and its tunnels copy in JavaScript.
+   */
+  if (owner_env != NULL && owner_env != env) return throw_code(env, "ERR_INVALID_STATE", "the kernel copy serves only the thread that loaded it first");
+  owner_env = env;
   if (finish_callback != NULL) napi_delete_reference(env, finish_callback);
   napi_create_reference(env, argv[0], 1, &finish_callback);
   if (async_context == NULL) {

@@ -11,6 +11,7 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { test, type TestContext } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import type { TunnelFlow } from '../../src/index.js';
 import { isKernelSpliceAvailable, takeTunnel } from '../../src/tunnel/kernel-splice.js';
 import { rawConnect, type RawConnection } from '../helpers/clients.js';
@@ -47,6 +48,15 @@ async function openTunnel(t: TestContext, port: number, originPort: number): Pro
 
 test('the native module is built and loads here (CI builds it at npm ci; without it every tunnel is copied in JavaScript)', () => {
   assert.equal(isKernelSpliceAvailable(), true, 'build/Release/getaway_kernel_splice.node missing or not loadable: run `npm rebuild` with g++ and make installed');
+});
+
+test('a worker thread does not get the kernel copy (its set and callback belong to the first thread\'s loop): it copies in JavaScript', async () => {
+  assert.equal(isKernelSpliceAvailable(), true);
+  const moduleUrl = new URL('../../src/tunnel/kernel-splice.js', import.meta.url).href;
+  const worker = new Worker(`import(${JSON.stringify(moduleUrl)}).then((m) => require('node:worker_threads').parentPort.postMessage(m.isKernelSpliceAvailable()))`, { eval: true });
+  const [available] = (await once(worker, 'message')) as [boolean];
+  await worker.terminate();
+  assert.equal(available, false);
 });
 
 test('a plain tunnel is handed to the kernel: both directions arrive intact, and the flow counts exactly what each side sent', { timeout: 30_000 }, async (t) => {
@@ -247,6 +257,48 @@ test('a tunnel socket destroyed behind the tunnel\'s back ends the tunnel, and n
   assert.equal(back.toString(), 'pong');
   second.handle.abort(new (await import('../../src/index.js')).ProxyError('connection_terminated', 'test over'));
   await second.handle.done;
+});
+
+test('a socket hung up both ways while the other direction waits to write is left alone, not reported on every turn of the loop', { timeout: 30_000 }, async (t) => {
+  // client ⇄ [a  kernel  b] ⇄ origin. b→a starts with more early bytes than any socket buffer holds, and the client
+  // does not read: that direction waits to write to a and wants nothing from b. The client's FIN is passed on and
+  // the origin answers with its own, so b is shut both ways (a hang-up) while it waits for nothing. A hang-up is
+  // reported whatever a descriptor is registered for; kept registered, b would wake the loop on every turn.
+  const [a, client] = await socketPair(t);
+  const [b, origin] = await socketPair(t);
+  a.pause();
+  b.pause();
+  client.pause();
+  const early = pattern(32 * 1024 * 1024, 3);
+  const taken = takeTunnel(a, b, undefined, early);
+  assert.ok(taken !== undefined && 'handle' in taken, 'handed to the kernel');
+  const { handle } = taken;
+  let fromClient = '';
+  origin.on('data', (chunk: Buffer) => (fromClient += chunk.toString()));
+  client.end('x');
+  await once(origin, 'end');
+  origin.end();
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const cpuBefore = process.cpuUsage();
+  const idle = 1000;
+  await new Promise((resolve) => setTimeout(resolve, idle));
+  const cpu = process.cpuUsage(cpuBefore);
+  const spentMs = (cpu.user + cpu.system) / 1000;
+  assert.ok(spentMs < idle / 4, `${spentMs.toFixed(0)} ms of CPU in ${idle} ms while the tunnel waited for the client`);
+  const hash = createHash('sha256');
+  let received = 0;
+  client.on('data', (chunk: Buffer) => {
+    hash.update(chunk);
+    received += chunk.length;
+  });
+  client.resume();
+  await once(client, 'end');
+  assert.equal(received, early.length);
+  assert.equal(hash.digest('hex'), sha256(early));
+  assert.equal(fromClient, 'x');
+  const result = await handle.done;
+  assert.equal(result.error, undefined);
+  assert.deepEqual([result.aToB, result.bToA], [1, early.length]);
 });
 
 test('a kernel tunnel holds two descriptors, its own sockets\', not duplicates of them', async (t) => {
