@@ -1,5 +1,5 @@
 /**
- * `npm run bench:pair -- <checkout A> <checkout B> [keepalive|newconn|setup|bulk|upload|get64m]`: which of two getaway builds spends less CPU
+ * `npm run bench:pair -- <checkout A> <checkout B> [keepalive|newconn|setup|bulk|upload|get64m|mitm-keepalive|mitm-get64m]`: which of two getaway builds spends less CPU
  * per request (or per tunnel), measured so that the machine's noise cancels out.
  *
  * Sequential runs on this kind of shared 2-core VM move 20–30 % between identical runs, which hides any change
@@ -25,23 +25,32 @@
  * BENCH_GC=1 adds allocation and promotion per operation, BENCH_STRACE=1 system calls per operation by name, and
  * BENCH_PERF=1 CPU per operation by function (perf, kernel and native code included) for both sides.
  * BENCH_PRIME=<row> drives another load first (BENCH_PRIME_SECONDS, 8): BENCH_PRIME=keepalive npm run bench:pair -- minimal . bulk
+ * The mitm rows run both checkouts with `--mitm` (one CA for both, the origin's certificate not verified) and fetch
+ * over HTTPS through them (bench/peers/httpsload.go): 1 KiB on 50 connections, or 64 MiB bodies on one.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { initCertificateAuthority } from '../src/mitm/certificate-authority.js';
+import { CA_CERT_FILE } from '../src/mitm/ca-files.js';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildGo, cliNodeFlags, ensureDebianTools, freePort, groupCpuSeconds, launch, median, peerScript, ROOT, stopGroup, waitForPort } from './support.js';
 
-type Row = 'keepalive' | 'newconn' | 'setup' | 'bulk' | 'upload' | 'get64m';
+type Row = 'keepalive' | 'newconn' | 'setup' | 'bulk' | 'upload' | 'get64m' | 'mitm-keepalive' | 'mitm-get64m';
 
-const ROWS: readonly string[] = ['keepalive', 'newconn', 'setup', 'bulk', 'upload', 'get64m'] satisfies Row[];
+const ROWS: readonly string[] = ['keepalive', 'newconn', 'setup', 'bulk', 'upload', 'get64m', 'mitm-keepalive', 'mitm-get64m'] satisfies Row[];
 const [dirA, dirB, rowArg = 'keepalive'] = process.argv.slice(2);
 if (dirA === undefined || dirB === undefined || !ROWS.includes(rowArg)) {
-  console.error('usage: npm run bench:pair -- <checkout A | minimal | npm-proxy> <checkout B | minimal | npm-proxy> [keepalive|newconn|setup|bulk|upload|get64m]');
+  console.error('usage: npm run bench:pair -- <checkout A | minimal | npm-proxy> <checkout B | minimal | npm-proxy> [keepalive|newconn|setup|bulk|upload|get64m|mitm-keepalive|mitm-get64m]');
   process.exit(2);
 }
 const row = rowArg as Row;
+const MITM = row === 'mitm-keepalive' || row === 'mitm-get64m';
+if (MITM && [dirA, dirB].some((side) => side === 'minimal' || side === 'npm-proxy')) {
+  console.error('the mitm rows compare two getaway checkouts');
+  process.exit(2);
+}
 const REPS = Number(process.env['BENCH_REPS'] ?? 5);
 // With BENCH_GC=1 both run under --trace-gc and the allocation and old-generation promotion per operation are reported too.
 const TRACE_GC = process.env['BENCH_GC'] === '1';
@@ -67,7 +76,7 @@ const WARMUP_SECONDS = Number(process.env['BENCH_WARMUP'] ?? 5);
 const PRIME = process.env['BENCH_PRIME'] as Row | undefined;
 const PRIME_SECONDS = Number(process.env['BENCH_PRIME_SECONDS'] ?? 8);
 if (PRIME !== undefined && !ROWS.includes(PRIME)) {
-  console.error('BENCH_PRIME is one of keepalive, newconn, setup, bulk, upload, get64m');
+  console.error('BENCH_PRIME is one of keepalive, newconn, setup, bulk, upload, get64m, mitm-keepalive, mitm-get64m');
   process.exit(2);
 }
 // Both proxies share CPU 0; load generators and the origin get the rest.
@@ -99,8 +108,24 @@ function runLoad(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
   );
 }
 
+/** The Go clients, and the CA the mitm rows' clients trust. */
+interface Tools {
+  tunnelbench: string;
+  httpsload: string;
+  caFile: string;
+}
+
 /** Drives one proxy for `seconds`; resolves with the operations completed, refusing runs that saw errors. */
-async function drive(port: number, seconds: number, origin: { http: number; raw: number }, tunnelbench: string, load: Row = row): Promise<number> {
+async function drive(port: number, seconds: number, origin: { http: number; raw: number; tls: number }, tools: Tools, load: Row = row): Promise<number> {
+  const { tunnelbench } = tools;
+  if (load === 'mitm-keepalive' || load === 'mitm-get64m') {
+    // HTTPS through the intercepting proxy; an operation is a request, or one MiB of the 64 MiB bodies.
+    const big = load === 'mitm-get64m';
+    const out = await runLoad([tools.httpsload, '-proxy', `127.0.0.1:${port}`, '-url', `https://127.0.0.1:${origin.tls}/${big ? '64m' : '1k'}`, '-ca', tools.caFile, '-c', big ? '1' : '50', '-d', `${seconds}s`]);
+    const result = JSON.parse(out) as { requests: number; bytes: number; failures: number };
+    if (result.failures > 0) throw new Error(`proxy on ${port}: ${result.failures} requests failed`);
+    return big ? result.bytes / 1048576 : result.requests;
+  }
   if (load === 'keepalive' || load === 'newconn') {
     // newconn: "Connection: close" on every request, so each one opens a connection to the proxy.
     const out = await runLoad(['wrk', '-t1', '-c50', `-d${seconds}s`, '--timeout', '10s', '-s', join(ROOT, 'bench', 'wrk-proxy.lua'), `http://127.0.0.1:${port}`], {
@@ -239,20 +264,24 @@ async function startProxy(command: (port: number) => string[]): Promise<Started>
 
 async function main(): Promise<void> {
   ensureDebianTools({ wrk: 'wrk', go: 'golang-go', taskset: 'util-linux', ...(STRACE ? { strace: 'strace' } : {}), ...(PERF ? { perf: 'linux-perf' } : {}) });
-  const commandA = commandOf(dirA!, process.env['BENCH_ARGS_A'], process.env['BENCH_NODE_ARGS_A']);
-  const commandB = commandOf(dirB!, process.env['BENCH_ARGS_B'], process.env['BENCH_NODE_ARGS_B']);
   const work = mkdtempSync(join(tmpdir(), 'getaway-pair-'));
+  const caDir = join(work, 'ca');
+  if (MITM) await initCertificateAuthority(caDir);
+  const mitmArgs = MITM ? `--mitm --ca-dir ${caDir} --insecure-upstream-tls ` : '';
+  const commandA = commandOf(dirA!, mitmArgs + (process.env['BENCH_ARGS_A'] ?? ''), process.env['BENCH_NODE_ARGS_A']);
+  const commandB = commandOf(dirB!, mitmArgs + (process.env['BENCH_ARGS_B'] ?? ''), process.env['BENCH_NODE_ARGS_B']);
   const originBin = buildGo(work, 'origin');
-  const tunnelbench = buildGo(work, 'tunnelbench');
+  const tools: Tools = { tunnelbench: buildGo(work, 'tunnelbench'), httpsload: MITM ? buildGo(work, 'httpsload') : '', caFile: join(caDir, CA_CERT_FILE) };
   const originProcess = launch(originBin, [], 'pipe', LOAD_CPUS);
   const groups: number[] = [originProcess.pid!];
   process.on('exit', () => groups.forEach(stopGroup));
-  const [http, raw] = await new Promise<number[]>((done) =>
+  const [http, raw, tls] = await new Promise<number[]>((done) =>
     originProcess.stdout!.once('data', (chunk: Buffer) => done(chunk.toString().trim().split(' ').map(Number))),
   );
-  const origin = { http: http!, raw: raw! };
-  const unit = row === 'keepalive' || row === 'newconn' ? 'µs/request' : row === 'setup' ? 'µs/tunnel' : 'µs/MiB';
-  const perThousand = row === 'keepalive' || row === 'newconn' ? 'requests' : row === 'setup' ? 'tunnels' : 'MiB';
+  const origin = { http: http!, raw: raw!, tls: tls! };
+  const perRequest = row === 'keepalive' || row === 'newconn' || row === 'mitm-keepalive';
+  const unit = perRequest ? 'µs/request' : row === 'setup' ? 'µs/tunnel' : 'µs/MiB';
+  const perThousand = perRequest ? 'requests' : row === 'setup' ? 'tunnels' : 'MiB';
   console.log(`${row}: proxy CPU per operation, A = ${dirA}, B = ${dirB}, both pinned to CPU ${PROXY_CPU}, ${REPS} × ${SECONDS} s`);
   const ratios: number[] = [];
   for (let rep = 1; rep <= REPS; rep++) {
@@ -260,10 +289,10 @@ async function main(): Promise<void> {
     const b = await startProxy(commandB);
     groups.push(a.pgid, b.pgid);
     if (PRIME !== undefined) {
-      await Promise.all([drive(a.port, PRIME_SECONDS, origin, tunnelbench, PRIME), drive(b.port, PRIME_SECONDS, origin, tunnelbench, PRIME)]);
+      await Promise.all([drive(a.port, PRIME_SECONDS, origin, tools, PRIME), drive(b.port, PRIME_SECONDS, origin, tools, PRIME)]);
     }
     // Warm-up (JIT, pools) before anything is counted.
-    await Promise.all([drive(a.port, WARMUP_SECONDS, origin, tunnelbench), drive(b.port, WARMUP_SECONDS, origin, tunnelbench)]);
+    await Promise.all([drive(a.port, WARMUP_SECONDS, origin, tools), drive(b.port, WARMUP_SECONDS, origin, tools)]);
     const syscallsA = STRACE ? countSyscalls(a.pgid, join(work, `strace-a-${rep}`)) : undefined;
     const syscallsB = STRACE ? countSyscalls(b.pgid, join(work, `strace-b-${rep}`)) : undefined;
     const profileA = PERF ? sampleCpu(a.pgid, join(work, `perf-a-${rep}`)) : undefined;
@@ -273,7 +302,7 @@ async function main(): Promise<void> {
     const cpuB = groupCpuSeconds(b.pgid);
     const gcFromA = a.gcLines.length;
     const gcFromB = b.gcLines.length;
-    const [opsA, opsB] = await Promise.all([drive(a.port, SECONDS, origin, tunnelbench), drive(b.port, SECONDS, origin, tunnelbench)]);
+    const [opsA, opsB] = await Promise.all([drive(a.port, SECONDS, origin, tools), drive(b.port, SECONDS, origin, tools)]);
     const perOpA = ((groupCpuSeconds(a.pgid) - cpuA) / opsA!) * 1e6;
     const perOpB = ((groupCpuSeconds(b.pgid) - cpuB) / opsB!) * 1e6;
     const countsA = await syscallsA?.();
