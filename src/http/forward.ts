@@ -198,7 +198,7 @@ function attempt(
   mayRetry: boolean,
 ): Promise<AttemptResult> {
   const { request } = flow;
-  if (route.kind === 'direct' && request.scheme === 'http' && isDirectExchangeAvailable()) {
+  if (route.kind === 'direct' && isDirectExchangeAvailable()) {
     return exchangeDirect(runtime, flow, req, res, { body, guard, localAddress: route.localAddress, mayRetry, fresh: false });
   }
   return new Promise<AttemptResult>((resolve, reject) => {

@@ -1,11 +1,12 @@
 /**
- * One request to a plain-HTTP origin on a direct route without node:http's client, so the response body is moved as
+ * One request to an origin on a direct route without node:http's client, so the response body is moved as
  * the bytes that were read instead of passing through a parser's stream: getaway writes the request head
  * (request-head.ts) on a pooled connection (upstream/origin-pool.ts), llhttp parses the response head and stops there
  * (response-head-parser.ts), and the body's framing is followed by counting, a Content-Length or chunked-decoder.ts.
  * Body taps (body-tap.ts) see both bodies as they are relayed, decoded of their transfer coding. What the client
  * receives is written through the flow's ServerResponse as before, so framing towards the client, trailers and
- * keep-alive are node:http's, unchanged. https:// origins and upstream routes keep node:http's client (forward.ts).
+ * keep-alive are node:http's, unchanged. https:// origins go the same way over TLS (the plaintext read into the
+ * shared buffer through the TLS socket's `onread`); upstream routes keep node:http's client (forward.ts).
  * The rest of a large untapped body of known length goes further: the kernel moves it from the origin socket to
  * the client socket (tunnel/kernel-splice.ts's takeBody) when both are plain TCP and the client is sent the
  * origin's Content-Length framing unchanged.
@@ -15,6 +16,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { DestinationGuard } from '../core/destination.js';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import type { HttpFlow } from '../core/flow.js';
@@ -30,6 +32,8 @@ import { mayResendFresh, watchBodyIdle } from './forward.js';
 import { runResponseHeaders, takeOriginHead, type OriginHeadFacts } from './origin-head.js';
 import { writeOriginHead } from './relay-response.js';
 import { formatRequestHead } from './request-head.js';
+import { originTlsOptions, serverNameFor } from '../upstream/origin-tls.js';
+import type { DialTarget } from '../upstream/dialer.js';
 import { closedBeforeHead, ResponseHeadParser, type ResponseHead } from './response-head-parser.js';
 
 /** How the response body is delimited, as its head said. */
@@ -157,7 +161,8 @@ class DirectExchange implements ConnectionUser {
       this.#settle(toProxyError(err, 'proxy_internal_error'));
       return;
     }
-    const key = localAddress === undefined ? `${request.host}:${request.port}` : `${request.host}:${request.port}:${localAddress}`;
+    const origin = request.scheme === 'https' ? `https://${request.host}:${request.port}` : `${request.host}:${request.port}`;
+    const key = localAddress === undefined ? origin : `${origin}:${localAddress}`;
     this.#res.on('close', this.#clientGone);
     this.#flow.setKillHandler(() => {
       this.#closeConnection();
@@ -172,11 +177,33 @@ class DirectExchange implements ConnectionUser {
     }
     const connection = pool.create(key);
     this.#connection = connection;
-    const target = localAddress === undefined ? { host: request.host, port: request.port } : { host: request.host, port: request.port, localAddress };
+    const target: DialTarget = { host: request.host, port: request.port };
+    if (localAddress !== undefined) target.localAddress = localAddress;
+    if (request.scheme === 'https') {
+      target.tls = originTlsOptions(this.#runtime.originTls, serverNameFor(request.host));
+      target.tls.session = pool.tlsSession(key);
+    }
     this.#runtime.dialer.dial(target, this.#runtime.shutdownSignal, connection, this.#options.guard).then(
-      () => this.#connected(connection),
+      (socket) => (target.tls === undefined ? this.#connected(connection) : this.#awaitTls(connection, socket as TLSSocket)),
       (err: unknown) => this.#failBeforeHead(toProxyError(err, 'connection_refused')),
     );
+  }
+
+  /**
+   * The handshake of a new TLS connection (started by the dial, as the https agent would: originTrust, SNI for
+   * names, ALPN http/1.1), the plaintext read into the shared buffer like a plain connection's, and the last
+   * session for this origin offered for resumption. It counts against the response timeout, as on node:http's path.
+   */
+  #awaitTls(connection: OriginConnection, socket: TLSSocket): void {
+    const pool = this.#runtime.originPool;
+    socket.on('session', (session: Buffer) => pool.keepTlsSession(connection.key, session));
+    if (this.#settled) {
+      socket.destroy();
+      return;
+    }
+    connection.hold(this);
+    socket.setTimeout(this.#runtime.options.responseTimeoutMs);
+    socket.once('secureConnect', () => this.#connected(connection));
   }
 
   #connected(connection: OriginConnection): void {
@@ -533,6 +560,12 @@ class DirectExchange implements ConnectionUser {
 
   onTimeout(): void {
     if (this.#heldByClient || this.#tapHolds > 0 || this.#phase === 'hooks') return;
+    if (this.#phase === 'connecting') {
+      // A TLS handshake that did not finish: no response head, as node:http's path reports it.
+      this.#timedOut = true;
+      this.#failBeforeHead(new ProxyError('http_response_timeout', `no response head within ${this.#runtime.options.responseTimeoutMs} ms`));
+      return;
+    }
     const kernelBody = this.#kernelBody;
     if (kernelBody !== undefined) {
       // Node sees none of the bytes the kernel moves, so it never re-arms this timeout: the origin was silent only if

@@ -1,5 +1,6 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { connect, isIP, type LookupFunction, type OnReadOpts, type Socket, type TcpNetConnectOpts } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import type { DestinationGuard } from '../core/destination.js';
 import { ProxyError, toProxyError } from '../core/errors.js';
 import { LiveList, type LiveEntry } from '../core/live-list.js';
@@ -9,6 +10,12 @@ export interface DialTarget {
   port: number;
   /** Local address to connect from (multi-homed hosts rotate it: `--bind`). */
   localAddress?: string | undefined;
+  /**
+   * Start TLS on the connection with these options (tls.connect). The dial still resolves once TCP is connected;
+   * the caller waits for 'secureConnect'. A reader's `onread` then receives the plaintext: Node ignores `onread`
+   * for TLS over a socket it is given, so TLS must be started by the dial itself.
+   */
+  tls?: ConnectionOptions | undefined;
 }
 
 /** Opens the TCP connection a tunnel or upgrade runs over. Implementations: direct now, upstream proxies later. */
@@ -125,7 +132,7 @@ export class DirectDialer implements Dialer {
       // Node skips lookup for IP literals, which were checked above.
       if (!literal) options.lookup = this.#options.resolver.lookupFor(guard, target.port);
       if (reader !== undefined) options.onread = reader.onread;
-      const socket = connect(options);
+      const socket = target.tls === undefined ? connect(options) : tlsConnect(Object.assign(options, target.tls) as ConnectionOptions);
       reader?.adopt(socket);
       const pending = signal === undefined ? undefined : this.#pendingFor(signal);
       let tracked: LiveEntry | undefined;

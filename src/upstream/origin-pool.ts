@@ -1,8 +1,9 @@
 /**
- * Keep-alive connections to plain-HTTP origins for the direct exchange (http/origin-exchange.ts), last used first
- * out per origin, as node:http's agent pools with `scheduling: 'lifo'`. Each connection reads through Node's
- * `onread` into the buffer every such reader shares (core/shared-read-buffer.ts) and hands each read, as a view of
- * it, to whoever holds the connection; while it sits in the pool, any byte or FIN from the origin retires it.
+ * Keep-alive connections to origins for the direct exchange (http/origin-exchange.ts), plain or TLS, last used
+ * first out per origin, as node:http's agent pools with `scheduling: 'lifo'`, and the TLS sessions to resume. Each
+ * connection reads through Node's `onread` into the buffer every such reader shares (core/shared-read-buffer.ts)
+ * (a TLS one its plaintext) and hands each read, as a view of it, to whoever holds the connection; while it sits
+ * in the pool, any byte or FIN from the origin retires it.
  */
 import type { OnReadOpts, Socket } from 'node:net';
 import { LiveList, type LiveEntry } from '../core/live-list.js';
@@ -23,6 +24,8 @@ export interface ConnectionUser {
 
 /** Free connections kept per origin, as node:http's maxFreeSockets default. */
 const MAX_FREE_PER_ORIGIN = 256;
+/** TLS sessions kept for resumption, one per origin, as https.Agent's maxCachedSessions default. */
+const MAX_TLS_SESSIONS = 100;
 
 export class OriginConnection implements SocketReader {
   readonly onread: OnReadOpts;
@@ -30,6 +33,12 @@ export class OriginConnection implements SocketReader {
   #socket: Socket | undefined;
   #user: ConnectionUser | undefined;
   #entry: LiveEntry | undefined;
+  /**
+   * Set once a read said stop: what arrives before resume() waits here, copied. A plain socket stops at once; a TLS
+   * socket hands over the rest of the records it already decrypted (Node's TLS layer goes on through them after
+   * readStop), and those must neither reach a holder that asked to wait nor be lost.
+   */
+  #held: Buffer[] | undefined;
 
   constructor(key: string, all: LiveList<OriginConnection>) {
     this.key = key;
@@ -72,14 +81,26 @@ export class OriginConnection implements SocketReader {
 
   hold(user: ConnectionUser | undefined): void {
     this.#user = user;
+    this.#held = undefined;
   }
 
   close(): void {
     this.#socket?.destroy();
   }
 
-  /** Reading again after onRead returned false. */
+  /** Reading again after onRead returned false: what was held back first, in order. */
   resume(): void {
+    const held = this.#held;
+    this.#held = undefined;
+    const user = this.#user;
+    if (held !== undefined && user !== undefined) {
+      for (let i = 0; i < held.length; i++) {
+        if (!user.onRead(held[i]!)) {
+          this.#held = held.slice(i + 1);
+          return;
+        }
+      }
+    }
     this.#socket?.resume();
   }
 
@@ -90,12 +111,20 @@ export class OriginConnection implements SocketReader {
       this.#socket?.destroy();
       return false;
     }
-    return user.onRead(sharedReadBuffer.subarray(0, bytes));
+    if (this.#held !== undefined) {
+      this.#held.push(Buffer.from(sharedReadBuffer.subarray(0, bytes)));
+      return false;
+    }
+    const more = user.onRead(sharedReadBuffer.subarray(0, bytes));
+    if (!more) this.#held = [];
+    return more;
   }
 }
 
 export class OriginPool {
   readonly #free = new Map<string, OriginConnection[]>();
+  /** The last TLS session per https origin, oldest first (a Map keeps insertion order). */
+  readonly #sessions = new Map<string, Buffer>();
   readonly #all = new LiveList<OriginConnection>();
   readonly #idleMs: number;
   #closed = false;
@@ -145,6 +174,18 @@ export class OriginPool {
     // An idle pooled connection does not keep the process alive (node:http's agent unrefs them too).
     socket.unref();
     free.push(connection);
+  }
+
+  /** The TLS session to offer a new connection to `key`, for an abbreviated handshake. */
+  tlsSession(key: string): Buffer | undefined {
+    return this.#sessions.get(key);
+  }
+
+  /** Keeps the session a connection to `key` was given: the newest replaces the one before, resumed or not. */
+  keepTlsSession(key: string, session: Buffer): void {
+    this.#sessions.delete(key);
+    this.#sessions.set(key, session);
+    if (this.#sessions.size > MAX_TLS_SESSIONS) this.#sessions.delete(this.#sessions.keys().next().value!);
   }
 
   /** Closes every connection, free or in use; later releases close theirs. */

@@ -32,12 +32,19 @@ export function serverNameFor(host: string): string | undefined {
  * reads the certificate's names.
  */
 export function startOriginTls(socket: Socket, host: string, trust: OriginTlsOptions | 'none', serverName = serverNameFor(host)): TLSSocket {
-  const options: ConnectionOptions = { socket, ALPNProtocols: ['http/1.1'] };
+  const options = originTlsOptions(trust, serverName);
+  options.socket = socket;
+  return connect(options);
+}
+
+/** The options of a TLS connection to an origin or upstream: trust, SNI (none for an IP literal), ALPN. */
+export function originTlsOptions(trust: OriginTlsOptions | 'none', serverName: string | undefined): ConnectionOptions {
+  const options: ConnectionOptions = { ALPNProtocols: ['http/1.1'] };
   if (trust === 'none') options.rejectUnauthorized = false;
   else {
     options.rejectUnauthorized = trust.rejectUnauthorized;
     if (trust.ca !== undefined) options.ca = trust.ca;
   }
   if (serverName !== undefined) options.servername = serverName;
-  return connect(options);
+  return options;
 }

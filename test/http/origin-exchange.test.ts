@@ -1,5 +1,5 @@
 /**
- * The direct exchange (src/http/origin-exchange.ts): plain-HTTP requests on direct routes written by getaway on its
+ * The direct exchange (src/http/origin-exchange.ts): requests on direct routes, plain or TLS, written by getaway on its
  * own keep-alive pool, the response head parsed by llhttp and the body relayed as counted bytes. Origins here are
  * raw TCP servers, so every byte of framing is the test's choice; clients are raw sockets or curl.
  */
@@ -7,11 +7,15 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { once } from 'node:events';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { curl, rawConnect } from '../helpers/clients.js';
 import { startOrigin, startProxy, startTcpServer, waitFor } from '../helpers/servers.js';
+import { testCertificates } from '../helpers/test-ca.js';
 
 interface ScriptedOrigin {
   port: number;
@@ -255,4 +259,132 @@ test('an origin that goes silent mid-body is cut after the response timeout; one
   await waitFor(() => slow.received().length > 8 * 1024 * 1024, 10_000, 'the whole body');
   assert.equal(errors.length, 1, 'waiting on the client is not the origin\'s silence');
   slow.socket.destroy();
+});
+
+test('https origins go through the direct exchange too: one TLS connection for a keep-alive client, the session resumed on a new one, chunked trailers and a large body intact', { timeout: 30_000 }, async (t) => {
+  const certs = testCertificates();
+  const big = Buffer.alloc(3 * 1024 * 1024 + 7);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 31 + 7) & 0xff;
+  const server = createHttpsServer({ key: certs.leafKey, cert: certs.leafCert }, (req, res) => {
+    if (req.url === '/big') {
+      res.setHeader('Content-Length', String(big.length));
+      res.end(big);
+    } else if (req.url === '/chunked') {
+      res.setHeader('Trailer', 'X-Sum');
+      res.write('first,');
+      res.write('second');
+      res.addTrailers({ 'X-Sum': '12' });
+      res.end();
+    } else res.end(`ok ${req.url}`);
+  });
+  const handshakes: boolean[] = [];
+  const seen = new WeakSet<object>();
+  server.on('request', (req) => {
+    const socket = req.socket as import('node:tls').TLSSocket;
+    if (!seen.has(socket)) {
+      seen.add(socket);
+      handshakes.push(socket.isSessionReused());
+    }
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const port = (server.address() as AddressInfo).port;
+  const { port: proxyPort } = await startProxy(t, { caBundle: [certs.caCert] });
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  const get = (path: string): Promise<{ status: number; body: Buffer; trailers: NodeJS.Dict<string> }> =>
+    new Promise((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: proxyPort, path: `https://localhost:${port}${path}`, headers: { host: `localhost:${port}` }, agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks), trailers: res.trailers }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  assert.equal((await get('/a')).body.toString(), 'ok /a');
+  assert.equal((await get('/b')).body.toString(), 'ok /b');
+  assert.deepEqual(handshakes, [false], 'both requests on one TLS connection to the origin');
+  const chunked = await get('/chunked');
+  assert.equal(chunked.body.toString(), 'first,second');
+  assert.equal(chunked.trailers['x-sum'], '12');
+  // The origin drops its idle connection: the next request needs a new one, which resumes the session.
+  server.closeIdleConnections();
+  await delay(100);
+  const large = await get('/big');
+  assert.equal(large.status, 200);
+  assert.ok(large.body.equals(big), 'the large body arrived intact');
+  assert.deepEqual(handshakes, [false, true], 'a second TLS connection, resumed');
+});
+
+test('https origins: an untrusted certificate is refused with 502 tls_certificate_error, and a handshake that never ends with the response timeout', async (t) => {
+  const certs = testCertificates();
+  const wrongName = createHttpsServer({ key: certs.otherLeafKey, cert: certs.otherLeafCert }, (_req, res) => res.end('should not be seen'));
+  wrongName.listen(0, '127.0.0.1');
+  await once(wrongName, 'listening');
+  t.after(() => wrongName.close());
+  // Accepts TCP and never answers the ClientHello.
+  const silent = await startTcpServer(t, () => undefined);
+  const { port: proxyPort } = await startProxy(t, { caBundle: [certs.caCert], responseTimeoutMs: 500 });
+  const ask = async (port: number): Promise<string> => {
+    const conn = await rawConnect(proxyPort);
+    t.after(() => conn.socket.destroy());
+    conn.socket.write(`GET https://localhost:${port}/ HTTP/1.1\r\nHost: localhost:${port}\r\n\r\n`);
+    await conn.waitFor('\r\n\r\n');
+    return conn.received().toString("latin1");
+  };
+  const refused = await ask((wrongName.address() as AddressInfo).port);
+  assert.match(refused, /^HTTP\/1\.1 502 /);
+  assert.match(refused, /error=tls_certificate_error/);
+  const started = Date.now();
+  const timedOut = await ask(silent.port);
+  assert.match(timedOut, /^HTTP\/1\.1 504 /);
+  assert.match(timedOut, /error=http_response_timeout/);
+  assert.ok(Date.now() - started < 5000);
+});
+
+test('https origins: a read that says wait holds back the TLS records already decrypted, so a slow client, an asynchronous hook and the next request on the pooled connection all get every byte', { timeout: 30_000 }, async (t) => {
+  const certs = testCertificates();
+  const body = Buffer.alloc(2 * 1024 * 1024 + 3);
+  for (let i = 0; i < body.length; i++) body[i] = (i * 13 + 5) & 0xff;
+  let connections = 0;
+  const server = createHttpsServer({ key: certs.leafKey, cert: certs.leafCert }, (_req, res) => {
+    res.setHeader('Content-Length', String(body.length));
+    res.end(body);
+  });
+  server.on('secureConnection', () => connections++);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const port = (server.address() as AddressInfo).port;
+  // Node's TLS layer goes on handing over the records of a read after the exchange said stop (the client is slow, or
+  // a hook has not finished): without holding them back, bytes were lost, or the connection went back to the pool
+  // with its reading stopped and the next response on it was never read (response timeout, 504).
+  const { port: proxyPort } = await startProxy(t, {
+    caBundle: [certs.caCert],
+    responseTimeoutMs: 3000,
+    addons: [{ name: 'slow-hook', responseHeaders: () => delay(30) }],
+  });
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  const get = (readAfterMs: number): Promise<{ status: number; body: Buffer }> =>
+    new Promise((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: proxyPort, path: `https://localhost:${port}/`, headers: { host: `localhost:${port}` }, agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.pause();
+        setTimeout(() => res.resume(), readAfterMs);
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks) }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  for (const readAfterMs of [300, 0, 300]) {
+    const { status, body: received } = await get(readAfterMs);
+    assert.equal(status, 200);
+    assert.equal(received.length, body.length);
+    assert.ok(received.equals(body), 'every byte, in order');
+  }
+  assert.equal(connections, 1, 'all three on the one pooled TLS connection');
 });
