@@ -4,6 +4,7 @@
  * raw TCP servers, so every byte of framing is the test's choice; clients are raw sockets or curl.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -387,4 +388,43 @@ test('https origins: a read that says wait holds back the TLS records already de
     assert.ok(received.equals(body), 'every byte, in order');
   }
   assert.equal(connections, 1, 'all three on the one pooled TLS connection');
+});
+
+test('https origins: a large request body, sized or chunked, reaches the origin whole through the TLS exchange', { timeout: 30_000 }, async (t) => {
+  const certs = testCertificates();
+  const server = createHttpsServer({ key: certs.leafKey, cert: certs.leafCert }, (req, res) => {
+    const hash = createHash('sha256');
+    let length = 0;
+    // A slow reader at first, so the proxy's writes to the TLS connection meet back-pressure.
+    req.pause();
+    setTimeout(() => req.resume(), 200);
+    req.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      length += chunk.length;
+    });
+    req.on('end', () => res.end(`${length} ${hash.digest('hex')}`));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const port = (server.address() as AddressInfo).port;
+  const { port: proxyPort } = await startProxy(t, { caBundle: [certs.caCert] });
+  const body = Buffer.alloc(8 * 1024 * 1024 + 11);
+  for (let i = 0; i < body.length; i++) body[i] = (i * 7 + 3) & 0xff;
+  const expected = `${body.length} ${createHash('sha256').update(body).digest('hex')}`;
+  for (const chunked of [false, true]) {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const headers: Record<string, string> = { host: `localhost:${port}` };
+      if (!chunked) headers['content-length'] = String(body.length);
+      const req = httpRequest({ host: '127.0.0.1', port: proxyPort, method: 'POST', path: `https://localhost:${port}/upload`, headers }, (res) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        res.on('end', () => resolve(text));
+      });
+      req.on('error', reject);
+      for (let offset = 0; offset < body.length; offset += 1024 * 1024) req.write(body.subarray(offset, offset + 1024 * 1024));
+      req.end();
+    });
+    assert.equal(answer, expected, chunked ? 'chunked' : 'sized');
+  }
 });
