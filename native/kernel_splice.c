@@ -109,9 +109,8 @@ typedef struct {
 typedef struct relay {
   int fds[2];
   direction directions[2]; /* [0] a to b, [1] b to a */
-  int events[2];           /* what each descriptor is registered for (EPOLLIN / EPOLLOUT) */
-  int registered[2];       /* in the epoll set */
-  uint32_t slot;           /* index in `slots` while registered */
+  int events[2];           /* what each descriptor is registered for (EPOLLIN / EPOLLOUT); 0: not in the set */
+  uint32_t slot;           /* index in `slots` while running */
   int finished;
   int error;               /* errno that ended it, 0 when both directions finished */
   int owns_fds;            /* the descriptors are duplicates of this relay's own, closed at the finish */
@@ -131,46 +130,50 @@ static size_t running = 0; /* relays not finished: the watch keeps the loop aliv
 
 /*
  * Running relays by slot. An event's data is (generation << 32) | (slot << 1) | side; a slot's generation changes
- * whenever it is freed, so events queued for a relay that finished in the meantime match nothing.
+ * whenever it is freed, so events queued for a relay that finished in the meantime match nothing. Free slots are
+ * chained through `next_free`.
  */
-static relay **slots = NULL;
-static uint32_t *generations = NULL;
-static uint32_t *free_slots = NULL;
+typedef struct {
+  relay *relay;
+  uint32_t generation;
+  uint32_t next_free;
+} slot_entry;
+
+#define NO_SLOT UINT32_MAX
+static slot_entry *slots = NULL;
 static uint32_t slot_capacity = 0;
-static uint32_t free_count = 0;
+static uint32_t first_free = NO_SLOT;
 
 static int take_slot(relay *r) {
-  if (free_count == 0) {
+  if (first_free == NO_SLOT) {
     uint32_t capacity = slot_capacity == 0 ? 64 : slot_capacity * 2;
-    relay **grown_slots = realloc(slots, capacity * sizeof *slots);
-    if (grown_slots == NULL) return ENOMEM;
-    slots = grown_slots;
-    uint32_t *grown_generations = realloc(generations, capacity * sizeof *generations);
-    if (grown_generations == NULL) return ENOMEM;
-    generations = grown_generations;
-    uint32_t *grown_free = realloc(free_slots, capacity * sizeof *free_slots);
-    if (grown_free == NULL) return ENOMEM;
-    free_slots = grown_free;
-    for (uint32_t i = capacity; i > slot_capacity; i--) {
-      slots[i - 1] = NULL;
-      generations[i - 1] = 0;
-      free_slots[free_count++] = i - 1;
+    slot_entry *grown = realloc(slots, capacity * sizeof *slots);
+    if (grown == NULL) return ENOMEM;
+    slots = grown;
+    for (uint32_t i = slot_capacity; i < capacity; i++) {
+      slots[i].relay = NULL;
+      slots[i].generation = 0;
+      slots[i].next_free = i + 1 < capacity ? i + 1 : NO_SLOT;
     }
+    first_free = slot_capacity;
     slot_capacity = capacity;
   }
-  r->slot = free_slots[--free_count];
-  slots[r->slot] = r;
+  r->slot = first_free;
+  first_free = slots[r->slot].next_free;
+  slots[r->slot].relay = r;
   return 0;
 }
 
 static void free_slot(relay *r) {
-  slots[r->slot] = NULL;
-  generations[r->slot]++;
-  free_slots[free_count++] = r->slot;
+  slot_entry *entry = &slots[r->slot];
+  entry->relay = NULL;
+  entry->generation++;
+  entry->next_free = first_free;
+  first_free = r->slot;
 }
 
 static uint64_t event_data(relay *r, int side) {
-  return ((uint64_t)generations[r->slot] << 32) | ((uint64_t)r->slot << 1) | (uint64_t)side;
+  return ((uint64_t)slots[r->slot].generation << 32) | ((uint64_t)r->slot << 1) | (uint64_t)side;
 }
 
 static void release(relay *r) {
@@ -184,8 +187,8 @@ static void finish(relay *r, int error) {
   r->finished = 1;
   r->error = error;
   for (int i = 0; i < 2; i++) {
-    if (r->registered[i]) epoll_ctl(epoll_fd, EPOLL_CTL_DEL, r->fds[i], NULL);
-    r->registered[i] = 0;
+    if (r->events[i] != 0) epoll_ctl(epoll_fd, EPOLL_CTL_DEL, r->fds[i], NULL);
+    r->events[i] = 0;
     if (r->owns_fds && r->fds[i] >= 0) close(r->fds[i]);
     r->fds[i] = -1;
     direction *d = &r->directions[i];
@@ -345,8 +348,8 @@ static void on_epoll(uv_poll_t *handle, int status, int events) {
   for (int i = 0; i < count; i++) {
     uint64_t data = ready[i].data.u64;
     uint32_t slot = (uint32_t)(data & 0xffffffffu) >> 1;
-    if (slot >= slot_capacity || generations[slot] != (uint32_t)(data >> 32) || slots[slot] == NULL) continue;
-    on_event(slots[slot], (int)(data & 1), ready[i].events);
+    if (slots[slot].generation != (uint32_t)(data >> 32) || slots[slot].relay == NULL) continue;
+    on_event(slots[slot].relay, (int)(data & 1), ready[i].events);
   }
 }
 
@@ -366,15 +369,10 @@ static int events_for(relay *r, int index) {
 static int watch(relay *r) {
   for (int i = 0; i < 2; i++) {
     int events = events_for(r, i);
-    if (events == 0) {
-      if (r->registered[i] && epoll_ctl(epoll_fd, EPOLL_CTL_DEL, r->fds[i], NULL) != 0) return errno;
-      r->registered[i] = 0;
-      continue;
-    }
-    if (r->registered[i] && events == r->events[i]) continue;
+    if (events == r->events[i]) continue;
     struct epoll_event event = {.events = (uint32_t)events, .data.u64 = event_data(r, i)};
-    if (epoll_ctl(epoll_fd, r->registered[i] ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, r->fds[i], &event) != 0) return errno;
-    r->registered[i] = 1;
+    int operation = events == 0 ? EPOLL_CTL_DEL : r->events[i] == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+    if (epoll_ctl(epoll_fd, operation, r->fds[i], &event) != 0) return errno;
     r->events[i] = events;
   }
   return 0;
@@ -492,7 +490,7 @@ static napi_value begin(napi_env env, const int fds[2], int duplicate, napi_valu
     drop_receiver(r);
     release(r);
     finish(r, ENOMEM);
-    return NULL;
+    return throw_code(env, "ENOMEM", "out of memory");
   }
   return handle;
 }
