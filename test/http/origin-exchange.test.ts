@@ -12,6 +12,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { once } from 'node:events';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createTlsServer } from 'node:tls';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { curl, rawConnect } from '../helpers/clients.js';
@@ -427,4 +428,41 @@ test('https origins: a large request body, sized or chunked, reaches the origin 
     });
     assert.equal(answer, expected, chunked ? 'chunked' : 'sized');
   }
+});
+
+test('https origins: bytes past a bodiless response that came while a hook ran retire the connection instead of being dropped with it pooled', async (t) => {
+  const certs = testCertificates();
+  let connections = 0;
+  const server = createTlsServer({ key: certs.leafKey, cert: certs.leafCert }, (socket) => {
+    connections++;
+    socket.on('error', () => undefined);
+    // Records of 512 bytes, and a head of exactly 512: one write becomes two records in one TCP segment, the head
+    // and then bytes no request asked for, which the proxy's TLS layer decrypts in one go.
+    socket.setMaxSendFragment(512);
+    socket.on('data', () => {
+      const start = 'HTTP/1.1 204 No Content\r\nX-Pad: ';
+      const head = `${start}${'a'.repeat(512 - start.length - 4)}\r\n\r\n`;
+      socket.write(head + 'JUNK');
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const port = (server.address() as AddressInfo).port;
+  const { port: proxyPort } = await startProxy(t, { caBundle: [certs.caCert], addons: [{ name: 'slow-hook', responseHeaders: () => delay(30) }] });
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  const get = (): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: proxyPort, path: `https://localhost:${port}/`, headers: { host: `localhost:${port}` }, agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  assert.equal(await get(), 204);
+  await delay(50);
+  assert.equal(await get(), 204);
+  assert.equal(connections, 2, 'the second request went on a new connection');
 });
