@@ -38,7 +38,7 @@ import type { AcceptConnection, Listener } from './listener.js';
 import { LiveList } from './live-list.js';
 import { HookRunner } from './hook-runner.js';
 import { publishFlow } from './diagnostics.js';
-import type { Interception } from './runtime.js';
+import type { ConnectionPlace, Interception } from './runtime.js';
 import type { MitmRuntime } from '../mitm/mitm-runtime.js';
 import type { ProxyRuntime } from '../runtime.js';
 import { useGenericSocketOptionsCopy } from './socket-options-copy.js';
@@ -106,7 +106,7 @@ class ProxyServer implements Proxy {
   readonly #pseudonym = `${PROXY_NAME}-${randomBytes(4).toString('hex')}`;
   readonly #logger: Logger;
   readonly #hooks: HookRunner;
-  readonly #upstreamSockets = new LiveList<Socket>();
+  readonly #upstreamSockets = new LiveList<ConnectionPlace>();
   /** Open splices (tunnels, upgrades): idle ones are ended, shutdown cuts them all. */
   readonly #splices: IdleSweep;
   readonly #flows = new LiveList<Flow>();
@@ -350,9 +350,12 @@ class ProxyServer implements Proxy {
         );
       },
       trackUpstreamSocket: (socket) => {
-        const entry = this.#upstreamSockets.add(socket);
+        const place: ConnectionPlace = { connection: socket };
+        const entry = this.#upstreamSockets.add(place);
         socket.on('close', () => entry.remove());
+        return place;
       },
+      clientPlace: (socket) => this.#admission.placeOf(socket),
     };
   }
 
@@ -401,8 +404,8 @@ class ProxyServer implements Proxy {
     const reason = new ProxyError('connection_terminated', 'proxy shut down');
     for (const handle of this.#splices.streams()) handle.abort(reason);
     httpServer.close();
-    for (const socket of this.#admission.clients.values()) socket.destroy();
-    for (const socket of this.#upstreamSockets.values()) socket.destroy();
+    for (const client of this.#admission.clients.values()) client.connection.destroy();
+    for (const upstream of this.#upstreamSockets.values()) upstream.connection.destroy();
     this.#httpAgent.destroy();
     this.#originPool.destroy();
     this.#httpsAgent.destroy();
@@ -422,7 +425,7 @@ class ProxyServer implements Proxy {
     const deadline = Date.now() + Math.min(this.#options.shutdownGraceMs, FRESH_CONNECTION_MS * 4);
     for (;;) {
       let youngest = 0;
-      for (const socket of this.#admission.clients.values()) youngest = Math.max(youngest, this.#admission.clientOf(socket)?.connectedAt ?? 0);
+      for (const client of this.#admission.clients.values()) youngest = Math.max(youngest, client.info.connectedAt);
       const wait = youngest + FRESH_CONNECTION_MS - Date.now();
       if (wait <= 0 || Date.now() >= deadline) return;
       await new Promise((resolve) => setTimeout(resolve, Math.min(wait, deadline - Date.now())));

@@ -25,6 +25,20 @@ export interface RunningSplice {
   readonly inKernel: boolean;
 }
 
+/** What the counts of open connections hold and shutdown closes: a socket, or what stands in for one that was let go. */
+export interface OpenConnection {
+  destroy(): void;
+}
+
+/**
+ * A connection's place in the counts of open connections. A tunnel the kernel moves lets go of its Socket objects
+ * (tunnel/kernel-splice.ts, retireSockets()) and takes their places: the connections still count, and shutdown
+ * closes them through it.
+ */
+export interface ConnectionPlace {
+  connection: OpenConnection;
+}
+
 /**
  * The flows, splices and sockets in progress, and the proxy's shutdown state: what graceful close, `proxy.stats()`
  * and the limits read. Implemented by core/proxy.ts.
@@ -42,8 +56,10 @@ export interface FlowRegistry {
    * Returns the function that unregisters it.
    */
   spliceStarted(handle: RunningSplice): () => void;
-  /** Counts sockets the proxy opened outside the agents' pools (tunnels, upgrades) for `proxy.connections`. */
-  trackUpstreamSocket(socket: Socket): void;
+  /** Counts sockets the proxy opened outside the agents' pools (tunnels, upgrades) for `proxy.connections`, until they close. */
+  trackUpstreamSocket(socket: Socket): ConnectionPlace;
+  /** An admitted client connection's place in the counts (undefined for a socket no listener admitted). */
+  clientPlace(socket: Socket): ConnectionPlace | undefined;
   /** A request refused before it became a flow (malformed, over a limit): counted and logged once, here. */
   requestRejected(socket: Socket, error: ProxyError): void;
   /** True once close() was called: responses carry `Connection: close` and no new tunnel opens. */

@@ -10,8 +10,9 @@ import type { ClientInfo } from '../core/connection.js';
 import { publishClientConnect } from '../core/diagnostics.js';
 import { ProxyError } from '../core/errors.js';
 import type { HookRunner } from '../core/hook-runner.js';
+import type { ConnectionPlace, OpenConnection } from '../core/runtime.js';
 import type { ListenerContext } from '../core/listener.js';
-import { LiveList } from '../core/live-list.js';
+import { LiveList, type LiveEntry } from '../core/live-list.js';
 import { closeSoon, errorResponse, writeRawResponse } from '../http/error-response.js';
 
 export interface AdmissionCounters {
@@ -19,10 +20,18 @@ export interface AdmissionCounters {
   connectionsRefused: number;
 }
 
+/** An admitted connection: its record, and what closes it (its socket, or what took the socket's place). */
+export class AdmittedClient implements ConnectionPlace {
+  constructor(
+    readonly info: ClientInfo,
+    public connection: OpenConnection,
+  ) {}
+}
+
 export class ClientAdmission {
   /** Client connections open now, from every listener. */
-  readonly clients = new LiveList<Socket>();
-  readonly #info = new WeakMap<Socket, ClientInfo>();
+  readonly clients = new LiveList<AdmittedClient>();
+  readonly #admitted = new WeakMap<Socket, AdmittedClient>();
   readonly #byAddress = new Map<string, number>();
   readonly #options: ResolvedProxyOptions;
   readonly #logger: Logger;
@@ -39,13 +48,18 @@ export class ClientAdmission {
 
   /** The record of a client connection (also of the decrypted socket of an intercepted one, see alias()). */
   clientOf(socket: Socket): ClientInfo | undefined {
-    return this.#info.get(socket);
+    return this.#admitted.get(socket)?.info;
+  }
+
+  /** Where an admitted connection counts (see ConnectionPlace). */
+  placeOf(socket: Socket): ConnectionPlace | undefined {
+    return this.#admitted.get(socket);
   }
 
   /** `inner` (a TLS socket terminated on top of `outer`) belongs to the same client. */
   alias(inner: Socket, outer: Socket): void {
-    const client = this.#info.get(outer);
-    if (client !== undefined) this.#info.set(inner, client);
+    const client = this.#admitted.get(outer);
+    if (client !== undefined) this.#admitted.set(inner, client);
   }
 
   /** Records, caps and admits a connection; `handOver` gets it once `clientConnected` let it in. */
@@ -62,17 +76,13 @@ export class ClientAdmission {
       destination: context.destination,
       proxyProtocol: context.proxyProtocol,
     };
-    this.#info.set(socket, info);
-    const tracked = this.clients.add(socket);
+    const admitted = new AdmittedClient(info, socket);
+    this.#admitted.set(socket, admitted);
+    const tracked = this.clients.add(admitted);
     publishClientConnect(info);
     const fromAddress = (this.#byAddress.get(info.remoteAddress) ?? 0) + 1;
     this.#byAddress.set(info.remoteAddress, fromAddress);
-    socket.on('close', () => {
-      tracked.remove();
-      const left = (this.#byAddress.get(info.remoteAddress) ?? 1) - 1;
-      if (left === 0) this.#byAddress.delete(info.remoteAddress);
-      else this.#byAddress.set(info.remoteAddress, left);
-    });
+    socket.on('close', this.#closed(tracked, info.remoteAddress));
     const { maxConnections, maxConnectionsPerClient } = this.#options;
     if (this.clients.size > maxConnections || fromAddress > maxConnectionsPerClient) {
       this.#refuseOverLimit(socket, info, this.clients.size > maxConnections ? `more than ${maxConnections} client connections` : `more than ${maxConnectionsPerClient} connections from ${info.remoteAddress}`);
@@ -104,6 +114,19 @@ export class ClientAdmission {
       },
       refuse,
     );
+  }
+
+  /**
+   * The connection's 'close' listener, made here and not in admit(): a closure there would share admit()'s context,
+   * which holds the socket, and a tunnel the kernel moves keeps this listener after it let go of its socket.
+   */
+  #closed(tracked: LiveEntry, remoteAddress: string): () => void {
+    return () => {
+      tracked.remove();
+      const left = (this.#byAddress.get(remoteAddress) ?? 1) - 1;
+      if (left === 0) this.#byAddress.delete(remoteAddress);
+      else this.#byAddress.set(remoteAddress, left);
+    };
   }
 
   /**

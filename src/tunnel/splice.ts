@@ -10,6 +10,7 @@
  */
 import type { Socket } from 'node:net';
 import { ProxyError, toProxyError } from '../core/errors.js';
+import type { ConnectionPlace } from '../core/runtime.js';
 import { abortTaps, notifyTaps, type BodyTap } from '../core/body-tap.js';
 import { ReadRelay } from './read-relay.js';
 import { takeTunnel } from './kernel-splice.js';
@@ -96,6 +97,11 @@ export interface SpliceHandle {
   bytesMoved(): number;
   /** Ends the splice now (shutdown, idle): both sockets are destroyed and `done` resolves with `reason`. */
   abort(reason: ProxyError): void;
+  /**
+   * Only where the kernel moves the bytes: lets go of both Socket objects for the rest of the tunnel and takes
+   * their `places` in the counts of open connections (kernel-splice.ts says how).
+   */
+  retireSockets?(places: readonly (ConnectionPlace | undefined)[]): void;
 }
 
 /** Which splice a socket is in, for the listeners all splices share (Splice says why they are shared). */

@@ -52,7 +52,7 @@ export function spliceTunnel(
   head: Buffer,
   reader?: ReadRelay,
 ): Promise<void> {
-  runtime.trackUpstreamSocket(upstream);
+  const upstreamPlace = runtime.trackUpstreamSocket(upstream);
   flow.timestamps.upstreamConnected ??= Date.now();
   if (flow.killed) {
     socket.destroy();
@@ -67,6 +67,8 @@ export function spliceTunnel(
   });
   // Through the handle, not by destroying the sockets: a tunnel the kernel moves must be stopped there first.
   flow.setKillHandler(() => handle.abort(flow.error!));
+  // Nothing here touches either socket again: a tunnel the kernel moves can do without their objects.
+  handle.retireSockets?.([runtime.clientPlace(socket), upstreamPlace]);
   const unregister = runtime.spliceStarted(handle);
   return handle.done.then((result) => {
     unregister();

@@ -11,6 +11,9 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { test, type TestContext } from 'node:test';
+import * as diagnostics from 'node:diagnostics_channel';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import type { TunnelFlow } from '../../src/index.js';
 import { isKernelSpliceAvailable, takeTunnel } from '../../src/tunnel/kernel-splice.js';
@@ -142,6 +145,56 @@ test('killing a tunnel the kernel moves closes both sides', async (t) => {
   await conn.untilEnd(5000);
   await waitFor(() => originEnded, 5000, 'the origin side to close');
   await waitFor(() => proxy.connections === 0, 5000, 'both sockets closed');
+});
+
+test('an open kernel tunnel lets go of its Socket objects: they are collected, bytes still flow both ways, and both connections count until it closes', { timeout: 30_000 }, async (t) => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const origin = await startTcpServer(t, (socket) => {
+    socket.on('data', (chunk: Buffer) => socket.write(chunk));
+    socket.on('end', () => socket.end());
+  });
+  let ended: TunnelFlow | undefined;
+  const { proxy, port } = await startProxy(t, { maxConnectionsPerClient: 1, addons: [{ name: 'watch', tunnelClosed: (flow) => void (ended = flow) }] });
+  // The proxy's own two sockets: the one it accepted from the client, the one it dialled to the origin.
+  const proxySockets: WeakRef<Socket>[] = [];
+  const accepted = ({ socket }: { socket: Socket }): void => {
+    if (socket.localPort === port) proxySockets.push(new WeakRef(socket));
+  };
+  const dialled = ({ socket }: { socket: Socket }): void => {
+    socket.once('connect', () => {
+      if (socket.remotePort === origin.port) proxySockets.push(new WeakRef(socket));
+    });
+  };
+  diagnostics.subscribe('net.server.socket', accepted as (message: unknown) => void);
+  diagnostics.subscribe('net.client.socket', dialled as (message: unknown) => void);
+  t.after(() => {
+    diagnostics.unsubscribe('net.server.socket', accepted as (message: unknown) => void);
+    diagnostics.unsubscribe('net.client.socket', dialled as (message: unknown) => void);
+  });
+  const conn = await openTunnel(t, port, origin.port);
+  conn.socket.write('ping');
+  await conn.waitFor('ping');
+  assert.equal(proxy.stats().tunnelsInKernel, 1);
+  assert.equal(proxySockets.length, 2, 'saw the accepted and the dialled socket');
+  for (let i = 0; i < 20 && proxySockets.some((ref) => ref.deref() !== undefined); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    gc();
+  }
+  assert.deepEqual(proxySockets.map((ref) => ref.deref() === undefined), [true, true], 'both Socket objects collected while the tunnel is open');
+  // The connections are still there for the counts and the caps: a second one from this client is past the cap (1).
+  assert.equal(proxy.connections, 2);
+  const refused = await rawConnect(port);
+  t.after(() => refused.socket.destroy());
+  refused.socket.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  await refused.waitFor('503');
+  conn.socket.write('pong');
+  await conn.waitFor('pingpong');
+  conn.socket.end();
+  await conn.untilEnd(5000);
+  await waitFor(() => ended !== undefined, 5000, 'the flow to end');
+  assert.deepEqual([ended!.bytes.clientToServer, ended!.bytes.serverToClient], [8, 8]);
+  await waitFor(() => proxy.connections === 0, 5000, 'both connections no longer counted');
 });
 
 test('close() cuts tunnels the kernel moves, and resolves', async (t) => {
