@@ -113,9 +113,19 @@ export function parseRequestTarget(target: string): TargetParseResult<AbsoluteTa
   };
 }
 
+/** Whether `host` is an IPv6 literal (unbracketed). Only a name with a colon can be: isIP()'s regular expressions run for those alone. */
+export function isIPv6(host: string): boolean {
+  return host.includes(':') && isIP(host) === 6;
+}
+
+/** Whether `port` is the one `scheme` implies, left out of an authority. */
+export function isDefaultPort(scheme: TargetScheme, port: number): boolean {
+  return DEFAULT_PORTS[scheme] === port;
+}
+
 /** host[:port] as it belongs in a Host header: default port omitted, IPv6 bracketed. */
 export function formatAuthority(host: string, port: number, scheme?: TargetScheme): string {
-  const name = isIP(host) === 6 ? `[${host}]` : host;
+  const name = isIPv6(host) ? `[${host}]` : host;
   return scheme !== undefined && DEFAULT_PORTS[scheme] === port ? name : `${name}:${port}`;
 }
 

@@ -3,6 +3,9 @@ import pretty from 'pino-pretty';
 import { registerJsonLineSink } from './json-lines.js';
 import { LineBatcher } from './line-batcher.js';
 
+/** The most bytes one write(2) to a pipe moves atomically (POSIX's minimum, Linux's value). */
+const PIPE_BUF = 4096;
+
 export const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export interface LoggerSetup {
@@ -21,22 +24,37 @@ export interface LoggerSetup {
 }
 
 /**
- * JSON lines are batched (LineBatcher): written at most 100 ms late, within PIPE_BUF per write, everything pending
- * written on exit. Pretty output, meant for a person at a terminal, is written line by line.
+ * JSON lines are batched (LineBatcher): written at most 100 ms late, within PIPE_BUF per write where workers share
+ * the output, everything pending written on exit. Pretty output, meant for a person at a terminal, is written line by line.
  */
 export function createLogger(setup: LoggerSetup): Logger {
   const fd = setup.fd ?? (setup.stderr === true ? 2 : 1);
   if (setup.pretty) return pino({ level: setup.level }, pretty({ colorize: true, sync: true, ignore: 'pid,hostname', destination: fd }));
   // Synchronous writes: pino's asynchronous destination cost a thread-pool round trip per line (docs/performance.md).
-  const destination = new LineBatcher(fd);
+  // One process alone on its output needs no PIPE_BUF bound: larger batches, fewer system calls.
+  const destination = new LineBatcher(fd, { maxBytes: setup.sharedOutput === true ? PIPE_BUF : 64 * 1024 });
   const base = setup.sharedOutput === true ? { pid: process.pid } : undefined;
   // Epoch milliseconds (pino's default): formatting an ISO date per line cost ~2% of a small request's CPU.
   const logger = pino({ level: setup.level, base }, destination);
   const bindings = base === undefined ? '' : `,"pid":${process.pid}`;
   const levels = { info: `{"level":${logger.levels.values['info']},"time":`, warn: `{"level":${logger.levels.values['warn']},"time":` };
+  const levelBytes = { info: Buffer.from(levels.info), warn: Buffer.from(levels.warn) };
+  const bindingBytes = Buffer.from(bindings);
   registerJsonLineSink(logger, {
     head: (level) => `${levels[level]}${Date.now()}${bindings}`,
     write: (line) => void destination.write(line),
+    writeInPlace(level, fill, subject) {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const out = destination.beginLine();
+        out.bytes(levelBytes[level]);
+        out.number(Date.now());
+        out.bytes(bindingBytes);
+        fill(out, subject);
+        const result = destination.finishLine();
+        if (result !== 'retry') return result === 'written';
+      }
+      return false;
+    },
   });
   return logger;
 }

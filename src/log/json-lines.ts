@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { LineBytes } from './line-bytes.js';
 
 /**
  * A way past pino's per-call work for a caller that builds its own line, which the flow log does once per request:
@@ -13,6 +14,12 @@ export interface JsonLineSink {
   head(level: 'info' | 'warn'): string;
   /** Writes one whole line (ending in a newline) to the logger's destination. */
   write(line: string): void;
+  /**
+   * Writes a line in place, into the destination's batch: its head (as head() gives it), then what `fill` writes
+   * for `subject`, which must end the line (`}` and the newline). `fill` may be called twice (the line did not fit
+   * behind the lines pending). False, with nothing written, for a line too long for a batch: write() it instead.
+   */
+  writeInPlace<T>(level: 'info' | 'warn', fill: (out: LineBytes, subject: T) => void, subject: T): boolean;
 }
 
 const sinks = new WeakMap<Logger, JsonLineSink>();

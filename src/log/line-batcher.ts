@@ -1,5 +1,6 @@
 import { writeSync } from 'node:fs';
 import type { DestinationStream } from 'pino';
+import { LineBytes } from './line-bytes.js';
 
 /** The batchers to flush when the process exits: one 'exit' listener for all of them, however many loggers exist. */
 const live = new Set<LineBatcher>();
@@ -19,8 +20,9 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
  * and the system call (docs/performance.md, "Where the flow log's cost goes"). sonic-boom's own buffering (`minLength`) does not help: it takes
  * Buffer.byteLength of the whole pending string on every write, flattening it each time.
  *
- * Batches stay within PIPE_BUF (4096 bytes) so that a write to a pipe shared by cluster workers is still atomic and
- * whole lines from different processes never splice; a longer line is written by itself. A line after a quiet spell
+ * A batch is at most `maxBytes` (4096 unless given). Where cluster workers share a pipe, that must stay PIPE_BUF
+ * (4096 bytes), so each write is atomic and whole lines from different processes never splice; a longer line is
+ * written by itself. A line after a quiet spell
  * is written at once, so a lightly used proxy shows every line as it happens. Pending lines are written on the
  * 'exit' event (process.exit, an uncaught exception, the loop running dry); only a process killed outright
  * (SIGKILL) loses its last `maxDelayMs` of lines. Writes are synchronous, as sonic-boom's sync mode is: a full pipe
@@ -30,8 +32,10 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
 export class LineBatcher implements DestinationStream {
   readonly #fd: number;
   readonly #buffer: Buffer;
+  /** The batch being filled: its buffer is #buffer, its `pos` the bytes used. */
+  readonly #out: LineBytes;
   readonly #maxDelayMs: number;
-  #used = 0;
+  #lineStart = 0;
   #lastWrite = 0;
   #failed = false;
   #timer: NodeJS.Timeout | undefined;
@@ -43,6 +47,7 @@ export class LineBatcher implements DestinationStream {
   constructor(fd: number, options: { maxBytes?: number; maxDelayMs?: number } = {}) {
     this.#fd = fd;
     this.#buffer = Buffer.allocUnsafe(options.maxBytes ?? 4096);
+    this.#out = new LineBytes(this.#buffer);
     this.#maxDelayMs = options.maxDelayMs ?? 100;
     live.add(this);
     if (!exitHookInstalled) {
@@ -52,8 +57,8 @@ export class LineBatcher implements DestinationStream {
   }
 
   write(line: string): boolean {
-    const quietSpell = this.#used === 0 && Date.now() - this.#lastWrite >= this.#maxDelayMs;
-    const room = this.#buffer.length - this.#used;
+    const quietSpell = this.#out.pos === 0 && Date.now() - this.#lastWrite >= this.#maxDelayMs;
+    const room = this.#buffer.length - this.#out.pos;
     // A UTF-16 unit is at most 3 bytes of UTF-8, so most lines are known to fit without counting their bytes.
     if (line.length * 3 > room && Buffer.byteLength(line) > room) {
       this.flush();
@@ -62,17 +67,48 @@ export class LineBatcher implements DestinationStream {
         return true;
       }
     }
-    this.#used += this.#buffer.write(line, this.#used);
+    this.#out.pos += this.#buffer.write(line, this.#out.pos);
+    this.#lineWritten(quietSpell);
+    return true;
+  }
+
+  /**
+   * Starts a line written in place: the caller writes it into the returned LineBytes, then calls finishLine(). For
+   * callers that would otherwise build the line as a string only to have write() encode it (the flow log).
+   */
+  beginLine(): LineBytes {
+    this.#lineStart = this.#out.pos;
+    return this.#out;
+  }
+
+  /**
+   * Ends the line begun by beginLine(): 'written'; 'retry' when it did not fit behind the lines pending (they were
+   * written out, and the batch is empty for a second try); 'too-long' when it does not fit a batch at all, and the
+   * caller writes it with write() instead. Nothing of a line that did not fit stays in the batch.
+   */
+  finishLine(): 'written' | 'retry' | 'too-long' {
+    const out = this.#out;
+    if (out.overflowed) {
+      const first = this.#lineStart === 0;
+      out.pos = this.#lineStart;
+      if (first) return 'too-long';
+      this.flush();
+      return 'retry';
+    }
+    this.#lineWritten(this.#lineStart === 0 && Date.now() - this.#lastWrite >= this.#maxDelayMs);
+    return 'written';
+  }
+
+  #lineWritten(quietSpell: boolean): void {
     if (quietSpell) this.flush();
     else if (this.#timer === undefined) this.#timer = setTimeout(this.#onTimer, this.#maxDelayMs).unref();
-    return true;
   }
 
   /** Writes what is pending now (pino's `logger.flush()` calls it too). */
   flush(callback?: (err?: Error) => void): void {
-    if (this.#used > 0) {
-      const used = this.#used;
-      this.#used = 0;
+    if (this.#out.pos > 0) {
+      const used = this.#out.pos;
+      this.#out.pos = 0;
       this.#lastWrite = Date.now();
       this.#writeAll(this.#buffer.subarray(0, used));
     }

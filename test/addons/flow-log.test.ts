@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { describeFlow, flowMessage, formatFlowLine } from '../../src/addons/flow-log.js';
+import { describeFlow, flowMessage, formatFlowLine, writeFlowFields } from '../../src/addons/flow-log.js';
+import { LineBytes } from '../../src/log/line-bytes.js';
 import type { Flow } from '../../src/index.js';
 import { curl } from '../helpers/clients.js';
 import { startOrigin, startProxy, startTcpServer, waitFor } from '../helpers/servers.js';
@@ -22,9 +23,18 @@ function pinoLine(flow: Flow, level: 'info' | 'warn'): string {
 
 const head = (level: 'info' | 'warn'): string => `{"level":${level === 'info' ? 30 : 40},"time":7,"pid":42`;
 
+/** The line writeFlowFields writes in place after the same head, as a string. */
+function inPlaceLine(flow: Flow, level: 'info' | 'warn'): string {
+  const out = new LineBytes(Buffer.alloc(16384));
+  out.ascii(head(level));
+  writeFlowFields(out, flow);
+  assert.equal(out.overflowed, false);
+  return out.buffer.toString('utf8', 0, out.pos);
+}
+
 const hostile = ['plain', 'quote " and \\ backslash', 'ctl \u0000\u0001\u001f\u007f', 'é€😀', 'lone \ud800 and \udfff', 'line\u2028sep', ''];
 
-test('formatFlowLine writes the bytes pino writes for describeFlow, for every field and hostile strings', () => {
+test('formatFlowLine, and writeFlowFields in place, write the bytes pino writes for describeFlow, for every field and hostile strings', () => {
   let checked = 0;
   for (const text of hostile) {
     const http = {
@@ -53,7 +63,10 @@ test('formatFlowLine writes the bytes pino writes for describeFlow, for every fi
       routeAttempts: [{ route: 'direct', outcome: 'served' }],
       error: undefined,
     } as unknown as Flow;
-    for (const flow of [http, tunnel]) {
+    // The target's other shapes: default ports (left out, so host and path meet), an IPv6 host, hostile ones.
+    const httpsDefault = { ...http, request: { method: 'GET', scheme: 'https', host: `ex${text}`, port: 443, path: text } } as unknown as Flow;
+    const v6 = { ...http, request: { method: 'GET', scheme: 'http', host: '2001:db8::1', port: 80, path: `/${text}` } } as unknown as Flow;
+    for (const flow of [http, tunnel, httpsDefault, v6]) {
       for (const level of ['info', 'warn'] as const) {
         // pino writes a lone surrogate as is, which becomes U+FFFD in UTF-8; the hand-built line escapes it as
         // JSON.stringify does (\udXXX), keeping what was there. Both sides are compared with escapes as U+FFFD.
@@ -61,15 +74,16 @@ test('formatFlowLine writes the bytes pino writes for describeFlow, for every fi
         const expected = same(Buffer.from(pinoLine(flow, level)).toString());
         const actual = same(formatFlowLine(flow, head(level)));
         assert.equal(actual, expected, `for ${JSON.stringify(text)}`);
+        assert.equal(same(inPlaceLine(flow, level)), actual, `in place, for ${JSON.stringify(text)}`);
         JSON.parse(actual);
         checked++;
       }
     }
   }
-  assert.equal(checked, hostile.length * 4);
+  assert.equal(checked, hostile.length * 8);
 });
 
-test('real flows from a running proxy format to the bytes pino writes: served, failed, tunnelled', async (t) => {
+test('real flows from a running proxy format to the bytes pino writes, as a string and in place: served, failed, tunnelled', async (t) => {
   const flows: Flow[] = [];
   const origin = await startOrigin(t, (_req, res) => res.end('hello'));
   const closed = await startTcpServer(t, (socket) => socket.destroy());
@@ -84,6 +98,7 @@ test('real flows from a running proxy format to the bytes pino writes: served, f
   for (const flow of flows) {
     const level = flow.error !== undefined ? 'warn' : 'info';
     assert.equal(formatFlowLine(flow, head(level)), pinoLine(flow, level));
+    assert.equal(inPlaceLine(flow, level), pinoLine(flow, level));
   }
   assert.ok(flows.some((f) => f.kind === 'tunnel') && flows.some((f) => f.error !== undefined));
 });

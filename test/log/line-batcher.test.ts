@@ -71,6 +71,36 @@ test('multi-byte characters are counted as bytes, and a line longer than a batch
   assert.equal(readFileSync(path, 'utf8'), `first\n${wide}${long}last\n`);
 });
 
+/** Writes `text` in place, as the flow log does, through beginLine() and finishLine(), with its one retry. */
+function writeInPlace(batcher: LineBatcher, text: string): boolean {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    batcher.beginLine().utf8(text);
+    const result = batcher.finishLine();
+    if (result !== 'retry') return result === 'written';
+  }
+  return false;
+}
+
+test('a line written in place goes out whole: after the pending lines when it does not fit behind them, by write() when it fits no batch', async (t) => {
+  const { path, fd } = tempFile(t);
+  const batcher = new LineBatcher(fd, { maxBytes: 256, maxDelayMs: 60_000 });
+  t.after(() => batcher.close());
+  assert.equal(writeInPlace(batcher, 'first\n'), true);
+  assert.equal(readFileSync(path, 'utf8'), 'first\n', 'after a quiet spell, at once');
+  assert.equal(writeInPlace(batcher, line(1)), true);
+  assert.equal(writeInPlace(batcher, line(2)), true);
+  assert.equal(readFileSync(path, 'utf8'), 'first\n', 'two lines held (204 bytes)');
+  // A third does not fit behind them: they are written, and it starts the next batch.
+  assert.equal(writeInPlace(batcher, line(3)), true);
+  assert.equal(readFileSync(path, 'utf8'), `first\n${line(1)}${line(2)}`);
+  const wide = `${'é€😀'.repeat(30)}\n`; // 270 bytes: no batch holds it
+  assert.equal(writeInPlace(batcher, wide), false, 'too long for a batch');
+  batcher.write(wide);
+  assert.equal(writeInPlace(batcher, 'last\n'), true);
+  batcher.flush();
+  assert.equal(readFileSync(path, 'utf8'), `first\n${line(1)}${line(2)}${line(3)}${wide}last\n`, 'nothing of the line that did not fit was left behind');
+});
+
 test('pending lines are written when the process exits, by process.exit or by an uncaught exception', async () => {
   const script = (ending: string): string => `
     import { createLogger } from '${join(import.meta.dirname, '../../src/log/create-logger.js')}';
