@@ -6,7 +6,7 @@
 // `node` package installs from), because nodejs.org may not be reachable; their headers build the native module.
 // Linux on x64 only. Prints one line per major and exits non-zero if any failed; logs stay in the work directory.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,8 @@ if (process.platform !== 'linux' || process.arch !== 'x64') {
 }
 
 const work = mkdtempSync(join(tmpdir(), 'getaway-test-on-node-'));
+// Readable by others: one test runs the CLI as nobody (setpriv), which must reach the clone and the node binary.
+chmodSync(work, 0o755);
 console.log(`work directory: ${work}`);
 
 /** Runs a command with its output in `log` (appended through the shell), within `minutes`; its exit status. */
