@@ -56,7 +56,11 @@ export function startCliProxy(t: TestContext, args: string[] = [], env: NodeJS.P
  */
 export function startNpxProxy(t: TestContext, args: string[] = []): Promise<CliProxy> {
   const root = fileURLToPath(new URL('../../../', import.meta.url));
-  const child = spawn('npx', ['--no-install', 'getaway', 'serve', '--listen', '127.0.0.1:0', ...args], { stdio: 'pipe', cwd: root, detached: true });
+  // The first npx in a checkout links it into npx's cache as a `file:` dependency, which runs its `prepare` script:
+  // a rebuild of dist/ while other test files start the CLI from it (two failures in four fresh clones, a module
+  // read half-written). Without scripts, npx runs the bin as it would otherwise.
+  const env = { ...process.env, npm_config_ignore_scripts: 'true' };
+  const child = spawn('npx', ['--no-install', 'getaway', 'serve', '--listen', '127.0.0.1:0', ...args], { stdio: 'pipe', cwd: root, detached: true, env });
   t.after(() => {
     try {
       process.kill(-child.pid!, 'SIGKILL');
