@@ -25,7 +25,8 @@ export interface LoggerSetup {
 
 /**
  * JSON lines are batched (LineBatcher): written at most 100 ms late, within PIPE_BUF per write where workers share
- * the output, everything pending written on exit. Pretty output, meant for a person at a terminal, is written line by line.
+ * the output, everything pending written on exit. Pretty output, meant for a person at a terminal, is written line
+ * by line.
  */
 export function createLogger(setup: LoggerSetup): Logger {
   const fd = setup.fd ?? (setup.stderr === true ? 2 : 1);

@@ -4,7 +4,8 @@
  * - takeTunnel(): a tunnel between two plain TCP sockets with no taps and nothing queued. Node stops reading both
  *   sockets, the native side polls their descriptors on Node's loop, and the sockets are destroyed when it finishes
  *   or is stopped. Half-close, byte counts, the idle sweep and abort work as in splice.ts. Meanwhile the sockets
- *   do without their handles (see KernelSplice), so nothing but this file can close a descriptor being polled.
+ *   do without their handles (see KernelSplice), so nothing but this file can close a descriptor being polled. A
+ *   CONNECT tunnel then lets go of the Socket objects altogether (KernelSplice.retireSockets()).
  * - takeBody(): the rest of one response body of known length, origin to client (http/origin-exchange.ts). Node
  *   stops reading the origin socket only, and both sockets stay open for Node afterwards.
  *
@@ -184,7 +185,7 @@ class KernelSplice implements SpliceHandle, NativeReceiver, OpenConnection {
   /**
    * Lets go of both Socket objects while the kernel moves the tunnel: an idle tunnel is then its two handles (the
    * descriptors), the native state and this object, not two streams with their states and listeners, which were
-   * about 40 % of its memory (`npm run bench:idle-heap`: 5.9 KiB of heap per tunnel before, 3.5 after). What
+   * about a third of its heap (`npm run bench:idle-heap`: 5.9 KiB per tunnel before, 4.1 after). What
    * counted the sockets as open counts this instead (`places`), and their 'close' listeners (those counts, a route
    * released) are taken off to be called when the tunnel ends. The sockets are then destroyed on the JavaScript
    * side only, so that Node's server no longer counts them; their descriptors stay open and are closed at the end.
