@@ -22,8 +22,8 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
  *
  * A batch is at most `maxBytes` (4096 unless given). Where cluster workers share a pipe, that must stay PIPE_BUF
  * (4096 bytes), so each write is atomic and whole lines from different processes never splice; a longer line is
- * written by itself. A line after a quiet spell
- * is written at once, so a lightly used proxy shows every line as it happens. Pending lines are written on the
+ * written by itself. A line after a quiet spell is written at once, so a lightly used proxy shows every line as it
+ * happens. Pending lines are written on the
  * 'exit' event (process.exit, an uncaught exception, the loop running dry); only a process killed outright
  * (SIGKILL) loses its last `maxDelayMs` of lines. Writes are synchronous, as sonic-boom's sync mode is: a full pipe
  * (EAGAIN) is waited out, so a log reader that stops reading stalls the proxy rather than letting lines pile up in
@@ -31,8 +31,7 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
  */
 export class LineBatcher implements DestinationStream {
   readonly #fd: number;
-  readonly #buffer: Buffer;
-  /** The batch being filled: its buffer is #buffer, its `pos` the bytes used. */
+  /** The batch being filled: its buffer, and in `pos` the bytes used. */
   readonly #out: LineBytes;
   readonly #maxDelayMs: number;
   #lineStart = 0;
@@ -46,8 +45,7 @@ export class LineBatcher implements DestinationStream {
 
   constructor(fd: number, options: { maxBytes?: number; maxDelayMs?: number } = {}) {
     this.#fd = fd;
-    this.#buffer = Buffer.allocUnsafe(options.maxBytes ?? 4096);
-    this.#out = new LineBytes(this.#buffer);
+    this.#out = new LineBytes(Buffer.allocUnsafe(options.maxBytes ?? 4096));
     this.#maxDelayMs = options.maxDelayMs ?? 100;
     live.add(this);
     if (!exitHookInstalled) {
@@ -58,16 +56,16 @@ export class LineBatcher implements DestinationStream {
 
   write(line: string): boolean {
     const quietSpell = this.#out.pos === 0 && Date.now() - this.#lastWrite >= this.#maxDelayMs;
-    const room = this.#buffer.length - this.#out.pos;
+    const room = this.#out.buffer.length - this.#out.pos;
     // A UTF-16 unit is at most 3 bytes of UTF-8, so most lines are known to fit without counting their bytes.
     if (line.length * 3 > room && Buffer.byteLength(line) > room) {
       this.flush();
-      if (Buffer.byteLength(line) > this.#buffer.length) {
+      if (Buffer.byteLength(line) > this.#out.buffer.length) {
         this.#writeAll(Buffer.from(line));
         return true;
       }
     }
-    this.#out.pos += this.#buffer.write(line, this.#out.pos);
+    this.#out.pos += this.#out.buffer.write(line, this.#out.pos);
     this.#lineWritten(quietSpell);
     return true;
   }
@@ -110,7 +108,7 @@ export class LineBatcher implements DestinationStream {
       const used = this.#out.pos;
       this.#out.pos = 0;
       this.#lastWrite = Date.now();
-      this.#writeAll(this.#buffer.subarray(0, used));
+      this.#writeAll(this.#out.buffer.subarray(0, used));
     }
     callback?.();
   }
