@@ -127,7 +127,10 @@ function errnoError(errno: number): Error {
   return Object.assign(new Error(`kernel copy failed: ${code}`), { code });
 }
 
-/** Which kernel tunnel a socket belongs to, for the 'close' listener every such socket shares. */
+/**
+ * Which kernel tunnel a socket belongs to, for the 'close' listener every such socket shares. Its values hold their
+ * keys (see splice.ts's spliceOf): every entry is deleted when the tunnel ends or retires its sockets.
+ */
 const kernelSpliceOf = new WeakMap<Socket, KernelSplice>();
 
 /**

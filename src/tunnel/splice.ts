@@ -104,7 +104,11 @@ export interface SpliceHandle {
   retireSockets?(places: readonly (ConnectionPlace | undefined)[]): void;
 }
 
-/** Which splice a socket is in, for the listeners all splices share (Splice says why they are shared). */
+/**
+ * Which splice a socket is in, for the listeners all splices share (Splice says why they are shared). Its values hold
+ * their keys, which would keep dead sockets alive through scavenges (client-admission.ts, placeKey): every entry is
+ * deleted when its splice ends, before its socket can die.
+ */
 const spliceOf = new WeakMap<Socket, Splice>();
 
 /**
