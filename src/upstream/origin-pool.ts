@@ -7,7 +7,7 @@
  */
 import type { OnReadOpts, Socket } from 'node:net';
 import { LiveList, type LiveEntry } from '../core/live-list.js';
-import { sharedReadBuffer } from '../core/shared-read-buffer.js';
+import { returnChunk, sharedReadBuffer, SMALL_READ, takeChunk } from '../core/shared-read-buffer.js';
 import type { SocketReader } from './dialer.js';
 
 /** What the holder of a connection is told. Every call is synchronous from the socket's own event. */
@@ -38,7 +38,7 @@ export class OriginConnection implements SocketReader {
    * socket hands over the rest of the records it already decrypted (Node's TLS layer goes on through them after
    * readStop), and those must neither reach a holder that asked to wait nor be lost.
    */
-  #held: Buffer[] | undefined;
+  #held: HeldRead[] | undefined;
 
   constructor(key: string, all: LiveList<OriginConnection>) {
     this.key = key;
@@ -81,7 +81,10 @@ export class OriginConnection implements SocketReader {
 
   hold(user: ConnectionUser | undefined): void {
     // Bytes held back from the last holder and never asked for are past its response: out of step, as in #read.
-    if (this.#held !== undefined && this.#held.length > 0) this.#socket?.destroy();
+    if (this.#held !== undefined && this.#held.length > 0) {
+      giveBack(this.#held, 0);
+      this.#socket?.destroy();
+    }
     this.#user = user;
     this.#held = undefined;
   }
@@ -97,7 +100,19 @@ export class OriginConnection implements SocketReader {
     const user = this.#user;
     if (held !== undefined && user !== undefined) {
       for (let i = 0; i < held.length; i++) {
-        if (!user.onRead(held[i]!)) {
+        const read = held[i]!;
+        // The holder copies what it keeps during the call, so the chunk is free again once it returns.
+        const more = user.onRead(read.bytes);
+        if (read.chunk !== undefined) returnChunk(read.chunk);
+        if (this.#user !== user) {
+          // That read finished the holder's response and the connection was let go: anything after it is past the
+          // response (out of step, as in hold()); with nothing after it, the pool reads again to watch for that.
+          if (i + 1 === held.length) break;
+          giveBack(held, i + 1);
+          this.#socket?.destroy();
+          return;
+        }
+        if (!more) {
           this.#held = held.slice(i + 1);
           return;
         }
@@ -114,12 +129,38 @@ export class OriginConnection implements SocketReader {
       return false;
     }
     if (this.#held !== undefined) {
-      this.#held.push(Buffer.from(sharedReadBuffer.subarray(0, bytes)));
+      this.#held.push(holdRead(bytes));
       return false;
     }
     const more = user.onRead(sharedReadBuffer.subarray(0, bytes));
     if (!more) this.#held = [];
     return more;
+  }
+}
+
+/** A read held back after a stop: its bytes, and the pooled chunk they sit in when the read was large. */
+interface HeldRead {
+  readonly bytes: Buffer;
+  readonly chunk: Buffer | undefined;
+}
+
+/**
+ * Copies the shared buffer's first `bytes` out to be held. A TLS origin's records after a stop are up to 16 KiB each
+ * and, behind a slow client, most of what it sends (60 % of an intercepted 64 MiB download's records); a fresh
+ * Buffer for each is memory outside V8's heap, whose turnover makes V8 mark the whole heap every 64 MB or so
+ * ("external memory pressure" in `--trace-gc`). Large reads go into the chunks the client's writes use instead.
+ */
+function holdRead(bytes: number): HeldRead {
+  if (bytes < SMALL_READ) return { bytes: Buffer.from(sharedReadBuffer.subarray(0, bytes)), chunk: undefined };
+  const chunk = takeChunk(bytes);
+  sharedReadBuffer.copy(chunk, 0, 0, bytes);
+  return { bytes: chunk.subarray(0, bytes), chunk };
+}
+
+function giveBack(held: readonly HeldRead[], from: number): void {
+  for (let i = from; i < held.length; i++) {
+    const chunk = held[i]!.chunk;
+    if (chunk !== undefined) returnChunk(chunk);
   }
 }
 

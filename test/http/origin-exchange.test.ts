@@ -391,6 +391,47 @@ test('https origins: a read that says wait holds back the TLS records already de
   assert.equal(connections, 1, 'all three on the one pooled TLS connection');
 });
 
+test('https origins: bytes past a body that was held back with it retire the connection once the body is relayed', async (t) => {
+  const certs = testCertificates();
+  let connections = 0;
+  const server = createTlsServer({ key: certs.leafKey, cert: certs.leafCert }, (socket) => {
+    connections++;
+    socket.on('error', () => undefined);
+    // Records of 512 bytes: the head, the whole body, then bytes no request asked for, in one TCP segment, which the
+    // proxy's TLS layer decrypts in one go while the hook holds the exchange, so the body and the junk both wait.
+    socket.setMaxSendFragment(512);
+    socket.on('data', () => {
+      const start = 'HTTP/1.1 200 OK\r\nContent-Length: 512\r\nX-Pad: ';
+      const head = `${start}${'a'.repeat(512 - start.length - 4)}\r\n\r\n`;
+      socket.write(head + 'b'.repeat(512) + 'JUNK');
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const port = (server.address() as AddressInfo).port;
+  const { port: proxyPort } = await startProxy(t, { caBundle: [certs.caCert], addons: [{ name: 'slow-hook', responseHeaders: () => delay(30) }] });
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  const get = (): Promise<{ status: number; body: string }> =>
+    new Promise((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: proxyPort, path: `https://localhost:${port}/`, headers: { host: `localhost:${port}` }, agent }, (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString('latin1')));
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  for (let i = 0; i < 2; i++) {
+    const { status, body } = await get();
+    assert.equal(status, 200);
+    assert.equal(body, 'b'.repeat(512));
+    await delay(50);
+  }
+  assert.equal(connections, 2, 'the second request went on a new connection');
+});
+
 test('https origins: a large request body, sized or chunked, reaches the origin whole through the TLS exchange', { timeout: 30_000 }, async (t) => {
   const certs = testCertificates();
   const server = createHttpsServer({ key: certs.leafKey, cert: certs.leafCert }, (req, res) => {
