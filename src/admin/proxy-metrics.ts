@@ -18,6 +18,7 @@ export function registerProxyMetrics(registry: Registry, proxy: Proxy): void {
   total('getaway_requests_rejected_total', 'Requests answered with an error before they became flows (malformed, over a limit)', (stats) => stats.requestsRejected);
   total('getaway_tunnels_in_kernel_total', 'Tunnels and upgraded connections whose bytes the kernel moved (splice)', (stats) => stats.tunnelsInKernel);
   total('getaway_bodies_in_kernel_total', 'Plain-HTTP response bodies whose rest the kernel moved from origin to client (splice)', (stats) => stats.bodiesInKernel);
+  total('getaway_request_bodies_in_kernel_total', 'Plain-HTTP request bodies whose rest the kernel moved from client to origin (splice)', (stats) => stats.requestBodiesInKernel);
 }
 
 /** The WARC archive's counters: records and bytes written, failures, dropped records, and whether it fails now. */

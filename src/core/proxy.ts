@@ -93,6 +93,8 @@ export interface ProxyStats {
   tunnelsInKernel: number;
   /** Plain-HTTP response bodies whose rest the kernel moved from the origin to the client (`kernelSplice`). */
   bodiesInKernel: number;
+  /** Plain-HTTP request bodies whose rest the kernel moved from the client to the origin (`kernelSplice`). */
+  requestBodiesInKernel: number;
 }
 
 export function createProxy(input: ProxyOptions = {}): Proxy {
@@ -136,7 +138,7 @@ class ProxyServer implements Proxy {
   readonly #admission: ClientAdmission;
   #httpServer: HttpServer | undefined;
   #tunnels = 0;
-  readonly #stats: ProxyStats = { connectionsAccepted: 0, connectionsRefused: 0, requestsRejected: 0, flowsCompleted: 0, flowErrors: {}, tunnelsInKernel: 0, bodiesInKernel: 0 };
+  readonly #stats: ProxyStats = { connectionsAccepted: 0, connectionsRefused: 0, requestsRejected: 0, flowsCompleted: 0, flowErrors: {}, tunnelsInKernel: 0, bodiesInKernel: 0, requestBodiesInKernel: 0 };
   #httpFlowsDrained: (() => void) | undefined;
   #closing: Promise<void> | undefined;
 
@@ -340,6 +342,7 @@ class ProxyServer implements Proxy {
       },
       tunnelCount: () => this.#tunnels,
       bodyMovedByKernel: () => void this.#stats.bodiesInKernel++,
+      requestBodyMovedByKernel: () => void this.#stats.requestBodiesInKernel++,
       answeredBeforeBodyEnd: new WeakSet(),
       requestRejected: (socket, error) => {
         this.#stats.requestsRejected++;

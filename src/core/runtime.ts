@@ -51,6 +51,8 @@ export interface FlowRegistry {
   tunnelCount(): number;
   /** A response body's rest was handed to the kernel (counted in `stats().bodiesInKernel`). */
   bodyMovedByKernel(): void;
+  /** A request body's rest was handed to the kernel (counted in `stats().requestBodiesInKernel`). */
+  requestBodyMovedByKernel(): void;
   /**
    * Registers a running splice: it is ended after tunnelIdleTimeoutMs without traffic, and cut by shutdown.
    * Returns the function that unregisters it.

@@ -9,7 +9,8 @@
  * shared buffer through the TLS socket's `onread`); upstream routes keep node:http's client (forward.ts).
  * The rest of a large untapped body of known length goes further: the kernel moves it from the origin socket to
  * the client socket (tunnel/kernel-splice.ts's takeBody) when both are plain TCP and the client is sent the
- * origin's Content-Length framing unchanged.
+ * origin's Content-Length framing unchanged. A large untapped request body of known length goes the other way the
+ * same way, at the price of the client's connection, which closes after the response (#sendRequestBodyByKernel).
  *
  *   client ──req──▶ getaway ──head + body bytes──▶ origin
  *   client ◀──res── getaway ◀──head (llhttp), body (counted)── origin
@@ -244,10 +245,15 @@ class DirectExchange implements ConnectionUser {
    * each chunk goes to them too, and reading waits for their promises as it waits for the origin to drain.
    */
   #sendRequestBody(socket: Socket, taps: readonly BodyTap[] | undefined): void {
+    this.#options.body.consumed = true;
+    if (taps === undefined && this.#sendRequestBodyByKernel(socket)) return;
+    this.#copyRequestBody(socket, taps);
+  }
+
+  #copyRequestBody(socket: Socket, taps: readonly BodyTap[] | undefined): void {
     const { body } = this.#options;
     const req = this.#req;
     const flow = this.#flow;
-    body.consumed = true;
     const idle = watchBodyIdle(req, this.#runtime.options.requestBodyIdleTimeoutMs, () => req.readableFlowing === false, (err) => this.#requestBodyFailed(err));
     /** How many waits (the origin's drain, a tap's promise) hold the client's body back. */
     let holds = 0;
@@ -302,6 +308,94 @@ class DirectExchange implements ConnectionUser {
       req.removeListener('end', onEnd);
       socket.removeListener('drain', release);
     };
+  }
+
+  /**
+   * The rest of a request body of known length, KERNEL_BODY_BYTES or more of it not yet read, moved by the kernel
+   * from the client's socket to the origin's (takeBody), what node:http already parsed going first. node:http's
+   * parser then never sees those bytes, and would take the bytes after them for more of this body instead of the
+   * next request: so the client's connection closes after this response (Connection: close), as it does after any
+   * body node:http did not read whole. One more TCP handshake per large upload is what the kernel's copy costs.
+   * False, with nothing taken, where it cannot be done (the option, chunked framing, a body mostly parsed already).
+   */
+  #sendRequestBodyByKernel(socket: Socket): boolean {
+    const req = this.#req;
+    const length = Number(req.headers['content-length']);
+    if (!this.#runtime.options.kernelSplice || this.#options.body.chunked || req.complete || !Number.isSafeInteger(length) || length < KERNEL_BODY_BYTES) return false;
+    // This may run inside node:http's parsing of the read that carried the head (a pooled origin connection answers
+    // at once), with body bytes after the head still to be parsed into the request: look once that read is done.
+    setImmediate(() => {
+      if (this.#settled) return;
+      const rest = length - req.readableLength;
+      if (req.complete || req.readableDidRead || rest < KERNEL_BODY_BYTES) {
+        this.#copyRequestBody(socket, undefined);
+        return;
+      }
+      if (req.readableLength === 0) {
+        if (!this.#handRequestBodyToKernel(socket, null, rest)) this.#copyRequestBody(socket, undefined);
+        return;
+      }
+      // Reading what node:http parsed makes the request ask its socket for more: Socket#resume() starts reading again
+      // on the next tick. The handover stops reading for the kernel, so it comes on a tick after that one, or
+      // node:http's parser and the kernel would both read the client's body, each taking some of it.
+      const early = req.read() as Buffer;
+      process.nextTick(() => {
+        if (this.#settled) return;
+        if (this.#handRequestBodyToKernel(socket, early, rest)) return;
+        // The origin gets the bytes taken out of the request as they were, then the rest copied.
+        this.#flow.bytes.requestBody += early.length;
+        socket.write(early);
+        this.#copyRequestBody(socket, undefined);
+      });
+    });
+    return true;
+  }
+
+  /** Starts the kernel's copy of a request body's `rest` after `early`; false where the sockets cannot be handed over. */
+  #handRequestBodyToKernel(socket: Socket, early: Buffer | null, rest: number): boolean {
+    const flow = this.#flow;
+    const idleMs = this.#runtime.options.requestBodyIdleTimeoutMs;
+    let idle: NodeJS.Timeout | undefined;
+    const transfer = takeBody(this.#req.socket, socket, early, rest, (error) => {
+      clearTimeout(idle);
+      this.#stopRequestBody = undefined;
+      if (error === undefined) {
+        flow.bytes.requestBody += rest;
+        this.#requestEnded = true;
+        return;
+      }
+      flow.bytes.requestBody += transfer!.moved();
+      this.#requestBodyFailed(
+        (error as NodeJS.ErrnoException).code === 'ENODATA'
+          ? new ProxyError('client_aborted', 'client closed the connection before sending its whole request body')
+          : toProxyError(error, 'connection_terminated'),
+      );
+    });
+    if (transfer === undefined) return false;
+    this.#runtime.requestBodyMovedByKernel();
+    this.#res.shouldKeepAlive = false;
+    if (early !== null) flow.bytes.requestBody += early.length;
+    // Node sees none of these bytes, so nothing re-arms a timer on them: the client was idle only if the count stood
+    // still while nothing waited on the origin.
+    let movedAtCheck = -1;
+    idle = setTimeout(() => {
+      const moved = transfer.moved();
+      if (moved !== movedAtCheck || transfer.heldByDestination()) {
+        movedAtCheck = moved;
+        idle!.refresh();
+        return;
+      }
+      transfer.stop();
+      this.#stopRequestBody = undefined;
+      flow.bytes.requestBody += moved;
+      this.#requestBodyFailed(new ProxyError('http_request_error', `client sent no request body bytes for ${idleMs} ms`, { status: 408 }));
+    }, idleMs);
+    this.#stopRequestBody = () => {
+      clearTimeout(idle);
+      flow.bytes.requestBody += transfer.moved();
+      transfer.stop();
+    };
+    return true;
   }
 
   #endRequestTaps(taps: readonly BodyTap[]): void {
@@ -571,7 +665,7 @@ class DirectExchange implements ConnectionUser {
       // Node sees none of the bytes the kernel moves, so it never re-arms this timeout: the origin was silent only if
       // the count stood still while nothing waited on the client.
       const moved = kernelBody.moved();
-      if (moved !== this.#kernelMovedAtTimeout || kernelBody.heldByClient()) {
+      if (moved !== this.#kernelMovedAtTimeout || kernelBody.heldByDestination()) {
         this.#kernelMovedAtTimeout = moved;
         this.#connection!.socket.setTimeout(this.#runtime.options.responseTimeoutMs);
         return;

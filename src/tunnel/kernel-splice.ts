@@ -6,8 +6,9 @@
  *   or is stopped. Half-close, byte counts, the idle sweep and abort work as in splice.ts. Meanwhile the sockets
  *   do without their handles (see KernelSplice), so nothing but this file can close a descriptor being polled. A
  *   CONNECT tunnel then lets go of the Socket objects altogether (KernelSplice.retireSockets()).
- * - takeBody(): the rest of one response body of known length, origin to client (http/origin-exchange.ts). Node
- *   stops reading the origin socket only, and both sockets stay open for Node afterwards.
+ * - takeBody(): the rest of one body of known length, one way (http/origin-exchange.ts): a response's from the origin
+ *   socket to the client's, a request's from the client socket to the origin's. Node stops reading the source
+ *   socket only, and both sockets stay open for Node afterwards.
  *
  * Where the module was not built (not Linux, no compiler at install) or a socket cannot be handed over, both answer
  * undefined and the caller copies in JavaScript as before.
@@ -295,12 +296,12 @@ export function takeTunnel(a: Socket, b: Socket, earlyAtoB: Buffer | undefined, 
   return { early: [toB ?? undefined, toA ?? undefined] };
 }
 
-/** A response body the kernel is moving: stop() ends it at once (the caller then closes what it must). */
+/** A body the kernel is moving: stop() ends it at once (the caller then closes what it must). */
 export interface BodyTransfer {
-  /** Bytes taken from the origin so far. */
+  /** Bytes taken from the source so far. */
   moved(): number;
-  /** Whether it waits for the client to take bytes (the origin's silence meanwhile is not the origin's fault). */
-  heldByClient(): boolean;
+  /** Whether it waits for the destination to take bytes (the source's silence meanwhile is not the source's fault). */
+  heldByDestination(): boolean;
   stop(): void;
 }
 
@@ -328,7 +329,7 @@ class KernelBody implements BodyTransfer, NativeReceiver {
     return this.#native.moved(this.#handle!);
   }
 
-  heldByClient(): boolean {
+  heldByDestination(): boolean {
     return this.#native.writerBlocked(this.#handle!);
   }
 
@@ -346,21 +347,21 @@ class KernelBody implements BodyTransfer, NativeReceiver {
 }
 
 /**
- * Hands the rest of a response body to the kernel: `early` (bytes already read, written first), then exactly
- * `length` bytes read from `origin` and written to `client`. `done` is called once, with an error if either side
- * failed (ENODATA: the origin ended before `length`), unless stop() came first. Reading of `origin` stops here
- * and is the caller's to resume; `client` is only written, and must have nothing queued. Undefined, with both
- * sockets untouched, where it cannot be done: the caller copies in JavaScript.
+ * Hands the rest of a body to the kernel: `early` (bytes already read, written first), then exactly `length` bytes
+ * read from `source` and written to `destination`. `done` is called once, with an error if either side failed
+ * (ENODATA: the source ended before `length`), unless stop() came first. Reading of `source` stops here and is the
+ * caller's to resume; `destination` is only written, and must have nothing queued. Undefined, with both sockets
+ * untouched, where it cannot be done: the caller copies in JavaScript.
  */
-export function takeBody(origin: Socket, client: Socket, early: Buffer | null, length: number, done: (error: Error | undefined) => void): BodyTransfer | undefined {
+export function takeBody(source: Socket, destination: Socket, early: Buffer | null, length: number, done: (error: Error | undefined) => void): BodyTransfer | undefined {
   const module = loadNative();
   if (module === null) return undefined;
-  const from = handleOf(origin);
-  const to = handleOf(client);
-  if (from === undefined || to === undefined || origin.readableLength > 0) return undefined;
+  const from = handleOf(source);
+  const to = handleOf(destination);
+  if (from === undefined || to === undefined || source.readableLength > 0) return undefined;
   const body = new KernelBody(module, done);
-  stopReading(origin, from);
+  stopReading(source, from);
   if (body.start(from.fd!, to.fd!, early, length)) return body;
-  origin.resume();
+  source.resume();
   return undefined;
 }
