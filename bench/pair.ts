@@ -1,5 +1,5 @@
 /**
- * `npm run bench:pair -- <checkout A> <checkout B> [keepalive|newconn|setup|bulk|upload|get64m|mitm-keepalive|mitm-get64m]`: which of two getaway builds spends less CPU
+ * `npm run bench:pair -- <checkout A> <checkout B> [keepalive|newconn|setup|bulk|upload|get64m|post64m|mitm-keepalive|mitm-get64m]`: which of two getaway builds spends less CPU
  * per request (or per tunnel), measured so that the machine's noise cancels out.
  *
  * Sequential runs on this kind of shared 2-core VM move 20–30 % between identical runs, which hides any change
@@ -26,7 +26,8 @@
  * BENCH_PERF=1 CPU per operation by function (perf, kernel and native code included) for both sides.
  * BENCH_PRIME=<row> drives another load first (BENCH_PRIME_SECONDS, 8): BENCH_PRIME=keepalive npm run bench:pair -- minimal . bulk
  * The mitm rows run both checkouts with `--mitm` (one CA for both, the origin's certificate not verified) and fetch
- * over HTTPS through them (bench/peers/httpsload.go): 1 KiB on 50 connections, or 64 MiB bodies on one.
+ * over HTTPS through them (bench/peers/httpsload.go): 1 KiB on 50 connections, or 64 MiB bodies on one. post64m
+ * POSTs 64 MiB bodies over plain HTTP to the origin's sink, on one client connection (the request body path).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { initCertificateAuthority } from '../src/mitm/certificate-authority.js';
@@ -37,12 +38,12 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildGo, cliNodeFlags, ensureDebianTools, freePort, groupCpuSeconds, launch, median, peerScript, ROOT, stopGroup, waitForPort } from './support.js';
 
-type Row = 'keepalive' | 'newconn' | 'setup' | 'bulk' | 'upload' | 'get64m' | 'mitm-keepalive' | 'mitm-get64m';
+type Row = 'keepalive' | 'newconn' | 'setup' | 'bulk' | 'upload' | 'get64m' | 'post64m' | 'mitm-keepalive' | 'mitm-get64m';
 
-const ROWS: readonly string[] = ['keepalive', 'newconn', 'setup', 'bulk', 'upload', 'get64m', 'mitm-keepalive', 'mitm-get64m'] satisfies Row[];
+const ROWS: readonly string[] = ['keepalive', 'newconn', 'setup', 'bulk', 'upload', 'get64m', 'post64m', 'mitm-keepalive', 'mitm-get64m'] satisfies Row[];
 const [dirA, dirB, rowArg = 'keepalive'] = process.argv.slice(2);
 if (dirA === undefined || dirB === undefined || !ROWS.includes(rowArg)) {
-  console.error('usage: npm run bench:pair -- <checkout A | minimal | npm-proxy> <checkout B | minimal | npm-proxy> [keepalive|newconn|setup|bulk|upload|get64m|mitm-keepalive|mitm-get64m]');
+  console.error('usage: npm run bench:pair -- <checkout A | minimal | npm-proxy> <checkout B | minimal | npm-proxy> [keepalive|newconn|setup|bulk|upload|get64m|post64m|mitm-keepalive|mitm-get64m]');
   process.exit(2);
 }
 const row = rowArg as Row;
@@ -76,7 +77,7 @@ const WARMUP_SECONDS = Number(process.env['BENCH_WARMUP'] ?? 5);
 const PRIME = process.env['BENCH_PRIME'] as Row | undefined;
 const PRIME_SECONDS = Number(process.env['BENCH_PRIME_SECONDS'] ?? 8);
 if (PRIME !== undefined && !ROWS.includes(PRIME)) {
-  console.error('BENCH_PRIME is one of keepalive, newconn, setup, bulk, upload, get64m, mitm-keepalive, mitm-get64m');
+  console.error('BENCH_PRIME is one of keepalive, newconn, setup, bulk, upload, get64m, post64m, mitm-keepalive, mitm-get64m');
   process.exit(2);
 }
 // Both proxies share CPU 0; load generators and the origin get the rest.
@@ -144,6 +145,13 @@ async function drive(port: number, seconds: number, origin: { http: number; raw:
     const failed = /Non-2xx or 3xx responses: \d+|Socket errors: .*/.exec(out);
     if (failed !== null) throw new Error(`proxy on ${port}: ${failed[0]}`);
     return Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN) * 64;
+  }
+  if (load === 'post64m') {
+    // One client POSTing 64 MiB bodies to the origin's sink (the plain-HTTP request body path); an operation is one MiB.
+    const out = await runLoad([tools.httpsload, '-proxy', `127.0.0.1:${port}`, '-url', `http://127.0.0.1:${origin.http}/sink`, '-post', String(64 * 1048576), '-c', '1', '-d', `${seconds}s`]);
+    const result = JSON.parse(out) as { bytes: number; failures: number };
+    if (result.failures > 0) throw new Error(`proxy on ${port}: ${result.failures} uploads failed`);
+    return result.bytes / 1048576;
   }
   if (load === 'bulk' || load === 'upload') {
     // Two tunnels each pulling (upload: pushing) 128 MiB per second asked for; an operation is one MiB.
@@ -271,7 +279,7 @@ async function main(): Promise<void> {
   const commandA = commandOf(dirA!, mitmArgs + (process.env['BENCH_ARGS_A'] ?? ''), process.env['BENCH_NODE_ARGS_A']);
   const commandB = commandOf(dirB!, mitmArgs + (process.env['BENCH_ARGS_B'] ?? ''), process.env['BENCH_NODE_ARGS_B']);
   const originBin = buildGo(work, 'origin');
-  const tools: Tools = { tunnelbench: buildGo(work, 'tunnelbench'), httpsload: MITM ? buildGo(work, 'httpsload') : '', caFile: join(caDir, CA_CERT_FILE) };
+  const tools: Tools = { tunnelbench: buildGo(work, 'tunnelbench'), httpsload: MITM || row === 'post64m' ? buildGo(work, 'httpsload') : '', caFile: join(caDir, CA_CERT_FILE) };
   const originProcess = launch(originBin, [], 'pipe', LOAD_CPUS);
   const groups: number[] = [originProcess.pid!];
   process.on('exit', () => groups.forEach(stopGroup));

@@ -206,7 +206,7 @@ function wrk(proxy: RunningPeer | undefined, target: string, connections: number
   };
 }
 
-type RowName = 'keepalive-1k' | 'newconn-1k' | 'get-64m' | 'connect-bulk' | 'connect-upload' | 'connect-setup' | 'idle-2000' | 'mitm-keepalive-1k' | 'mitm-get-64m';
+type RowName = 'keepalive-1k' | 'newconn-1k' | 'get-64m' | 'post-64m' | 'connect-bulk' | 'connect-upload' | 'connect-setup' | 'idle-2000' | 'mitm-keepalive-1k' | 'mitm-get-64m';
 interface Row {
   name: RowName;
   unit: string;
@@ -231,6 +231,7 @@ const ROWS: Row[] = [
   { name: 'keepalive-1k', unit: 'req/s', higherIsBetter: true, direct: true },
   { name: 'newconn-1k', unit: 'req/s', higherIsBetter: true, direct: true },
   { name: 'get-64m', unit: 'MiB/s', higherIsBetter: true, direct: true },
+  { name: 'post-64m', unit: 'MiB/s', higherIsBetter: true, direct: true },
   { name: 'connect-bulk', unit: 'MiB/s', higherIsBetter: true, direct: false },
   { name: 'connect-upload', unit: 'MiB/s', higherIsBetter: true, direct: false },
   { name: 'connect-setup', unit: 'tunnels/s', higherIsBetter: true, direct: false },
@@ -247,8 +248,12 @@ interface HttpsLoadResult {
   mibPerSecond: number;
 }
 
-function httpsLoad(httpsload: string, peer: RunningPeer, url: string, connections: number, seconds: number): HttpsLoadResult {
-  return JSON.parse(run(httpsload, ['-proxy', `127.0.0.1:${peer.port}`, '-url', url, '-ca', peer.caFile!, '-c', String(connections), '-d', `${seconds}s`])) as HttpsLoadResult;
+/** bench/peers/httpsload.go through `peer` (straight to the origin without one); `postBytes`: POSTs of that size. */
+function httpsLoad(httpsload: string, peer: RunningPeer | undefined, url: string, connections: number, seconds: number, postBytes = 0): HttpsLoadResult {
+  const args = ['-url', url, '-c', String(connections), '-d', `${seconds}s`, '-post', String(postBytes)];
+  if (peer !== undefined) args.push('-proxy', `127.0.0.1:${peer.port}`);
+  if (peer?.caFile !== undefined) args.push('-ca', peer.caFile);
+  return JSON.parse(run(httpsload, args)) as HttpsLoadResult;
 }
 
 interface Origin {
@@ -282,6 +287,12 @@ async function measure(row: RowName, peer: RunningPeer | undefined, origin: Orig
       // wrk reports MiB/s; the bytes moved are that over the run (64 MiB a request).
       const gib = (result.requests * 64) / 1024;
       return { ...m, cpuSecondsPerGiB: ((m.cpuUsPerOp ?? 0) / 1e6) / Math.max(gib, 1 / 1024) };
+    }
+    case 'post-64m': {
+      // One client POSTing 64 MiB bodies to a sink (Content-Length framed): the plain-HTTP request body path.
+      const out = httpsLoad(httpsload, peer, `http://127.0.0.1:${origin.http}/sink`, 1, ROW_SECONDS.keepalive, 64 * 1048576);
+      const m = withCpu({ value: out.mibPerSecond, errors: out.failures }, 1);
+      return { ...m, cpuSecondsPerGiB: ((m.cpuUsPerOp ?? 0) / 1e6) * (1024 ** 3 / Math.max(1, out.bytes)) };
     }
     case 'connect-bulk':
     case 'connect-upload': {
@@ -382,7 +393,7 @@ async function idleTunnels(peer: RunningPeer, rawPort: number, tunnelbench: stri
   return (after - before) / opened;
 }
 
-const PER_GIB_ROWS = new Set<RowName>(['connect-bulk', 'connect-upload', 'get-64m', 'mitm-get-64m']);
+const PER_GIB_ROWS = new Set<RowName>(['connect-bulk', 'connect-upload', 'get-64m', 'post-64m', 'mitm-get-64m']);
 const PER_OP_ROWS = new Set<RowName>(['keepalive-1k', 'newconn-1k', 'connect-setup', 'mitm-keepalive-1k']);
 
 /** The proxy CPU figure of a row: per GiB for the bulk rows, per operation for the request and setup rows. */

@@ -56,6 +56,14 @@ func main() {
 			}
 		}
 	})
+	// Reads a request body to its end and answers with its length: the upload row.
+	mux.HandleFunc("/sink", func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			return
+		}
+		w.Write([]byte(strconv.FormatInt(n, 10)))
+	})
 	// HTTP/1.1 only over TLS too, like the plain port: the rows compare HTTP/1.1 interception.
 	tlsServer := &http.Server{Handler: mux, TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}}
 	go tlsServer.Serve(tls.NewListener(tlsLn, &tls.Config{Certificates: []tls.Certificate{selfSigned()}}))
