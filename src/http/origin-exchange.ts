@@ -327,7 +327,8 @@ class DirectExchange implements ConnectionUser {
     setImmediate(() => {
       if (this.#settled) return;
       const rest = length - req.readableLength;
-      if (req.complete || req.readableDidRead || rest < KERNEL_BODY_BYTES) {
+      // An origin that answered meanwhile may have had its head relayed already, saying keep-alive: copy then.
+      if (req.complete || req.readableDidRead || rest < KERNEL_BODY_BYTES || this.#res.headersSent) {
         this.#copyRequestBody(socket, undefined);
         return;
       }
@@ -341,7 +342,7 @@ class DirectExchange implements ConnectionUser {
       const early = req.read() as Buffer;
       process.nextTick(() => {
         if (this.#settled) return;
-        if (this.#handRequestBodyToKernel(socket, early, rest)) return;
+        if (!this.#res.headersSent && this.#handRequestBodyToKernel(socket, early, rest)) return;
         // The origin gets the bytes taken out of the request as they were, then the rest copied.
         this.#flow.bytes.requestBody += early.length;
         socket.write(early);
