@@ -231,3 +231,23 @@ test(`${copy.name}: an origin that answers before reading the body: the client g
   assert.equal(next.body, 'next');
 });
 }
+
+test('behind a balancer (PROXY protocol), a head, the start of the body and the rest: the origin gets every byte once', { timeout: 30_000 }, async (t) => {
+  const origin = await digestingOrigin(t);
+  const proxy = await proxyCounting(t, { acceptProxyProtocol: { trusted: ['127.0.0.1'] } });
+  const body = pattern(3 * MiB, 11);
+  const socket = connect(proxy.port, '127.0.0.1');
+  t.after(() => socket.destroy());
+  let answer = '';
+  socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  const head = `PROXY TCP4 192.0.2.10 127.0.0.1 51000 ${proxy.port}\r\nPOST ${origin.url}/ HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nContent-Length: ${body.length}\r\n\r\n`;
+  socket.write(Buffer.concat([Buffer.from(head, 'latin1'), body.subarray(0, 100_000)]));
+  setTimeout(() => socket.end(body.subarray(100_000)), 50);
+  await closed;
+  assert.match(answer, /^HTTP\/1\.1 200 /);
+  assert.ok(answer.endsWith(`${body.length} ${sha256(body)}`), answer.slice(-200));
+  await waitFor(() => proxy.flows.length === 1, 3000, 'the flow to end');
+  assert.equal(proxy.flows[0]!.client.remoteAddress, '192.0.2.10');
+  t.diagnostic(`moved by the kernel: ${proxy.requestBodies()}`);
+});
