@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Addon } from '../core/addon.js';
 import type { Flow } from '../core/flow.js';
 import { formatAbsoluteUrl, formatAuthority, isDefaultPort, isIPv6 } from '../http/request-target.js';
-import { jsonLineSink, jsonString, type JsonLineSink } from '../log/json-lines.js';
+import { jsonLineSink, type JsonLineSink } from '../log/json-lines.js';
 import type { LineBytes } from '../log/line-bytes.js';
 
 /** The fields of the one log line written per finished flow. */
@@ -63,38 +63,6 @@ export function flowMessage(method: string, target: string, status: number | und
   return `${method} ${target} ${status ?? '-'}`;
 }
 
-const optionalString = (name: string, value: string | undefined): string => (value === undefined ? '' : `,"${name}":${jsonString(value)}`);
-const optionalNumber = (name: string, value: number | undefined): string => (value === undefined ? '' : `,"${name}":${value}`);
-
-/**
- * The flow's line as pino would write describeFlow's record with its message: the same fields in the same order,
- * undefined ones left out, strings escaped as JSON.stringify escapes them. Built in one pass over the flow, without
- * the record object; `head` is the line's start from the logger's JsonLineSink.
- */
-export function formatFlowLine(flow: Flow, head: string): string {
-  const http = flow.kind === 'http';
-  const destination = flow.client.destination;
-  const method = http ? flow.request.method : 'CONNECT';
-  const target = http ? formatAbsoluteUrl(flow.request) : `${flow.target.host}:${flow.target.port}`;
-  const status = flow.response?.status;
-  const attempts = describeAttempts(flow);
-  return (
-    // flowId (a UUID) and kind need no escaping; the method may have been set by a hook.
-    `${head},"flowId":"${flow.id}","kind":"${flow.kind}","client":${jsonString(`${flow.client.remoteAddress}:${flow.client.remotePort}`)}` +
-    optionalString('destination', destination === undefined ? undefined : formatAuthority(destination.host, destination.port)) +
-    optionalString('user', flow.user) +
-    `,"method":${jsonString(method)},"target":${jsonString(target)}` +
-    optionalNumber('status', status) +
-    `,"bytesUp":${http ? flow.bytes.requestBody : flow.bytes.clientToServer},"bytesDown":${http ? flow.bytes.responseBody : flow.bytes.serverToClient}` +
-    `,"durationMs":${(flow.timestamps.end ?? Date.now()) - flow.timestamps.start}` +
-    optionalString('upstream', flow.upstream) +
-    (attempts === undefined ? '' : `,"attempts":${JSON.stringify(attempts)}`) +
-    optionalString('error', flow.error?.type) +
-    optionalString('errorDetails', flow.error?.message) +
-    `,"msg":${jsonString(flowMessage(method, target, status))}}\n`
-  );
-}
-
 const SPACE = 0x20;
 const QUOTE = 0x22;
 const COLON = 0x3a;
@@ -106,9 +74,11 @@ function optionalField(out: LineBytes, name: string, value: string | undefined):
 }
 
 /**
- * formatFlowLine's fields, written in place after the sink's head: the same bytes (test/addons/flow-log.test.ts
- * compares the two), without the line as a string. A string is split into pieces only at ASCII characters, where
- * escaping one piece cannot differ from escaping the whole (a surrogate pair is never cut).
+ * The flow's line as pino would write describeFlow's record with its message, after the sink's head: the same
+ * fields in the same order, undefined ones left out, strings escaped as JSON.stringify escapes them
+ * (test/addons/flow-log.test.ts compares the bytes with pino's), written in place without the record object or the
+ * line as a string. A string is split into pieces only at ASCII characters, where escaping one piece cannot differ
+ * from escaping the whole (a surrogate pair is never cut).
  */
 export function writeFlowFields(out: LineBytes, flow: Flow): void {
   const http = flow.kind === 'http';
@@ -116,7 +86,7 @@ export function writeFlowFields(out: LineBytes, flow: Flow): void {
   const method = http ? flow.request.method : 'CONNECT';
   const status = flow.response?.status;
   const attempts = describeAttempts(flow);
-  // flowId (a UUID) and kind need no escaping, as in formatFlowLine.
+  // flowId (a UUID) and kind need no escaping.
   out.ascii(',"flowId":"');
   out.ascii(flow.id);
   out.ascii(http ? '","kind":"http","client":"' : '","kind":"tunnel","client":"');
@@ -207,7 +177,7 @@ export function flowLog(): Addon {
     if (!logger.isLevelEnabled(failed ? 'warn' : 'info')) return;
     if (sink !== undefined) {
       const level = failed ? 'warn' : 'info';
-      if (!sink.writeInPlace(level, writeFlowFields, flow)) sink.write(formatFlowLine(flow, sink.head(level)));
+      sink.writeInPlace(level, writeFlowFields, flow);
       return;
     }
     const record = describeFlow(flow);

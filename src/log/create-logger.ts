@@ -2,6 +2,7 @@ import { pino, type Logger, type LevelWithSilent } from 'pino';
 import pretty from 'pino-pretty';
 import { registerJsonLineSink } from './json-lines.js';
 import { LineBatcher } from './line-batcher.js';
+import { LineBytes } from './line-bytes.js';
 
 /** The most bytes one write(2) to a pipe moves atomically (POSIX's minimum, Linux's value). */
 const PIPE_BUF = 4096;
@@ -37,25 +38,48 @@ export function createLogger(setup: LoggerSetup): Logger {
   const base = setup.sharedOutput === true ? { pid: process.pid } : undefined;
   // Epoch milliseconds (pino's default): formatting an ISO date per line cost ~2% of a small request's CPU.
   const logger = pino({ level: setup.level, base }, destination);
-  const bindings = base === undefined ? '' : `,"pid":${process.pid}`;
-  const levels = { info: `{"level":${logger.levels.values['info']},"time":`, warn: `{"level":${logger.levels.values['warn']},"time":` };
-  const levelBytes = { info: Buffer.from(levels.info), warn: Buffer.from(levels.warn) };
-  const bindingBytes = Buffer.from(bindings);
+  const levelBytes = { info: Buffer.from(`{"level":${logger.levels.values['info']},"time":`), warn: Buffer.from(`{"level":${logger.levels.values['warn']},"time":`) };
+  const bindingBytes = Buffer.from(base === undefined ? '' : `,"pid":${process.pid}`);
+  const writeHead = (out: LineBytes, level: 'info' | 'warn'): void => {
+    out.bytes(levelBytes[level]);
+    out.number(Date.now());
+    out.bytes(bindingBytes);
+  };
   registerJsonLineSink(logger, {
-    head: (level) => `${levels[level]}${Date.now()}${bindings}`,
-    write: (line) => void destination.write(line),
     writeInPlace(level, fill, subject) {
       for (let attempt = 0; attempt < 2; attempt++) {
         const out = destination.beginLine();
-        out.bytes(levelBytes[level]);
-        out.number(Date.now());
-        out.bytes(bindingBytes);
+        writeHead(out, level);
         fill(out, subject);
+        const needed = out.pos;
         const result = destination.finishLine();
-        if (result !== 'retry') return result === 'written';
+        if (result === 'written') return;
+        if (result === 'too-long') {
+          writeLongLine(destination, needed, (long) => {
+            writeHead(long, level);
+            fill(long, subject);
+          });
+          return;
+        }
       }
-      return false;
     },
   });
   return logger;
+}
+
+/**
+ * A line too long for any batch (a very long URL or error message), written into a buffer of the size the first
+ * try counted (LineBytes goes on counting past its end) and then by itself. The size is counted again on each try:
+ * the time and the duration may have gained a digit since.
+ */
+function writeLongLine(destination: LineBatcher, needed: number, fill: (out: LineBytes) => void): void {
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const out = new LineBytes(Buffer.allocUnsafe(needed + 64));
+    fill(out);
+    if (!out.overflowed) {
+      destination.writeLine(out.buffer.subarray(0, out.pos));
+      return;
+    }
+    needed = out.pos;
+  }
 }

@@ -10,16 +10,13 @@ import type { LineBytes } from './line-bytes.js';
  * call with all of that applied.
  */
 export interface JsonLineSink {
-  /** The start of a line at this level, as pino writes it: `{"level":30,"time":<epoch ms>` and the base bindings. */
-  head(level: 'info' | 'warn'): string;
-  /** Writes one whole line (ending in a newline) to the logger's destination. */
-  write(line: string): void;
   /**
-   * Writes a line in place, into the destination's batch: its head (as head() gives it), then what `fill` writes
-   * for `subject`, which must end the line (`}` and the newline). `fill` may be called twice (the line did not fit
-   * behind the lines pending). False, with nothing written, for a line too long for a batch: write() it instead.
+   * Writes a line in place, into the destination's batch: its head (`{"level":30,"time":<epoch ms>` and the base
+   * bindings, as pino writes them), then what `fill` writes for `subject`, which must end the line (`}` and the
+   * newline). `fill` may be called more than once: again when the line did not fit behind the lines pending, and
+   * once more into a buffer of the size it turned out to need when it fits no batch, which is then written by itself.
    */
-  writeInPlace<T>(level: 'info' | 'warn', fill: (out: LineBytes, subject: T) => void, subject: T): boolean;
+  writeInPlace<T>(level: 'info' | 'warn', fill: (out: LineBytes, subject: T) => void, subject: T): void;
 }
 
 const sinks = new WeakMap<Logger, JsonLineSink>();
@@ -30,13 +27,4 @@ export function registerJsonLineSink(logger: Logger, sink: JsonLineSink): void {
 
 export function jsonLineSink(logger: Logger): JsonLineSink | undefined {
   return sinks.get(logger);
-}
-
-// What JSON.stringify escapes in a string: control characters, the quote, the backslash and (as lone surrogates)
-// anything in the surrogate range; a string with none of them is its own JSON body.
-const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
-
-/** The JSON text of a string, byte-identical to JSON.stringify's, without its cost for the common plain string. */
-export function jsonString(value: string): string {
-  return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
 }

@@ -70,6 +70,13 @@ export class LineBatcher implements DestinationStream {
     return true;
   }
 
+  /** Writes one whole line (its bytes, ending in a newline) by itself, after what is pending: for lines no batch holds. */
+  writeLine(bytes: Uint8Array): void {
+    this.flush();
+    this.#lastWrite = Date.now();
+    this.#writeAll(bytes);
+  }
+
   /**
    * Starts a line written in place: the caller writes it into the returned LineBytes, then calls finishLine(). For
    * callers that would otherwise build the line as a string only to have write() encode it (the flow log).
@@ -82,7 +89,7 @@ export class LineBatcher implements DestinationStream {
   /**
    * Ends the line begun by beginLine(): 'written'; 'retry' when it did not fit behind the lines pending (they were
    * written out, and the batch is empty for a second try); 'too-long' when it does not fit a batch at all, and the
-   * caller writes it with write() instead. Nothing of a line that did not fit stays in the batch.
+   * caller writes it with writeLine() instead. Nothing of a line that did not fit stays in the batch.
    */
   finishLine(): 'written' | 'retry' | 'too-long' {
     const out = this.#out;
@@ -121,7 +128,7 @@ export class LineBatcher implements DestinationStream {
     live.delete(this);
   }
 
-  #writeAll(bytes: Buffer): void {
+  #writeAll(bytes: Uint8Array): void {
     let offset = 0;
     while (!this.#failed && offset < bytes.length) {
       try {

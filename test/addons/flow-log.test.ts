@@ -1,13 +1,19 @@
 /**
- * The flow log's hand-built line (formatFlowLine, used with createLogger's loggers) against what pino writes for
- * describeFlow's record: the same bytes, for crafted flows with every optional field and hostile strings, and for
- * real flows (served, failed, tunnelled, authenticated) taken from a running proxy.
+ * The flow log's hand-built line (writeFlowFields, used with createLogger's loggers) against what pino writes for
+ * describeFlow's record: the same bytes, for crafted flows with every optional field and hostile strings, for
+ * real flows (served, failed, tunnelled, authenticated) taken from a running proxy, and for a line longer than any
+ * batch, written whole by itself.
  */
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { describeFlow, flowMessage, formatFlowLine, writeFlowFields } from '../../src/addons/flow-log.js';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describeFlow, flowMessage, writeFlowFields } from '../../src/addons/flow-log.js';
+import { createLogger } from '../../src/log/create-logger.js';
+import { jsonLineSink } from '../../src/log/json-lines.js';
 import { LineBytes } from '../../src/log/line-bytes.js';
 import type { Flow } from '../../src/index.js';
 import { curl } from '../helpers/clients.js';
@@ -34,7 +40,7 @@ function inPlaceLine(flow: Flow, level: 'info' | 'warn'): string {
 
 const hostile = ['plain', 'quote " and \\ backslash', 'ctl \u0000\u0001\u001f\u007f', 'é€😀', 'lone \ud800 and \udfff', 'line\u2028sep', ''];
 
-test('formatFlowLine, and writeFlowFields in place, write the bytes pino writes for describeFlow, for every field and hostile strings', () => {
+test('writeFlowFields writes the bytes pino writes for describeFlow, for every field and hostile strings', () => {
   let checked = 0;
   for (const text of hostile) {
     const http = {
@@ -72,9 +78,8 @@ test('formatFlowLine, and writeFlowFields in place, write the bytes pino writes 
         // JSON.stringify does (\udXXX), keeping what was there. Both sides are compared with escapes as U+FFFD.
         const same = (line: string): string => line.replace(/"durationMs":\d+/, '"durationMs":0').replace(/\\ud[89a-f][0-9a-f]{2}/g, '\ufffd');
         const expected = same(Buffer.from(pinoLine(flow, level)).toString());
-        const actual = same(formatFlowLine(flow, head(level)));
+        const actual = same(inPlaceLine(flow, level));
         assert.equal(actual, expected, `for ${JSON.stringify(text)}`);
-        assert.equal(same(inPlaceLine(flow, level)), actual, `in place, for ${JSON.stringify(text)}`);
         JSON.parse(actual);
         checked++;
       }
@@ -83,7 +88,7 @@ test('formatFlowLine, and writeFlowFields in place, write the bytes pino writes 
   assert.equal(checked, hostile.length * 8);
 });
 
-test('real flows from a running proxy format to the bytes pino writes, as a string and in place: served, failed, tunnelled', async (t) => {
+test('real flows from a running proxy are written as pino writes them: served, failed, tunnelled', async (t) => {
   const flows: Flow[] = [];
   const origin = await startOrigin(t, (_req, res) => res.end('hello'));
   const closed = await startTcpServer(t, (socket) => socket.destroy());
@@ -97,8 +102,45 @@ test('real flows from a running proxy format to the bytes pino writes, as a stri
   await waitFor(() => flows.length >= 3, 5000, `three flows (the request inside the tunnel is not seen), got ${flows.map((f) => f.kind).join(', ')}`);
   for (const flow of flows) {
     const level = flow.error !== undefined ? 'warn' : 'info';
-    assert.equal(formatFlowLine(flow, head(level)), pinoLine(flow, level));
     assert.equal(inPlaceLine(flow, level), pinoLine(flow, level));
   }
   assert.ok(flows.some((f) => f.kind === 'tunnel') && flows.some((f) => f.error !== undefined));
+});
+
+test('a line longer than any batch (a long URL) is written whole by itself, between the lines around it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'getaway-flow-log-'));
+  try {
+    // 4 KiB batches where workers share the output, 64 KiB otherwise: lines past each, and a multi-byte one.
+    for (const [sharedOutput, pathLength] of [[true, 5000], [true, 200_000], [false, 100_000], [false, 70_000]] as const) {
+      const path = join(dir, `log-${String(sharedOutput)}-${pathLength}`);
+      const fd = openSync(path, 'w');
+      const logger = createLogger({ level: 'info', pretty: false, sharedOutput, fd });
+      const sink = jsonLineSink(logger)!;
+      const flow = (path: string): Flow =>
+        ({
+          id: '3b1f0c9e-0000-4000-8000-000000000003',
+          kind: 'http',
+          client: { remoteAddress: '127.0.0.1', remotePort: 7, destination: undefined },
+          user: undefined,
+          request: { method: 'GET', scheme: 'http', host: 'example.test', port: 80, path },
+          response: { status: 200 },
+          bytes: { requestBody: 0, responseBody: 5 },
+          timestamps: { start: 10, end: 12 },
+          upstream: undefined,
+          routeAttempts: [{ route: 'direct', outcome: 'served' }],
+          error: undefined,
+        }) as unknown as Flow;
+      const long = pathLength === 70_000 ? `/${'é'.repeat(pathLength / 2)}` : `/${'x'.repeat(pathLength)}`;
+      const flows = [flow('/before'), flow(long), flow('/after')];
+      for (const f of flows) sink.writeInPlace('info', writeFlowFields, f);
+      logger.flush();
+      closeSync(fd);
+      const normal = (line: string): string => line.replace(/"time":\d+/, '"time":7').replace(/,"pid":\d+/, '');
+      const lines = readFileSync(path, 'utf8').split('\n');
+      assert.equal(lines.length, 4, `three lines and the final newline (${String(sharedOutput)}, ${pathLength})`);
+      for (const [i, f] of flows.entries()) assert.equal(normal(lines[i]!) + '\n', normal(pinoLine(f, 'info')), `line ${i} (${String(sharedOutput)}, ${pathLength})`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

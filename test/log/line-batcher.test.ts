@@ -81,7 +81,7 @@ function writeInPlace(batcher: LineBatcher, text: string): boolean {
   return false;
 }
 
-test('a line written in place goes out whole: after the pending lines when it does not fit behind them, by write() when it fits no batch', async (t) => {
+test('a line written in place goes out whole: after the pending lines when it does not fit behind them, by writeLine() when it fits no batch', async (t) => {
   const { path, fd } = tempFile(t);
   const batcher = new LineBatcher(fd, { maxBytes: 256, maxDelayMs: 60_000 });
   t.after(() => batcher.close());
@@ -95,7 +95,7 @@ test('a line written in place goes out whole: after the pending lines when it do
   assert.equal(readFileSync(path, 'utf8'), `first\n${line(1)}${line(2)}`);
   const wide = `${'é€😀'.repeat(30)}\n`; // 270 bytes: no batch holds it
   assert.equal(writeInPlace(batcher, wide), false, 'too long for a batch');
-  batcher.write(wide);
+  batcher.writeLine(Buffer.from(wide));
   assert.equal(writeInPlace(batcher, 'last\n'), true);
   batcher.flush();
   assert.equal(readFileSync(path, 'utf8'), `first\n${line(1)}${line(2)}${line(3)}${wide}last\n`, 'nothing of the line that did not fit was left behind');
