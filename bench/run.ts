@@ -215,7 +215,7 @@ interface Row {
 }
 
 /** The rows the getaway-warc peer runs: HTTP exchanges are archived, CONNECT tunnels (no interception) are not. */
-const WARC_ROWS = new Set(['keepalive-1k', 'get-64m']);
+const WARC_ROWS = new Set(['keepalive-1k', 'get-64m', 'post-64m']);
 
 /** The interception rows, and the peers that intercept: those peers run only those rows. */
 const MITM_ROWS = new Set<RowName>(['mitm-keepalive-1k', 'mitm-get-64m']);
@@ -440,13 +440,13 @@ function cpuStandings(results: Map<string, Measurement[]>, key: (row: string, pe
 /** What --warc costs, per repetition then the median: getaway-warc's rate and CPU per operation over getaway's. */
 function archiveCost(results: Map<string, Measurement[]>, key: (row: string, peer: string) => string, present: readonly string[]): string[] {
   if (!present.includes('getaway-warc') || !present.includes('getaway')) return [];
-  const lines = ['', 'What archiving costs (`--warc DIR`, gzip on, flow log on in both): getaway-warc over getaway, per repetition, then the median:', '', '| row | rate | proxy CPU per request (per MiB on get-64m) |', '|---|---|---|'];
+  const lines = ['', 'What archiving costs (`--warc DIR`, gzip on, flow log on in both): getaway-warc over getaway, per repetition, then the median:', '', '| row | rate | proxy CPU per request (per MiB on the 64 MiB rows) |', '|---|---|---|'];
   for (const row of WARC_ROWS) {
     const warc = results.get(key(row, 'getaway-warc')) ?? [];
     const plain = results.get(key(row, 'getaway')) ?? [];
     const rate = median(warc.map((m, i) => m.value / (plain[i]?.value ?? NaN)));
     // The 64 MiB row's CPU figure is per run, and runs move different amounts: compare it per MiB moved.
-    const perOp = (m: Measurement | undefined): number => (m?.cpuUsPerOp ?? NaN) / (row === 'get-64m' ? (m?.value ?? NaN) : 1);
+    const perOp = (m: Measurement | undefined): number => (m?.cpuUsPerOp ?? NaN) / (PER_GIB_ROWS.has(row as RowName) ? (m?.value ?? NaN) : 1);
     const cpu = median(warc.map((m, i) => perOp(m) / perOp(plain[i])));
     lines.push(`| ${row} | ${fmt(rate, 2)}x | ${fmt(cpu, 2)}x |`);
   }
