@@ -29,9 +29,10 @@ export class AdmittedClient implements ConnectionPlace {
 }
 
 /**
- * An admitted socket's place, kept on the socket itself and not in a WeakMap keyed by it: a WeakMap value that
- * reaches its own key keeps the key alive through V8's scavenges, so every closed connection's socket was promoted
- * to the old generation (`npm run bench:pair -- <that build> . newconn`: the WeakMap version cost 1.10).
+ * An admitted socket's record and place, kept on the socket itself and not in a WeakMap keyed by it: a WeakMap value
+ * that reaches its own key keeps the key alive through V8's scavenges, so every closed connection's socket was
+ * promoted to the old generation (`npm run bench:pair -- <that build> . newconn`: the WeakMap version cost 1.10). A
+ * property is also one load where runtime.clientInfo() asks for every request.
  */
 const placeKey = Symbol('getaway.admittedPlace');
 
@@ -42,8 +43,6 @@ interface WithPlace {
 export class ClientAdmission {
   /** Client connections open now, from every listener. */
   readonly clients = new LiveList<AdmittedClient>();
-  /** Its values must never refer to their socket (see placeKey). */
-  readonly #info = new WeakMap<Socket, ClientInfo>();
   readonly #byAddress = new Map<string, number>();
   readonly #options: ResolvedProxyOptions;
   readonly #logger: Logger;
@@ -60,18 +59,18 @@ export class ClientAdmission {
 
   /** The record of a client connection (also of the decrypted socket of an intercepted one, see alias()). */
   clientOf(socket: Socket): ClientInfo | undefined {
-    return this.#info.get(socket);
+    return (socket as WithPlace)[placeKey]?.info;
   }
 
-  /** Where an admitted connection counts (see ConnectionPlace). */
+  /** Where an admitted connection counts (see ConnectionPlace); for an alias, the connection it was terminated on. */
   placeOf(socket: Socket): ConnectionPlace | undefined {
     return (socket as WithPlace)[placeKey];
   }
 
-  /** `inner` (a TLS socket terminated on top of `outer`) belongs to the same client. */
+  /** `inner` (a TLS socket terminated on top of `outer`) belongs to the same client, and counts as its connection. */
   alias(inner: Socket, outer: Socket): void {
-    const client = this.#info.get(outer);
-    if (client !== undefined) this.#info.set(inner, client);
+    const admitted = (outer as WithPlace)[placeKey];
+    if (admitted !== undefined) (inner as WithPlace)[placeKey] = admitted;
   }
 
   /** Records, caps and admits a connection; `handOver` gets it once `clientConnected` let it in. */
@@ -88,7 +87,6 @@ export class ClientAdmission {
       destination: context.destination,
       proxyProtocol: context.proxyProtocol,
     };
-    this.#info.set(socket, info);
     const admitted = new AdmittedClient(info, socket);
     (socket as WithPlace)[placeKey] = admitted;
     const tracked = this.clients.add(admitted);
