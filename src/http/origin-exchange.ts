@@ -355,47 +355,45 @@ class DirectExchange implements ConnectionUser {
   /** Starts the kernel's copy of a request body's `rest` after `early`; false where the sockets cannot be handed over. */
   #handRequestBodyToKernel(socket: Socket, early: Buffer | null, rest: number): boolean {
     const flow = this.#flow;
-    const idleMs = this.#runtime.options.requestBodyIdleTimeoutMs;
     let idle: NodeJS.Timeout | undefined;
-    const transfer = takeBody(this.#req.socket, socket, early, rest, (error) => {
+    /** The copy is over, whole or not: its timer goes, and the bytes it moved count. */
+    const ended = (moved: number): void => {
       clearTimeout(idle);
       this.#stopRequestBody = undefined;
-      if (error === undefined) {
-        flow.bytes.requestBody += rest;
-        this.#requestEnded = true;
-        return;
-      }
-      flow.bytes.requestBody += transfer!.moved();
-      this.#requestBodyFailed(
-        (error as NodeJS.ErrnoException).code === 'ENODATA'
-          ? new ProxyError('client_aborted', 'client closed the connection before sending its whole request body')
-          : toProxyError(error, 'connection_terminated'),
-      );
+      flow.bytes.requestBody += moved;
+    };
+    const transfer = takeBody(this.#req.socket, socket, early, rest, (error) => {
+      ended(error === undefined ? rest : transfer!.moved());
+      if (error === undefined) this.#requestEnded = true;
+      else
+        this.#requestBodyFailed(
+          (error as NodeJS.ErrnoException).code === 'ENODATA'
+            ? new ProxyError('client_aborted', 'client closed the connection before sending its whole request body')
+            : toProxyError(error, 'connection_terminated'),
+        );
     });
     if (transfer === undefined) return false;
     this.#runtime.requestBodyMovedByKernel();
     this.#res.shouldKeepAlive = false;
     if (early !== null) flow.bytes.requestBody += early.length;
-    // Node sees none of these bytes, so nothing re-arms a timer on them: the client was idle only if the count stood
-    // still while nothing waited on the origin.
+    // Node sees none of these bytes, so none re-arms the timer: the client was idle only if the count stood still
+    // while nothing waited on the origin.
     let movedAtCheck = -1;
-    idle = setTimeout(() => {
+    const heldBack = (): boolean => {
       const moved = transfer.moved();
-      if (moved !== movedAtCheck || transfer.heldByDestination()) {
-        movedAtCheck = moved;
-        idle!.refresh();
-        return;
-      }
-      transfer.stop();
-      this.#stopRequestBody = undefined;
-      flow.bytes.requestBody += moved;
-      this.#requestBodyFailed(new ProxyError('http_request_error', `client sent no request body bytes for ${idleMs} ms`, { status: 408 }));
-    }, idleMs);
-    this.#stopRequestBody = () => {
-      clearTimeout(idle);
-      flow.bytes.requestBody += transfer.moved();
+      const progressed = moved !== movedAtCheck;
+      movedAtCheck = moved;
+      return progressed || transfer.heldByDestination();
+    };
+    const stop = (): void => {
+      ended(transfer.moved());
       transfer.stop();
     };
+    idle = watchBodyIdle(this.#req, this.#runtime.options.requestBodyIdleTimeoutMs, heldBack, (err) => {
+      stop();
+      this.#requestBodyFailed(err);
+    });
+    this.#stopRequestBody = stop;
     return true;
   }
 
