@@ -267,6 +267,11 @@ interface Loaders {
   httpsload: string;
 }
 
+/** A run's CPU (its one operation) over the bytes it moved, as seconds per GiB. */
+function perGiB(m: Measurement, bytes: number): Measurement {
+  return { ...m, cpuSecondsPerGiB: ((m.cpuUsPerOp ?? 0) / 1e6) * (1024 ** 3 / Math.max(1, bytes)) };
+}
+
 async function measure(row: RowName, peer: RunningPeer | undefined, origin: Origin, { tunnelbench, httpsload }: Loaders): Promise<Measurement> {
   const cpuBefore = peer ? groupCpuSeconds(peer.pgid) : 0;
   const withCpu = (m: Measurement, ops: number): Measurement => {
@@ -284,22 +289,21 @@ async function measure(row: RowName, peer: RunningPeer | undefined, origin: Orig
     case 'get-64m': {
       const result = wrk(peer, `http://127.0.0.1:${origin.http}/64m`, 1, false, ROW_SECONDS.keepalive);
       const m = withCpu({ value: result.transferMiB, errors: result.errors }, 1);
-      // wrk reports MiB/s; the bytes moved are that over the run (64 MiB a request).
-      const gib = (result.requests * 64) / 1024;
-      return { ...m, cpuSecondsPerGiB: ((m.cpuUsPerOp ?? 0) / 1e6) / Math.max(gib, 1 / 1024) };
+      // wrk reports MiB/s; the bytes moved are 64 MiB a request (at least one MiB counted, as before).
+      return perGiB(m, Math.max(result.requests * 64, 1) * 1048576);
     }
     case 'post-64m': {
       // One client POSTing 64 MiB bodies to a sink (Content-Length framed): the plain-HTTP request body path.
       const out = httpsLoad(httpsload, peer, `http://127.0.0.1:${origin.http}/sink`, 1, ROW_SECONDS.keepalive, 64 * 1048576);
       const m = withCpu({ value: out.mibPerSecond, errors: out.failures }, 1);
-      return { ...m, cpuSecondsPerGiB: ((m.cpuUsPerOp ?? 0) / 1e6) * (1024 ** 3 / Math.max(1, out.bytes)) };
+      return perGiB(m, out.bytes);
     }
     case 'connect-bulk':
     case 'connect-upload': {
       const mode = row === 'connect-bulk' ? 'bulk' : 'up';
       const out = JSON.parse(run(tunnelbench, ['-proxy', `127.0.0.1:${peer!.port}`, '-target', `127.0.0.1:${origin.raw}`, '-mode', mode, '-c', '2', '-mib', '512'])) as { bytes: number; mibPerSecond: number };
       const m = withCpu({ value: out.mibPerSecond }, 1);
-      return { ...m, cpuSecondsPerGiB: ((m.cpuUsPerOp ?? 0) / 1e6) * (1024 ** 3 / Math.max(1, out.bytes)) };
+      return perGiB(m, out.bytes);
     }
     case 'connect-setup': {
       const out = JSON.parse(run(tunnelbench, ['-proxy', `127.0.0.1:${peer!.port}`, '-target', `127.0.0.1:${origin.raw}`, '-mode', 'setup', '-c', '50', '-d', `${ROW_SECONDS.setup}s`])) as {
@@ -320,7 +324,7 @@ async function measure(row: RowName, peer: RunningPeer | undefined, origin: Orig
     case 'mitm-get-64m': {
       const out = httpsLoad(httpsload, peer!, `https://127.0.0.1:${origin.tls}/64m`, 1, ROW_SECONDS.keepalive);
       const m = withCpu({ value: out.mibPerSecond, errors: out.failures }, 1);
-      return { ...m, cpuSecondsPerGiB: ((m.cpuUsPerOp ?? 0) / 1e6) * (1024 ** 3 / Math.max(1, out.bytes)) };
+      return perGiB(m, out.bytes);
     }
   }
 }

@@ -22,7 +22,7 @@ import (
 
 func main() {
 	proxy := flag.String("proxy", "", "proxy host:port (none: straight to the origin)")
-	target := flag.String("url", "", "https URL to fetch")
+	target := flag.String("url", "", "URL to fetch (https through an intercepting proxy, or http)")
 	caFile := flag.String("ca", "", "PEM file of the proxy's CA")
 	conc := flag.Int("c", 1, "concurrent connections")
 	dur := flag.Duration("d", 3*time.Second, "duration")
