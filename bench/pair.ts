@@ -254,7 +254,9 @@ function printPerOperation(title: string, a: Map<string, number>, opsA: number, 
 
 async function startProxy(command: (port: number) => string[]): Promise<Started> {
   const port = await freePort();
-  const flags = [...(TRACE_GC ? ['--trace-gc'] : []), ...(PERF ? ['--perf-basic-prof'] : [])];
+  // --perf-basic-prof also turns on V8's code-event log, an isolate-*.log in the working directory (the checkout
+  // the bench runs from); the perf map in /tmp is all the sampling needs.
+  const flags = [...(TRACE_GC ? ['--trace-gc'] : []), ...(PERF ? ['--perf-basic-prof', '--logfile=/dev/null'] : [])];
   const child: ChildProcess = launch(process.execPath, [...flags, ...command(port)], TRACE_GC ? 'pipe' : 'ignore', PROXY_CPU);
   const gcLines: string[] = [];
   if (TRACE_GC) {
