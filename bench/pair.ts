@@ -1,5 +1,5 @@
 /**
- * `npm run bench:pair -- <checkout A> <checkout B> [keepalive|newconn|setup|bulk|upload|get64m|post64m|mitm-keepalive|mitm-get64m]`: which of two getaway builds spends less CPU
+ * `npm run bench:pair -- <checkout A> <checkout B> [keepalive|newconn|setup|bulk|upload|get64m|get64m-chunked|post64m|post64m-chunked|mitm-keepalive|mitm-get64m]`: which of two getaway builds spends less CPU
  * per request (or per tunnel), measured so that the machine's noise cancels out.
  *
  * Sequential runs on this kind of shared 2-core VM move 20–30 % between identical runs, which hides any change
@@ -27,7 +27,9 @@
  * BENCH_PRIME=<row> drives another load first (BENCH_PRIME_SECONDS, 8): BENCH_PRIME=keepalive npm run bench:pair -- minimal . bulk
  * The mitm rows run both checkouts with `--mitm` (one CA for both, the origin's certificate not verified) and fetch
  * over HTTPS through them (bench/peers/httpsload.go): 1 KiB on 50 connections, or 64 MiB bodies on one. post64m
- * POSTs 64 MiB bodies over plain HTTP to the origin's sink, on one client connection (the request body path).
+ * POSTs 64 MiB bodies over plain HTTP to the origin's sink, on one client connection (the request body path). The
+ * -chunked rows frame the bodies chunked instead of with a Content-Length: 16 KiB chunks from the origin, 32 KiB
+ * chunks from the client.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { initCertificateAuthority } from '../src/mitm/certificate-authority.js';
@@ -38,12 +40,12 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildGo, cliNodeFlags, ensureDebianTools, freePort, groupCpuSeconds, launch, median, peerScript, ROOT, stopGroup, waitForPort } from './support.js';
 
-type Row = 'keepalive' | 'newconn' | 'setup' | 'bulk' | 'upload' | 'get64m' | 'post64m' | 'mitm-keepalive' | 'mitm-get64m';
+type Row = 'keepalive' | 'newconn' | 'setup' | 'bulk' | 'upload' | 'get64m' | 'get64m-chunked' | 'post64m' | 'post64m-chunked' | 'mitm-keepalive' | 'mitm-get64m';
 
-const ROWS: readonly string[] = ['keepalive', 'newconn', 'setup', 'bulk', 'upload', 'get64m', 'post64m', 'mitm-keepalive', 'mitm-get64m'] satisfies Row[];
+const ROWS: readonly string[] = ['keepalive', 'newconn', 'setup', 'bulk', 'upload', 'get64m', 'get64m-chunked', 'post64m', 'post64m-chunked', 'mitm-keepalive', 'mitm-get64m'] satisfies Row[];
 const [dirA, dirB, rowArg = 'keepalive'] = process.argv.slice(2);
 if (dirA === undefined || dirB === undefined || !ROWS.includes(rowArg)) {
-  console.error('usage: npm run bench:pair -- <checkout A | minimal | npm-proxy> <checkout B | minimal | npm-proxy> [keepalive|newconn|setup|bulk|upload|get64m|post64m|mitm-keepalive|mitm-get64m]');
+  console.error('usage: npm run bench:pair -- <checkout A | minimal | npm-proxy> <checkout B | minimal | npm-proxy> [keepalive|newconn|setup|bulk|upload|get64m|get64m-chunked|post64m|post64m-chunked|mitm-keepalive|mitm-get64m]');
   process.exit(2);
 }
 const row = rowArg as Row;
@@ -77,7 +79,7 @@ const WARMUP_SECONDS = Number(process.env['BENCH_WARMUP'] ?? 5);
 const PRIME = process.env['BENCH_PRIME'] as Row | undefined;
 const PRIME_SECONDS = Number(process.env['BENCH_PRIME_SECONDS'] ?? 8);
 if (PRIME !== undefined && !ROWS.includes(PRIME)) {
-  console.error('BENCH_PRIME is one of keepalive, newconn, setup, bulk, upload, get64m, post64m, mitm-keepalive, mitm-get64m');
+  console.error('BENCH_PRIME is one of keepalive, newconn, setup, bulk, upload, get64m, get64m-chunked, post64m, post64m-chunked, mitm-keepalive, mitm-get64m');
   process.exit(2);
 }
 // Both proxies share CPU 0; load generators and the origin get the rest.
@@ -137,18 +139,22 @@ async function drive(port: number, seconds: number, origin: { http: number; raw:
     if (failed !== null) throw new Error(`proxy on ${port}: ${failed[0]}`);
     return Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
   }
-  if (load === 'get64m') {
-    // One keep-alive connection pulling 64 MiB bodies (the plain-HTTP body path); an operation is one MiB.
+  if (load === 'get64m' || load === 'get64m-chunked') {
+    // One keep-alive connection pulling 64 MiB bodies (the plain-HTTP body path); an operation is one MiB. Chunked:
+    // framed in 16 KiB chunks by the origin, with no Content-Length.
+    const path = load === 'get64m' ? '/64m' : '/64m-chunked?chunk=16384';
     const out = await runLoad(['wrk', '-t1', '-c1', `-d${seconds}s`, '--timeout', '10s', '-s', join(ROOT, 'bench', 'wrk-proxy.lua'), `http://127.0.0.1:${port}`], {
-      TARGET: `http://127.0.0.1:${origin.http}/64m`,
+      TARGET: `http://127.0.0.1:${origin.http}${path}`,
     });
     const failed = /Non-2xx or 3xx responses: \d+|Socket errors: .*/.exec(out);
     if (failed !== null) throw new Error(`proxy on ${port}: ${failed[0]}`);
     return Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN) * 64;
   }
-  if (load === 'post64m') {
+  if (load === 'post64m' || load === 'post64m-chunked') {
     // One client POSTing 64 MiB bodies to the origin's sink (the plain-HTTP request body path); an operation is one MiB.
-    const out = await runLoad([tools.httpsload, '-proxy', `127.0.0.1:${port}`, '-url', `http://127.0.0.1:${origin.http}/sink`, '-post', String(64 * 1048576), '-c', '1', '-d', `${seconds}s`]);
+    // Chunked: 32 KiB chunks and no Content-Length.
+    const chunked = load === 'post64m-chunked' ? ['-chunked'] : [];
+    const out = await runLoad([tools.httpsload, '-proxy', `127.0.0.1:${port}`, '-url', `http://127.0.0.1:${origin.http}/sink`, '-post', String(64 * 1048576), ...chunked, '-c', '1', '-d', `${seconds}s`]);
     const result = JSON.parse(out) as { bytes: number; failures: number };
     if (result.failures > 0) throw new Error(`proxy on ${port}: ${result.failures} uploads failed`);
     return result.bytes / 1048576;
@@ -281,7 +287,7 @@ async function main(): Promise<void> {
   const commandA = commandOf(dirA!, mitmArgs + (process.env['BENCH_ARGS_A'] ?? ''), process.env['BENCH_NODE_ARGS_A']);
   const commandB = commandOf(dirB!, mitmArgs + (process.env['BENCH_ARGS_B'] ?? ''), process.env['BENCH_NODE_ARGS_B']);
   const originBin = buildGo(work, 'origin');
-  const tools: Tools = { tunnelbench: buildGo(work, 'tunnelbench'), httpsload: MITM || row === 'post64m' ? buildGo(work, 'httpsload') : '', caFile: join(caDir, CA_CERT_FILE) };
+  const tools: Tools = { tunnelbench: buildGo(work, 'tunnelbench'), httpsload: MITM || [row, PRIME].some((load) => load?.startsWith('post64m')) ? buildGo(work, 'httpsload') : '', caFile: join(caDir, CA_CERT_FILE) };
   const originProcess = launch(originBin, [], 'pipe', LOAD_CPUS);
   const groups: number[] = [originProcess.pid!];
   process.on('exit', () => groups.forEach(stopGroup));

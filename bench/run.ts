@@ -6,7 +6,7 @@
  * against the Go proxy within each repetition before the median. Loopback only; every process started here is
  * stopped by PID (process group). Env: BENCH_REPS (3), BENCH_SECONDS (per-row run length; default 4 s keep-alive,
  * 3 s new connections, 2 s tunnel setup, as ../shared/bench-rig's A, B and D), BENCH_WARMUP (6 s per row per peer, before the row),
- * BENCH_PEERS (comma list to narrow).
+ * BENCH_PEERS (comma list to narrow), BENCH_ROWS (comma list of row names to run, all of them unless set).
  *
  * The interception rows (mitm-keepalive-1k, mitm-get-64m) run only getaway-mitm (`--mitm`, flow log off) and
  * mitmdump (Debian's mitmproxy, `-q`, bodies over 1 MiB streamed as getaway streams them): HTTPS through an
@@ -206,7 +206,7 @@ function wrk(proxy: RunningPeer | undefined, target: string, connections: number
   };
 }
 
-type RowName = 'keepalive-1k' | 'newconn-1k' | 'get-64m' | 'post-64m' | 'connect-bulk' | 'connect-upload' | 'connect-setup' | 'idle-2000' | 'mitm-keepalive-1k' | 'mitm-get-64m';
+type RowName = 'keepalive-1k' | 'newconn-1k' | 'get-64m' | 'get-64m-chunked' | 'post-64m' | 'post-64m-chunked' | 'connect-bulk' | 'connect-upload' | 'connect-setup' | 'idle-2000' | 'mitm-keepalive-1k' | 'mitm-get-64m';
 interface Row {
   name: RowName;
   unit: string;
@@ -231,7 +231,9 @@ const ROWS: Row[] = [
   { name: 'keepalive-1k', unit: 'req/s', higherIsBetter: true, direct: true },
   { name: 'newconn-1k', unit: 'req/s', higherIsBetter: true, direct: true },
   { name: 'get-64m', unit: 'MiB/s', higherIsBetter: true, direct: true },
+  { name: 'get-64m-chunked', unit: 'MiB/s', higherIsBetter: true, direct: true },
   { name: 'post-64m', unit: 'MiB/s', higherIsBetter: true, direct: true },
+  { name: 'post-64m-chunked', unit: 'MiB/s', higherIsBetter: true, direct: true },
   { name: 'connect-bulk', unit: 'MiB/s', higherIsBetter: true, direct: false },
   { name: 'connect-upload', unit: 'MiB/s', higherIsBetter: true, direct: false },
   { name: 'connect-setup', unit: 'tunnels/s', higherIsBetter: true, direct: false },
@@ -239,6 +241,13 @@ const ROWS: Row[] = [
   { name: 'mitm-keepalive-1k', unit: 'req/s', higherIsBetter: true, direct: false },
   { name: 'mitm-get-64m', unit: 'MiB/s', higherIsBetter: true, direct: false },
 ];
+
+const SELECTED_ROWS: Row[] = (() => {
+  const asked = process.env['BENCH_ROWS']?.split(',');
+  const unknown = asked?.filter((name) => !ROWS.some((row) => row.name === name)) ?? [];
+  if (unknown.length > 0) throw new Error(`BENCH_ROWS: no row named ${unknown.join(', ')} (rows: ${ROWS.map((row) => row.name).join(', ')})`);
+  return ROWS.filter((row) => asked === undefined || asked.includes(row.name));
+})();
 
 interface HttpsLoadResult {
   requests: number;
@@ -248,9 +257,13 @@ interface HttpsLoadResult {
   mibPerSecond: number;
 }
 
-/** bench/peers/httpsload.go through `peer` (straight to the origin without one); `postBytes`: POSTs of that size. */
-function httpsLoad(httpsload: string, peer: RunningPeer | undefined, url: string, connections: number, seconds: number, postBytes = 0): HttpsLoadResult {
+/**
+ * bench/peers/httpsload.go through `peer` (straight to the origin without one); `postBytes`: POSTs of that size,
+ * chunked (no Content-Length) with `chunked`.
+ */
+function httpsLoad(httpsload: string, peer: RunningPeer | undefined, url: string, connections: number, seconds: number, postBytes = 0, chunked = false): HttpsLoadResult {
   const args = ['-url', url, '-c', String(connections), '-d', `${seconds}s`, '-post', String(postBytes)];
+  if (chunked) args.push('-chunked');
   if (peer !== undefined) args.push('-proxy', `127.0.0.1:${peer.port}`);
   if (peer?.caFile !== undefined) args.push('-ca', peer.caFile);
   return JSON.parse(run(httpsload, args)) as HttpsLoadResult;
@@ -286,15 +299,19 @@ async function measure(row: RowName, peer: RunningPeer | undefined, origin: Orig
       const result = wrk(peer, `http://127.0.0.1:${origin.http}/1k`, 50, close, close ? ROW_SECONDS.newconn : ROW_SECONDS.keepalive);
       return withCpu({ value: result.rps, p50Ms: result.p50, p99Ms: result.p99, errors: result.errors }, result.requests);
     }
-    case 'get-64m': {
-      const result = wrk(peer, `http://127.0.0.1:${origin.http}/64m`, 1, false, ROW_SECONDS.keepalive);
+    case 'get-64m':
+    case 'get-64m-chunked': {
+      // Chunked: the origin frames the body in 16 KiB chunks, with no Content-Length.
+      const path = row === 'get-64m' ? '/64m' : '/64m-chunked?chunk=16384';
+      const result = wrk(peer, `http://127.0.0.1:${origin.http}${path}`, 1, false, ROW_SECONDS.keepalive);
       const m = withCpu({ value: result.transferMiB, errors: result.errors }, 1);
       // wrk reports MiB/s; the bytes moved are 64 MiB a request (at least one MiB counted, as before).
       return perGiB(m, Math.max(result.requests * 64, 1) * 1048576);
     }
-    case 'post-64m': {
-      // One client POSTing 64 MiB bodies to a sink (Content-Length framed): the plain-HTTP request body path.
-      const out = httpsLoad(httpsload, peer, `http://127.0.0.1:${origin.http}/sink`, 1, ROW_SECONDS.keepalive, 64 * 1048576);
+    case 'post-64m':
+    case 'post-64m-chunked': {
+      // One client POSTing 64 MiB bodies to a sink (Content-Length framed, or in 32 KiB chunks): the plain-HTTP request body path.
+      const out = httpsLoad(httpsload, peer, `http://127.0.0.1:${origin.http}/sink`, 1, ROW_SECONDS.keepalive, 64 * 1048576, row === 'post-64m-chunked');
       const m = withCpu({ value: out.mibPerSecond, errors: out.failures }, 1);
       return perGiB(m, out.bytes);
     }
@@ -397,7 +414,7 @@ async function idleTunnels(peer: RunningPeer, rawPort: number, tunnelbench: stri
   return (after - before) / opened;
 }
 
-const PER_GIB_ROWS = new Set<RowName>(['connect-bulk', 'connect-upload', 'get-64m', 'post-64m', 'mitm-get-64m']);
+const PER_GIB_ROWS = new Set<RowName>(['connect-bulk', 'connect-upload', 'get-64m', 'get-64m-chunked', 'post-64m', 'post-64m-chunked', 'mitm-get-64m']);
 const PER_OP_ROWS = new Set<RowName>(['keepalive-1k', 'newconn-1k', 'connect-setup', 'mitm-keepalive-1k']);
 
 /** The proxy CPU figure of a row: per GiB for the bulk rows, per operation for the request and setup rows. */
@@ -512,8 +529,8 @@ async function main(): Promise<void> {
     // would need another warm-up before the next throughput row).
     const idleRow = ROWS.find((row) => row.name === 'idle-2000')!;
     const passes: Array<{ rows: Row[]; fresh: boolean }> = [
-      { rows: ROWS.filter((row) => row !== idleRow), fresh: false },
-      { rows: [idleRow], fresh: true },
+      { rows: SELECTED_ROWS.filter((row) => row !== idleRow), fresh: false },
+      { rows: SELECTED_ROWS.filter((row) => row === idleRow), fresh: true },
     ];
     for (const { rows, fresh } of passes) {
       // Row by row, each row's repetitions together after its warm-up, in the rig's order.
@@ -536,14 +553,14 @@ async function main(): Promise<void> {
         }
       }
     }
-    const previous = peers.find((p) => p.name === 'getaway');
+    const previous = SELECTED_ROWS.includes(idleRow) ? peers.find((p) => p.name === 'getaway') : undefined;
     const getawayPeer = previous ? await restartPeer(peers, previous, goproxy) : undefined;
     const idle10k = getawayPeer ? await idleTunnels(getawayPeer, origin.raw, tunnelbench, 10_000).catch((err: Error) => (console.error(err.message), NaN)) : NaN;
 
     const lines: string[] = [];
     lines.push(`Repetitions: ${REPS}, ${ROW_SECONDS.keepalive} / ${ROW_SECONDS.newconn} / ${ROW_SECONDS.setup} s per keep-alive / new-connection / setup run, ${WARMUP_SECONDS} s of warm-up per load, ${((Date.now() - started) / 1000).toFixed(0)} s in all. Ratio: the peer's figure over the Go proxy's, per repetition, then the median (for KiB/tunnel, Go's over the peer's, so higher is better everywhere).`, '');
     lines.push('| row | peer | median | ratio vs Go | p50 ms | p99 ms | proxy CPU | RSS MiB | errors |', '|---|---|---|---|---|---|---|---|---|');
-    for (const row of ROWS) {
+    for (const row of SELECTED_ROWS) {
       const rowPeers = [...(row.direct ? ['direct'] : []), ...peers.map((p) => p.name).filter((name) => runsRow(name, row.name))];
       for (const name of rowPeers) {
         const ms = results.get(key(row.name, name)) ?? [];
@@ -562,7 +579,7 @@ async function main(): Promise<void> {
     lines.push(...cpuStandings(results, key, peers.map((p) => p.name)));
     lines.push(...archiveCost(results, key, peers.map((p) => p.name)));
     lines.push(...interceptionCost(results, key, peers.map((p) => p.name)));
-    lines.push('', `getaway holding 10,000 idle tunnels: ${fmt(idle10k, 1)} KiB per tunnel.`);
+    if (getawayPeer !== undefined) lines.push('', `getaway holding 10,000 idle tunnels: ${fmt(idle10k, 1)} KiB per tunnel.`);
     const report = lines.join('\n');
     console.log(report);
     const out = join(ROOT, 'bench', 'results');

@@ -2,7 +2,8 @@
 // proxy's minted leaf, trusted through -ca), on keep-alive connections, HTTP/1.1 only. Prints one JSON line:
 // requests, bytes of body read, seconds, and the rates. -c workers, each on one connection of its own (a new one
 // when the proxy closes it), loop for -d, each response's body read to the end. With -post N each request is a POST
-// of an N-byte body (Content-Length framed) and the bytes counted are those sent; an http:// -url needs no -ca.
+// of an N-byte body (Content-Length framed, or chunked with -chunked: Go's client sends one chunk per 32 KiB it
+// copies) and the bytes counted are those sent; an http:// -url needs no -ca.
 package main
 
 import (
@@ -27,6 +28,7 @@ func main() {
 	conc := flag.Int("c", 1, "concurrent connections")
 	dur := flag.Duration("d", 3*time.Second, "duration")
 	post := flag.Int64("post", 0, "POST a body of this many bytes instead of a GET")
+	chunked := flag.Bool("chunked", false, "with -post: send the body chunked, with no Content-Length")
 	flag.Parse()
 
 	roots := x509.NewCertPool()
@@ -68,6 +70,9 @@ func main() {
 				if *post > 0 {
 					req, _ := http.NewRequest("POST", *target, io.LimitReader(zeros{}, *post))
 					req.ContentLength = *post
+					if *chunked {
+						req.ContentLength = -1
+					}
 					resp, err = client.Do(req)
 				} else {
 					resp, err = client.Get(*target)

@@ -56,6 +56,18 @@ func main() {
 			}
 		}
 	})
+	// 64 MiB without a Content-Length, so Go's server frames it chunked: one chunk per write of ?chunk= bytes (1 MiB).
+	mux.HandleFunc("/64m-chunked", func(w http.ResponseWriter, r *http.Request) {
+		size, err := strconv.Atoi(r.URL.Query().Get("chunk"))
+		if err != nil || size <= 0 || size > len(mib) {
+			size = len(mib)
+		}
+		for sent := 0; sent < 64<<20; sent += size {
+			if _, err := w.Write(mib[:size]); err != nil {
+				return
+			}
+		}
+	})
 	// Reads a request body to its end and answers with its length: the upload row.
 	mux.HandleFunc("/sink", func(w http.ResponseWriter, r *http.Request) {
 		n, err := io.Copy(io.Discard, r.Body)
