@@ -23,7 +23,7 @@ import { ProxyError, toProxyError } from '../core/errors.js';
 import type { HttpFlow } from '../core/flow.js';
 import { abortTaps, notifyTaps, type BodyTap } from '../core/body-tap.js';
 import { HeaderList } from '../core/header-list.js';
-import { READ_SIZE, returnChunk, SMALL_READ, takeChunk } from '../core/shared-read-buffer.js';
+import { returnChunk, SMALL_READ, takeChunk } from '../core/shared-read-buffer.js';
 import type { ProxyRuntime } from '../runtime.js';
 import type { ConnectionUser, OriginConnection } from '../upstream/origin-pool.js';
 import { takeBody, type BodyTransfer } from '../tunnel/kernel-splice.js';
@@ -262,7 +262,6 @@ class DirectExchange implements ConnectionUser {
       if (--holds === 0) req.resume();
     };
     const tapFailed = (err: unknown): void => this.#requestBodyFailed(toProxyError(err, 'proxy_internal_error'), false);
-    const framing = body.chunked ? new ChunkFramer() : undefined;
     const onData = (chunk: Buffer): void => {
       flow.bytes.requestBody += chunk.length;
       idle.refresh();
@@ -275,7 +274,16 @@ class DirectExchange implements ConnectionUser {
           return;
         }
       }
-      const accepted = framing === undefined ? socket.write(chunk) : framing.write(socket, chunk);
+      let accepted: boolean;
+      if (body.chunked) {
+        socket.cork();
+        socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+        socket.write(chunk);
+        accepted = socket.write('\r\n', 'latin1');
+        socket.uncork();
+      } else {
+        accepted = socket.write(chunk);
+      }
       if (!accepted) {
         holds++;
         socket.once('drain', release);
@@ -287,7 +295,7 @@ class DirectExchange implements ConnectionUser {
       if (holds > 0) req.pause();
     };
     const onEnd = (): void => {
-      framing?.end(socket, req.rawTrailers);
+      if (body.chunked) socket.write(lastChunk(req.rawTrailers), 'latin1');
       this.#requestEnded = true;
       this.#stopRequestBody = undefined;
       clearTimeout(idle);
@@ -735,48 +743,9 @@ class DirectExchange implements ConnectionUser {
   }
 }
 
-const CR = 0x0d;
-const LF = 0x0a;
-
-/**
- * Frames a request body's chunks for the origin (RFC 9112 §7.1): each as its size line, its bytes and CRLF, copied
- * into one buffer and written with one write. Three corked writes per chunk instead went through Node's writev
- * path, which allocated two thirds more per MiB and had V8 run a mark-compact every 30 MiB or so
- * (`BENCH_GC=1 npm run bench:pair -- <before> . post64m-chunked`, docs/performance.md). Chunks from SMALL_READ up are framed in pooled
- * chunks that come back when their write completed (writes complete in order), smaller ones in a Buffer of their own.
- */
-class ChunkFramer {
-  readonly #inFlight: Buffer[] = [];
-  readonly #written = (): void => returnChunk(this.#inFlight.shift()!);
-
-  /** Writes one chunk; false when the socket asks the writer to wait for 'drain'. */
-  write(socket: Socket, data: Buffer): boolean {
-    // A chunk of size 0 is the last one: the body would end here.
-    if (data.length === 0) return true;
-    const sizeLine = data.length.toString(16);
-    const length = sizeLine.length + data.length + 4;
-    if (length > READ_SIZE) {
-      socket.write(`${sizeLine}\r\n`, 'latin1');
-      socket.write(data);
-      return socket.write('\r\n', 'latin1');
-    }
-    const pooled = length >= SMALL_READ;
-    const framed = pooled ? takeChunk(length) : Buffer.allocUnsafe(length);
-    let at = framed.write(sizeLine, 0, 'latin1');
-    framed[at++] = CR;
-    framed[at++] = LF;
-    at += data.copy(framed, at);
-    framed[at++] = CR;
-    framed[at++] = LF;
-    if (!pooled) return socket.write(framed);
-    this.#inFlight.push(framed);
-    return socket.write(framed.subarray(0, at), this.#written);
-  }
-
-  /** The last chunk and the trailer section: the client's trailer fields (raw, as node:http parsed them), or none. */
-  end(socket: Socket, rawTrailers: readonly string[]): void {
-    let last = '0\r\n';
-    for (let i = 0; i + 1 < rawTrailers.length; i += 2) last += `${rawTrailers[i]}: ${rawTrailers[i + 1]}\r\n`;
-    socket.write(`${last}\r\n`, 'latin1');
-  }
+/** The last chunk and the trailer section (RFC 9112 §7.1.2): the client's trailer fields as node:http parsed them, or none. */
+function lastChunk(rawTrailers: readonly string[]): string {
+  let last = '0\r\n';
+  for (let i = 0; i + 1 < rawTrailers.length; i += 2) last += `${rawTrailers[i]}: ${rawTrailers[i + 1]}\r\n`;
+  return `${last}\r\n`;
 }
