@@ -3,8 +3,8 @@
  * marking the whole heap when the room left under the old generation's limit (set at each mark-compact to a few
  * times what survived it) is smaller than the young generation. getaway's live old generation is about 8 MB, and
  * once small requests have grown the young generation to its 16 MiB semi-spaces, that room is always too small:
- * every scavenge that node:http's per-read body Buffers set off (V8 scavenges for external memory pressure) was
- * followed by a mark-compact (docs/performance.md, "Round two, ninth session"). With this ballast the limit after a
+ * nearly every scavenge that node:http's per-read body Buffers set off (V8 scavenges for external memory pressure)
+ * was followed by a mark-compact (docs/performance.md, "Round two, ninth session"). With this ballast the limit after a
  * mark-compact is far enough above the live size. Doubles, so marking never looks inside the array; the CLI only:
  * an embedding application sizes its own heap.
  */
@@ -12,9 +12,4 @@ let ballast: number[] | undefined;
 
 export function holdHeapBallast(bytes = 8 * 1024 * 1024): void {
   ballast ??= new Array<number>(bytes / 8).fill(0.5);
-}
-
-/** For tests: the ballast's length, 0 when none is held. */
-export function heapBallastLength(): number {
-  return ballast?.length ?? 0;
 }
