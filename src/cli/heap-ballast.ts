@@ -6,7 +6,8 @@
  * nearly every scavenge that node:http's per-read body Buffers set off (V8 scavenges for external memory pressure)
  * was followed by a mark-compact (docs/performance.md, "Round two, ninth session"). With this ballast the limit after a
  * mark-compact is far enough above the live size. Doubles, so marking never looks inside the array; the CLI only:
- * an embedding application sizes its own heap.
+ * an embedding application sizes its own heap. That is how V8 11 and 12 (Node 20 and 22) decide; V8 13 (Node 24)
+ * also starts marking for every 64 MB or so of new memory outside the heap, which no ballast changes.
  */
 let ballast: number[] | undefined;
 

@@ -156,6 +156,13 @@ test('a client slower than its TLS origin: the records held back for it do not c
 });
 
 test('a chunked upload after keep-alive traffic: the scavenges its Buffers set off are not each followed by a mark-compact', { timeout: 60_000 }, async (t) => {
+  // V8 13 (Node 24) starts marking by itself for every 64 MB or so of new memory outside the heap, whatever the room
+  // under the limit: 35 mark-compacts in 4 s of chunked uploads there, ballast or not (docs/performance.md, "Round
+  // two, ninth session"). What this test guards, the room the ballast makes, is what V8 11 and 12 go by.
+  if (Number(process.versions.v8.split('.')[0]) >= 13) {
+    t.skip(`V8 ${process.versions.v8} marks for external memory by itself`);
+    return;
+  }
   const origin = await startOrigin(t, (req, res) => {
     req.resume();
     req.once('end', () => res.end('ok'));
