@@ -14,7 +14,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { CLI_PATH } from '../helpers/cli-process.js';
-import { startOrigin } from '../helpers/servers.js';
+import { sendRepeated, startOrigin, writeRepeated } from '../helpers/servers.js';
 import { curl, type ProcessResult } from '../helpers/clients.js';
 import { testGetawayCa } from '../helpers/getaway-ca.js';
 import { testCertificates } from '../helpers/test-ca.js';
@@ -117,18 +117,7 @@ test('a client slower than its TLS origin: the records held back for it do not c
   const certs = testCertificates();
   const mebibyte = Buffer.alloc(1024 * 1024, 'y');
   const mebibytes = 256;
-  const origin = createHttpsServer({ key: certs.leafKey, cert: certs.leafCert }, (_req, res) => {
-    res.setHeader('Content-Length', String(mebibytes * mebibyte.length));
-    let sent = 0;
-    const more = (): void => {
-      while (sent < mebibytes) {
-        sent++;
-        if (!res.write(mebibyte)) return void res.once('drain', more);
-      }
-      res.end();
-    };
-    more();
-  });
+  const origin = createHttpsServer({ key: certs.leafKey, cert: certs.leafCert }, (_req, res) => sendRepeated(res, mebibyte, mebibytes * mebibyte.length));
   origin.listen(0, '127.0.0.1');
   await once(origin, 'listening');
   t.after(() => origin.close());
@@ -185,15 +174,7 @@ test('a chunked upload after keep-alive traffic: the scavenges its Buffers set o
       res.once('end', () => resolve(res.statusCode ?? 0));
     });
     req.once('error', reject);
-    let sent = 0;
-    const more = (): void => {
-      while (sent < pieces) {
-        sent++;
-        if (!req.write(piece)) return void req.once('drain', more);
-      }
-      req.end();
-    };
-    more();
+    writeRepeated(req, piece, pieces * piece.length);
   });
   await new Promise((resolve) => setTimeout(resolve, 200)); // the last GC lines in the pipe
   assert.equal(status, 200);

@@ -5,6 +5,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import type { Writable } from 'node:stream';
 import type { TestContext } from 'node:test';
 import { createProxy, type Proxy, type ProxyOptions } from '../../src/index.js';
 import type { TestCertificates } from './test-ca.js';
@@ -84,13 +85,18 @@ export async function startTcpServer(t: TestContext, onSocket: (socket: Socket) 
 /** Answers with `block` repeated until `totalBytes` (a multiple of its length), with Content-Length and back-pressure. */
 export function sendRepeated(res: ServerResponse, block: Buffer, totalBytes: number): void {
   res.setHeader('Content-Length', String(totalBytes));
+  writeRepeated(res, block, totalBytes);
+}
+
+/** Writes `block` repeated until `totalBytes` (a multiple of its length) into `stream`, with back-pressure, then ends it. */
+export function writeRepeated(stream: Writable, block: Buffer, totalBytes: number): void {
   let sent = 0;
   const more = (): void => {
     while (sent < totalBytes) {
       sent += block.length;
-      if (!res.write(block)) return void res.once('drain', more);
+      if (!stream.write(block)) return void stream.once('drain', more);
     }
-    res.end();
+    stream.end();
   };
   more();
 }
