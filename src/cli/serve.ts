@@ -6,7 +6,6 @@ import { DEFAULT_OPTIONS, OptionsError } from '../config/options.js';
 import { createProxy } from '../core/proxy.js';
 import { createLogger } from '../log/create-logger.js';
 import { runPrimary, type PrimaryMessage, type WorkerMessage } from './cluster-primary.js';
-import { holdHeapBallast } from './heap-ballast.js';
 import cluster from 'node:cluster';
 import type { Addon } from '../core/addon.js';
 import type { WarcArchiver, WarcArchiverOptions } from '../addons/warc-archiver.js';
@@ -38,7 +37,6 @@ export async function serve(flags: ServeCommandOptions): Promise<void> {
     return;
   }
 
-  holdHeapBallast();
   const servingMetrics = admin?.endpoint.createServingMetrics();
   const addons: Addon[] = [flowLog()];
   if (servingMetrics !== undefined) addons.push(servingMetrics.addon);

@@ -14,7 +14,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { CLI_PATH } from '../helpers/cli-process.js';
-import { sendRepeated, startOrigin, writeRepeated } from '../helpers/servers.js';
+import { sendRepeated, startOrigin } from '../helpers/servers.js';
 import { curl, type ProcessResult } from '../helpers/clients.js';
 import { testGetawayCa } from '../helpers/getaway-ca.js';
 import { testCertificates } from '../helpers/test-ca.js';
@@ -144,42 +144,3 @@ test('a client slower than its TLS origin: the records held back for it do not c
   assert.ok(markCompacts.length <= 1, markCompacts.join('\n'));
 });
 
-test('a chunked upload after keep-alive traffic: the scavenges its Buffers set off are not each followed by a mark-compact', { timeout: 60_000 }, async (t) => {
-  // V8 13 (Node 24) starts marking by itself for every 64 MB or so of new memory outside the heap, whatever the room
-  // under the limit: 35 mark-compacts in 4 s of chunked uploads there, ballast or not (docs/performance.md, "Round
-  // two, ninth session"). What this test guards, the room the ballast makes, is what V8 11 and 12 go by.
-  if (Number(process.versions.v8.split('.')[0]) >= 13) {
-    t.skip(`V8 ${process.versions.v8} marks for external memory by itself`);
-    return;
-  }
-  const origin = await startOrigin(t, (req, res) => {
-    req.resume();
-    req.once('end', () => res.end('ok'));
-  });
-  const proxy = await startGcTracedCli(t, '--trace-gc');
-  const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
-  t.after(() => agent.destroy());
-  // Small requests grow V8's young generation to its full size, as a proxy's ordinary traffic does.
-  await load(proxy.port, `${origin.url}/1k`, agent, 20_000);
-  const before = proxy.gcLines.length;
-  // node:http copies every read of a request body into a Buffer of its own, and V8 scavenges for that memory every
-  // 32 MB or so. Without the CLI's heap ballast (cli/heap-ballast.ts), the old generation's room under its limit
-  // was smaller than the grown young generation, and nearly every one of those scavenges started a mark-compact:
-  // 36-37 per 1,000 MiB in bench:pair post64m-chunked after keep-alive traffic, 0 with the ballast.
-  const piece = Buffer.alloc(64 * 1024, 'z');
-  const pieces = 4096; // 256 MiB
-  const status = await new Promise<number>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: proxy.port, method: 'POST', path: `${origin.url}/sink`, agent: false, headers: { 'transfer-encoding': 'chunked' } }, (res) => {
-      res.resume();
-      res.once('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.once('error', reject);
-    writeRepeated(req, piece, pieces * piece.length);
-  });
-  await new Promise((resolve) => setTimeout(resolve, 200)); // the last GC lines in the pipe
-  assert.equal(status, 200);
-  const during = proxy.gcLines.slice(before);
-  const markCompacts = during.filter((line) => line.includes('Mark-Compact'));
-  t.diagnostic(`${during.length} collections, ${markCompacts.length} mark-compacts`);
-  assert.ok(markCompacts.length <= 2, markCompacts.join('\n'));
-});
