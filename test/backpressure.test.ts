@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { rawConnect } from './helpers/clients.js';
 import { startCliProxy } from './helpers/cli-process.js';
-import { startOrigin, startTcpServer } from './helpers/servers.js';
+import { startOrigin, startTcpServer, waitFor } from './helpers/servers.js';
 
 const GIB = 1024 * 1024 * 1024;
 const CHUNK = Buffer.alloc(256 * 1024, 'z');
@@ -107,6 +107,8 @@ for (const direction of ['download', 'upload'] as const) {
       const conn = await rawConnect(cli.port);
       conn.socket.write(`CONNECT 127.0.0.1:${server.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
       await conn.waitFor('\r\n\r\n');
+      // The proxy's 200 can reach this process before the server's accept of the proxy's connection does.
+      await waitFor(() => serverSide !== undefined, 5000, 'the tunnel\'s connection at the server');
       const [fast, slow] = direction === 'download' ? [serverSide!, conn.socket] : [conn.socket, serverSide!];
       const reader = trickle(slow);
       const writer = pump((c) => fast.write(c), (go) => fast.once('drain', go));
