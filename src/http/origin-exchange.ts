@@ -328,8 +328,7 @@ class DirectExchange implements ConnectionUser {
     setImmediate(() => {
       if (this.#settled) return;
       const rest = length - req.readableLength;
-      // An origin that answered meanwhile may have had its head relayed already, saying keep-alive: copy then.
-      if (req.complete || req.readableDidRead || rest < KERNEL_BODY_BYTES || this.#res.headersSent) {
+      if (req.complete || req.readableDidRead || rest < KERNEL_BODY_BYTES) {
         this.#copyRequestBody(socket, undefined);
         return;
       }
@@ -343,7 +342,7 @@ class DirectExchange implements ConnectionUser {
       const early = req.read() as Buffer;
       process.nextTick(() => {
         if (this.#settled) return;
-        if (!this.#res.headersSent && this.#handRequestBodyToKernel(socket, early, rest)) return;
+        if (this.#handRequestBodyToKernel(socket, early, rest)) return;
         // The origin gets the bytes taken out of the request as they were, then the rest copied.
         this.#flow.bytes.requestBody += early.length;
         socket.write(early);
@@ -353,8 +352,12 @@ class DirectExchange implements ConnectionUser {
     return true;
   }
 
-  /** Starts the kernel's copy of a request body's `rest` after `early`; false where the sockets cannot be handed over. */
+  /**
+   * Starts the kernel's copy of a request body's `rest` after `early`; false where it cannot: the sockets cannot be
+   * handed over, or an origin that answered meanwhile had its head relayed already, saying keep-alive.
+   */
   #handRequestBodyToKernel(socket: Socket, early: Buffer | null, rest: number): boolean {
+    if (this.#res.headersSent) return false;
     const flow = this.#flow;
     let idle: NodeJS.Timeout | undefined;
     /** The copy is over, whole or not: its timer goes, and the bytes it moved count. */
