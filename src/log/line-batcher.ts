@@ -61,7 +61,7 @@ export class LineBatcher implements DestinationStream {
     if (line.length * 3 > room && Buffer.byteLength(line) > room) {
       this.flush();
       if (Buffer.byteLength(line) > this.#out.buffer.length) {
-        this.#writeAll(Buffer.from(line));
+        this.writeLine(Buffer.from(line));
         return true;
       }
     }
