@@ -143,4 +143,3 @@ test('a client slower than its TLS origin: the records held back for it do not c
   assert.deepEqual(during.filter((line) => line.includes('external memory pressure')), []);
   assert.ok(markCompacts.length <= 1, markCompacts.join('\n'));
 });
-
