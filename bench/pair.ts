@@ -38,7 +38,7 @@ import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { buildGo, cliNodeFlags, ensureDebianTools, freePort, groupCpuSeconds, launch, median, peerScript, ROOT, stopGroup, waitForPort } from './support.js';
+import { buildGo, CHUNKED_64M_PATH, cliNodeFlags, ensureDebianTools, freePort, groupCpuSeconds, launch, median, peerScript, ROOT, stopGroup, waitForPort } from './support.js';
 
 type Row = 'keepalive' | 'newconn' | 'setup' | 'bulk' | 'upload' | 'get64m' | 'get64m-chunked' | 'post64m' | 'post64m-chunked' | 'mitm-keepalive' | 'mitm-get64m';
 
@@ -140,9 +140,8 @@ async function drive(port: number, seconds: number, origin: { http: number; raw:
     return Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
   }
   if (load === 'get64m' || load === 'get64m-chunked') {
-    // One keep-alive connection pulling 64 MiB bodies (the plain-HTTP body path); an operation is one MiB. Chunked:
-    // framed in 16 KiB chunks by the origin, with no Content-Length.
-    const path = load === 'get64m' ? '/64m' : '/64m-chunked?chunk=16384';
+    // One keep-alive connection pulling 64 MiB bodies (the plain-HTTP body path); an operation is one MiB.
+    const path = load === 'get64m' ? '/64m' : CHUNKED_64M_PATH;
     const out = await runLoad(['wrk', '-t1', '-c1', `-d${seconds}s`, '--timeout', '10s', '-s', join(ROOT, 'bench', 'wrk-proxy.lua'), `http://127.0.0.1:${port}`], {
       TARGET: `http://127.0.0.1:${origin.http}${path}`,
     });

@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initCertificateAuthority } from '../src/mitm/certificate-authority.js';
 import { CA_CERT_FILE } from '../src/mitm/ca-files.js';
-import { buildGo as buildGoIn, cliNodeFlags, ensureDebianTools, freePort, groupCpuSeconds, groupPids, launch, median, peerScript, ROOT, stopGroup, waitForPort } from './support.js';
+import { buildGo as buildGoIn, CHUNKED_64M_PATH, cliNodeFlags, ensureDebianTools, freePort, groupCpuSeconds, groupPids, launch, median, peerScript, ROOT, stopGroup, waitForPort } from './support.js';
 
 const REPS = Number(process.env['BENCH_REPS'] ?? 3);
 const SECONDS_OVERRIDE = process.env['BENCH_SECONDS'] === undefined ? undefined : Number(process.env['BENCH_SECONDS']);
@@ -249,6 +249,11 @@ const SELECTED_ROWS: Row[] = (() => {
   return ROWS.filter((row) => asked === undefined || asked.includes(row.name));
 })();
 
+/** Those of `rows` that this run measures (BENCH_ROWS): the summary tables leave out the rest instead of printing dashes. */
+function ranOf(rows: Iterable<string>): RowName[] {
+  return [...rows].filter((name) => SELECTED_ROWS.some((row) => row.name === name)) as RowName[];
+}
+
 interface HttpsLoadResult {
   requests: number;
   bytes: number;
@@ -301,8 +306,7 @@ async function measure(row: RowName, peer: RunningPeer | undefined, origin: Orig
     }
     case 'get-64m':
     case 'get-64m-chunked': {
-      // Chunked: the origin frames the body in 16 KiB chunks, with no Content-Length.
-      const path = row === 'get-64m' ? '/64m' : '/64m-chunked?chunk=16384';
+      const path = row === 'get-64m' ? '/64m' : CHUNKED_64M_PATH;
       const result = wrk(peer, `http://127.0.0.1:${origin.http}${path}`, 1, false, ROW_SECONDS.keepalive);
       const m = withCpu({ value: result.transferMiB, errors: result.errors }, 1);
       // wrk reports MiB/s; the bytes moved are 64 MiB a request (at least one MiB counted, as before).
@@ -434,7 +438,8 @@ const OTHER_PEERS: PeerName[] = ['squid', 'tinyproxy', 'npm-proxy', 'go'];
  * median, like the main table; the best peer is the one with the lowest median CPU on that row.
  */
 function cpuStandings(results: Map<string, Measurement[]>, key: (row: string, peer: string) => string, present: readonly string[]): string[] {
-  if (!present.includes('node-floor')) return [];
+  const rows = ranOf(CPU_ROWS);
+  if (!present.includes('node-floor') || rows.length === 0) return [];
   const ratio = (row: RowName, over: string, under: string): number => {
     const a = results.get(key(row, over)) ?? [];
     const b = results.get(key(row, under)) ?? [];
@@ -449,7 +454,7 @@ function cpuStandings(results: Map<string, Measurement[]>, key: (row: string, pe
     `|---|${getaways.map(() => '---|').join('')}---|---|`,
   ];
   const others = OTHER_PEERS.filter((name) => present.includes(name));
-  for (const row of CPU_ROWS) {
+  for (const row of rows) {
     const medianCpu = (name: string): number => median((results.get(key(row, name)) ?? []).map((m) => cpuOf(row, m)));
     const best = others.filter((name) => Number.isFinite(medianCpu(name))).sort((a, b) => medianCpu(a) - medianCpu(b))[0];
     const cells = getaways.map((name) => `${fmt(ratio(row, name, 'node-floor'), 2)}x`);
@@ -460,14 +465,15 @@ function cpuStandings(results: Map<string, Measurement[]>, key: (row: string, pe
 
 /** What --warc costs, per repetition then the median: getaway-warc's rate and CPU per operation over getaway's. */
 function archiveCost(results: Map<string, Measurement[]>, key: (row: string, peer: string) => string, present: readonly string[]): string[] {
-  if (!present.includes('getaway-warc') || !present.includes('getaway')) return [];
+  const rows = ranOf(WARC_ROWS);
+  if (!present.includes('getaway-warc') || !present.includes('getaway') || rows.length === 0) return [];
   const lines = ['', 'What archiving costs (`--warc DIR`, gzip on, flow log on in both): getaway-warc over getaway, per repetition, then the median:', '', '| row | rate | proxy CPU per request (per MiB on the 64 MiB rows) |', '|---|---|---|'];
-  for (const row of WARC_ROWS) {
+  for (const row of rows) {
     const warc = results.get(key(row, 'getaway-warc')) ?? [];
     const plain = results.get(key(row, 'getaway')) ?? [];
     const rate = median(warc.map((m, i) => m.value / (plain[i]?.value ?? NaN)));
     // The 64 MiB row's CPU figure is per run, and runs move different amounts: compare it per MiB moved.
-    const perOp = (m: Measurement | undefined): number => (m?.cpuUsPerOp ?? NaN) / (PER_GIB_ROWS.has(row as RowName) ? (m?.value ?? NaN) : 1);
+    const perOp = (m: Measurement | undefined): number => (m?.cpuUsPerOp ?? NaN) / (PER_GIB_ROWS.has(row) ? (m?.value ?? NaN) : 1);
     const cpu = median(warc.map((m, i) => perOp(m) / perOp(plain[i])));
     lines.push(`| ${row} | ${fmt(rate, 2)}x | ${fmt(cpu, 2)}x |`);
   }
@@ -480,10 +486,11 @@ function archiveCost(results: Map<string, Measurement[]>, key: (row: string, pee
  * shape (both with the flow log off), per repetition, then the median.
  */
 function interceptionCost(results: Map<string, Measurement[]>, key: (row: string, peer: string) => string, present: readonly string[]): string[] {
-  if (!present.includes('getaway-mitm')) return [];
+  const rows = ranOf(MITM_ROWS);
+  if (!present.includes('getaway-mitm') || rows.length === 0) return [];
   const lines = ['', 'Interception (`--mitm`, HTTPS through an intercepted CONNECT): getaway-mitm over mitmdump, and over getaway-quiet on the plain-HTTP row, per repetition, then the median:', '', '| row | rate vs mitmdump | CPU vs mitmdump | CPU vs getaway-quiet, plain HTTP |', '|---|---|---|---|'];
   const plainRow: Record<string, RowName> = { 'mitm-keepalive-1k': 'keepalive-1k', 'mitm-get-64m': 'get-64m' };
-  for (const row of MITM_ROWS) {
+  for (const row of rows) {
     const mitm = results.get(key(row, 'getaway-mitm')) ?? [];
     const other = results.get(key(row, 'mitmdump')) ?? [];
     const plain = results.get(key(plainRow[row]!, 'getaway-quiet')) ?? [];

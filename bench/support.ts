@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The origin's 64 MiB body framed chunked, 16 KiB a chunk (bench/peers/origin.go): the chunked download rows. */
+export const CHUNKED_64M_PATH = '/64m-chunked?chunk=16384';
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 /** A Node peer's script in the build: `peerScript('minimal-proxy')` → dist/bench/peers/minimal-proxy.js. */
